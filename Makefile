@@ -1,0 +1,92 @@
+# sfc: build, test, and the pipeline entry points.
+#
+#   make              lib/libsfc.a and every tool in bin/
+#   make test         build and run every test; ends with "N passed, N failed"
+#   make test-sanitize   the same under ASan + UBSan (build-san/)
+#   make deps         install the Debian packages the project needs
+#   make ref          regenerate tests/golden/ with the PyTorch oracles
+#   make bench        benchmarks against their anchors (BENCHMARKS.md)
+#
+# Sources are found by wildcard: a new lib/x.c, tools/sfc-x.c or
+# tests/test-x.c needs no edit here.
+
+include config.mk
+
+# Quiet build lines unless V=1.
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+ifeq ($(SANITIZE),1)
+BUILD   := build-san
+BINDIR  := build-san/bin
+LIBA    := build-san/libsfc.a
+CFLAGS  += $(SAN_FLAGS)
+LDFLAGS += $(SAN_FLAGS)
+else ifeq ($(SANITIZE),)
+BUILD   := build
+BINDIR  := bin
+LIBA    := lib/libsfc.a
+else
+$(error SANITIZE must be empty or 1, not '$(SANITIZE)')
+endif
+
+LIB_SRC   := $(wildcard lib/*.c)
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TOOL_SRC  := $(wildcard tools/sfc-*.c)
+TOOLS     := $(TOOL_SRC:tools/%.c=$(BINDIR)/%)
+TEST_SRC  := $(wildcard tests/test-*.c)
+TESTS     := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+DEPS      := $(LIB_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/%.d) $(TEST_SRC:%.c=$(BUILD)/%.d)
+
+.PHONY: all test check test-sanitize deps ref bench clean install
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+all: $(LIBA) $(TOOLS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(LIBA): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	$(Q)rm -f $@
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)$(AR) rcs $@ $^
+
+$(BINDIR)/sfc-%: $(BUILD)/tools/sfc-%.o $(LIBA)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
+
+$(BUILD)/tests/test-%: $(BUILD)/tests/test-%.o $(LIBA)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
+
+test check: all $(TESTS)
+	@SFC_BIN=$(BINDIR) SFC_TESTBIN=$(BUILD)/tests sh tests/run.sh $(T)
+
+test-sanitize:
+	$(MAKE) SANITIZE=1 test
+
+deps:
+	@sh scripts/deps.sh
+
+ref:
+	@for s in tests/ref/ref_*.py; do \
+	    echo "$$s"; /usr/bin/python3 "$$s" --golden || exit 1; done
+
+clean:
+	rm -rf build build-san bin lib/libsfc.a
+
+install: all
+	mkdir -p $(DESTDIR)$(PREFIX)/bin
+	cp $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+
+-include $(DEPS)
+-include pipelines/*.mk

@@ -1,0 +1,22 @@
+#!/bin/sh
+# Install the Debian packages sfc needs, when they are missing.
+# Build: libvips-dev libopenblas-dev libsqlite3-dev zlib1g-dev pkg-config;
+# tools: sqlite3; test oracles: python3-torch python3-numpy.
+set -e
+PKGS="build-essential pkg-config libvips-dev libopenblas-dev libsqlite3-dev \
+zlib1g-dev sqlite3 python3-numpy python3-torch"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+        || missing="$missing $p"
+done
+if [ -z "$missing" ]; then
+    echo "deps: all installed"
+    exit 0
+fi
+echo "deps: installing$missing"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q $missing
