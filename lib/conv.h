@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/* conv.h: 2-D convolution (PyTorch nn.Conv2d semantics, groups = 1) by
+ * im2col + cblas_sgemm, with 1x1 stride-1 convolutions as a direct sgemm.
+ * Conventions in nn.h (backward accumulates; NULL gradient = skip). */
+#ifndef SFC_CONV_H
+#define SFC_CONV_H
+
+#include <stddef.h>
+
+struct sfc_conv2d {
+    int C, OC;   /* channels in, out */
+    int K;       /* square kernel K x K */
+    int S, P, D; /* stride, padding, dilation (same in both dims) */
+};
+
+/* PyTorch's output size: (H + 2P - D(K-1) - 1) / S + 1. */
+static inline int sfc_conv2d_outsize(int H, int K, int S, int P, int D)
+{
+    return (H + 2 * P - D * (K - 1) - 1) / S + 1;
+}
+
+/* Floats of scratch the forward and backward need for an H x W input
+ * (0 for a 1x1 stride-1 unpadded convolution). */
+size_t sfc_conv2d_scratch(const struct sfc_conv2d *c, int H, int W);
+
+/* y (N, OC, OH, OW) = conv(x (N, C, H, W), w (OC, C, K, K)) + b (OC).
+ * b may be NULL. */
+void sfc_conv2d_forward(const struct sfc_conv2d *c, float *y, const float *x,
+                        const float *w, const float *b, int N, int H, int W,
+                        float *scratch);
+
+/* Given dy (N, OC, OH, OW): dx += dL/dx, dw += dL/dw, db += dL/db.
+ * Any of dx, dw, db may be NULL. x is the forward input (needed for dw). */
+void sfc_conv2d_backward(const struct sfc_conv2d *c, float *dx, float *dw,
+                         float *db, const float *dy, const float *x,
+                         const float *w, int N, int H, int W, float *scratch);
+
+/* Naive direct convolution: the reference the fast path is tested against. */
+void sfc_conv2d_forward_naive(const struct sfc_conv2d *c, float *y,
+                              const float *x, const float *w, const float *b,
+                              int N, int H, int W);
+
+#endif
