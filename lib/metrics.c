@@ -113,34 +113,6 @@ double sfc_nanmean(const double *x, int n)
 
 /* ---- head / middle / tail ---------------------------------------------- */
 
-struct ranked {
-    int64_t count;
-    int cls;
-};
-
-static int cmp_ranked(const void *a, const void *b)
-{
-    const struct ranked *x = a, *y = b;
-    if (x->count != y->count) return x->count > y->count ? -1 : 1;
-    return (x->cls > y->cls) - (x->cls < y->cls);
-}
-
-void sfc_class_groups(int K, const int64_t *counts, int *group_out)
-{
-    int n = K - 1;
-    group_out[0] = -1;
-    if (n <= 0) return;
-    struct ranked *r = sfc_xmalloc((size_t)n * sizeof *r);
-    for (int c = 1; c < K; c++) r[c - 1] = (struct ranked){counts[c], c};
-    qsort(r, (size_t)n, sizeof *r, cmp_ranked);
-    int nhead = (n + 2) / 3, nmid = (n + 1) / 3;
-    for (int i = 0; i < n; i++)
-        group_out[r[i].cls] = i < nhead ? SFC_GROUP_HEAD
-                              : i < nhead + nmid ? SFC_GROUP_MIDDLE
-                                                 : SFC_GROUP_TAIL;
-    free(r);
-}
-
 void sfc_group_means(int K, const double *iou, const int *group,
                      double out[SFC_NGROUPS])
 {

@@ -69,14 +69,11 @@ void sfc_confusion_scores(const struct sfc_confusion *cm, double *iou_out,
 /* Mean of the non-NaN values of x[0..n); NaN if there are none. */
 double sfc_nanmean(const double *x, int n);
 
-/* Head / middle / tail. The K - 1 foreground classes 1..K-1 are ranked by
- * counts[c] (image counts from the db), largest first; equal counts keep
- * class-id order (lower id ranks higher). With n = K - 1 the first
- * (n + 2) / 3 are head, the next (n + 1) / 3 middle, the last n / 3 tail
- * (20 classes: 7, 7, 6). group_out[c] = 0, 1, 2, and -1 for background.
- * counts[0] is ignored. */
-enum { SFC_GROUP_HEAD = 0, SFC_GROUP_MIDDLE, SFC_GROUP_TAIL, SFC_NGROUPS };
-void sfc_class_groups(int K, const int64_t *counts, int *group_out);
+/* Head / middle / tail: group[c] = 0, 1, 2 (enum sfc_class_group of
+ * lib/db.h; sfc_class_groups() there ranks the foreground classes by their
+ * image counts, largest first, ties by ascending id, first third head,
+ * second middle, rest tail; 20 classes: 7, 7, 6), -1 for background. */
+#define SFC_NGROUPS 3
 /* nanmean of iou over each group's classes; NaN for an empty group. */
 void sfc_group_means(int K, const double *iou, const int *group,
                      double out[SFC_NGROUPS]);

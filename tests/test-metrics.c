@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* test-metrics.c: lib/metrics against hand-computed cases, the head/
- * middle/tail split of sfc-reference.md §1.2's VOC counts, and the numpy
+ * middle/tail split (lib/db.h's sfc_class_groups) of sfc-reference.md
+ * §1.2's VOC counts, and the numpy
  * oracle tests/ref/ref_miou.py (chainercv's confusion and IoU re-expressed,
  * IRN's threshold rule with torch): committed goldens in
  * tests/golden/miou/, plus fresh random cases when SFC_ORACLE is set.
@@ -9,6 +10,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include "db.h" /* sfc_class_groups */
 #include "metrics.h"
 #include "npy.h"
 #include "sfc.h"
@@ -93,7 +95,7 @@ static void test_groups(void)
     int64_t counts[K21] = {999999};
     int g[K21];
     for (int c = 1; c < K21; c++) counts[c] = voc_trainaug[c - 1];
-    sfc_class_groups(K21, counts, g);
+    sfc_class_groups(counts, K21, g);
     /* ranks 1..7 of the table: person chair dog car cat bottle bird;
      * ranks 15..20: motorbike boat horse bus sheep cow (index + 1) */
     const int head[] = {15, 9, 12, 7, 8, 5, 3};
@@ -113,11 +115,11 @@ static void test_groups(void)
     /* ties: equal counts keep class-id order */
     int64_t eq[5] = {0, 7, 7, 7, 7};
     int g5[5];
-    sfc_class_groups(5, eq, g5); /* n = 4: 2 head, 1 middle, 1 tail */
+    sfc_class_groups(eq, 5, g5); /* n = 4: 2 head, 1 middle, 1 tail */
     T_CHECK(g5[1] == 0 && g5[2] == 0 && g5[3] == 1 && g5[4] == 2);
     int64_t two[3] = {0, 1, 5};
     int g3[3];
-    sfc_class_groups(3, two, g3); /* n = 2: 1 head, 1 middle, 0 tail */
+    sfc_class_groups(two, 3, g3); /* n = 2: 1 head, 1 middle, 0 tail */
     T_CHECK(g3[2] == 0 && g3[1] == 1);
 
     double iou[5] = {0.9, 0.1, NAN, 0.3, 0.4}, m[3];
@@ -268,7 +270,7 @@ static void check_conf_case(const char *path)
     T_CHECK_MSG(fabs(miou - f64(tm)[0]) <= 1e-12, "%s: mIoU %.17g want %.17g",
                 path, miou, f64(tm)[0]);
     int *g = sfc_xmalloc(K * sizeof *g);
-    sfc_class_groups(K, tcnt->data, g);
+    sfc_class_groups(tcnt->data, K, g);
     int gs_ok = 1;
     for (int c = 0; c < K; c++)
         gs_ok &= g[c] == (int)((const int64_t *)tg->data)[c];

@@ -266,7 +266,8 @@ def write_expect(path, conf, names, counts):
 
 def cli_fixture(rng, d):
     """Five images: gt/pred PNGs (palette and grayscale), CAM npz, a list,
-    the class names and the expected numbers (gt image counts as groups)."""
+    the class names, images.txt (sizes and image-level labels) and the
+    expected numbers (gt image counts rank the groups)."""
     for sub in ("gt", "pred", "cam"):
         os.makedirs(os.path.join(d, sub), exist_ok=True)
     ids = ["img_%03d" % i for i in range(5)]
@@ -292,6 +293,13 @@ def cli_fixture(rng, d):
         f.write("\n".join(ids) + "\n")
     with open(os.path.join(d, "classes.txt"), "w") as f:
         f.write("\n".join(VOC_NAMES) + "\n")
+    with open(os.path.join(d, "images.txt"), "w") as f:
+        # id, width, height, then the foreground classes of its gt (the
+        # image-level labels a db would hold)
+        for name, g in zip(ids, gts):
+            fg = [int(c) for c in np.unique(g) if 0 < c < K]
+            f.write(" ".join([name, str(g.shape[1]), str(g.shape[0])] +
+                             [str(c) for c in fg]) + "\n")
     counts = np.zeros(K, dtype=np.int64)  # image-level counts of the gt
     for g in gts:
         for c in np.unique(g):
