@@ -12,68 +12,30 @@
 #include <unistd.h>
 
 #include "sfc.h"
+#include "npy.h"
 #include "ops.h"
 #include "test.h"
 
 #define BAR 1e-4
 
-/* ------------------------------------------------ minimal .npy reading */
+/* ------------------------------------------------------- .npy reading */
 
-/* Read a little-endian float32 C-order .npy into a fresh buffer; *n gets
- * the element count. Exits on malformed files (test data). */
+/* Read <dir>/<name>.<t>.npy (float32) into a fresh aligned buffer; *n gets
+ * the element count. Exits on a bad file (test data). */
 static float *npy_load(const char *dir, const char *name, const char *t,
                        long *n)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s.%s.npy", dir, name, t);
-    size_t sz;
-    char *b = sfc_read_file(path, &sz);
-    if (!b) {
+    struct sfc_tensor x;
+    if (sfc_npy_read(path, &x) != 0 || sfc_check_dtype(path, &x, SFC_F32)) {
         fprintf(stderr, "%s\n", sfc_errmsg());
         exit(1);
     }
-    if (sz < 10 || memcmp(b, "\x93NUMPY", 6) != 0) {
-        fprintf(stderr, "%s: not an npy file\n", path);
-        exit(1);
-    }
-    size_t hl, ho;
-    if (b[6] == 1) {
-        hl = (unsigned char)b[8] | (size_t)(unsigned char)b[9] << 8;
-        ho = 10;
-    } else {
-        hl = (unsigned char)b[8] | (size_t)(unsigned char)b[9] << 8 |
-             (size_t)(unsigned char)b[10] << 16 |
-             (size_t)(unsigned char)b[11] << 24;
-        ho = 12;
-    }
-    char *h = sfc_xmalloc(hl + 1);
-    memcpy(h, b + ho, hl);
-    h[hl] = 0;
-    char *sh = strstr(h, "'shape': (");
-    if (!strstr(h, "'descr': '<f4'") || !strstr(h, "'fortran_order': False")
-        || !sh) {
-        fprintf(stderr, "%s: not float32 C order: %s\n", path, h);
-        exit(1);
-    }
-    long cnt = 1;
-    for (char *s = sh + 10; *s && *s != ')';) {
-        char *e;
-        long d = strtol(s, &e, 10);
-        if (e == s) {
-            s++;
-            continue;
-        }
-        cnt *= d;
-        s = e;
-    }
-    if (ho + hl + (size_t)cnt * 4 != sz) {
-        fprintf(stderr, "%s: size mismatch\n", path);
-        exit(1);
-    }
+    long cnt = (long)sfc_tensor_numel(&x);
     float *d = sfc_xmalloc_aligned((size_t)cnt * 4 + 4);
-    memcpy(d, b + ho + hl, (size_t)cnt * 4);
-    free(h);
-    free(b);
+    memcpy(d, x.data, (size_t)cnt * 4);
+    sfc_tensor_release(&x);
     *n = cnt;
     return d;
 }
