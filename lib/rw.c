@@ -83,21 +83,27 @@ void sfc_rw_release(struct sfc_rw *rw)
     memset(rw, 0, sizeof *rw);
 }
 
-/* y = x T for one channel. */
-static void step_one(const struct sfc_rw *rw, float *y, const float *x)
+/* Rows r of y = x T for all K channels: the weights of a row are read
+ * once for every channel. */
+static void step_row(const struct sfc_rw *rw, float *y, const float *x,
+                     int K, int r)
 {
     int h = rw->h, w = rw->w;
     long hw = (long)h * w;
-    for (long j = 0; j < hw; j++) y[j] = rw->wt[j] * x[j];
+    const float *w0 = rw->wt + (long)r * w;
+    for (int k = 0; k < K; k++) {
+        float *yr = y + k * hw + (long)r * w;
+        const float *xr = x + k * hw + (long)r * w;
+        for (int c = 0; c < w; c++) yr[c] = w0[c] * xr[c];
+    }
     for (int o = 1; o < rw->noff; o++) {
-        const float *wt = rw->wt + o * hw;
         int oy = rw->oy[o], ox = rw->ox[o];
-        int y0 = SFC_MAX(0, -oy), y1 = SFC_MIN(h, h - oy);
+        if (r + oy < 0 || r + oy >= h) continue;
         int x0 = SFC_MAX(0, -ox), x1 = SFC_MIN(w, w - ox);
-        for (int r = y0; r < y1; r++) {
-            float *yr = y + (long)r * w;
-            const float *wr = wt + (long)r * w;
-            const float *xr = x + (long)(r + oy) * w + ox;
+        const float *wr = rw->wt + o * hw + (long)r * w;
+        for (int k = 0; k < K; k++) {
+            float *yr = y + k * hw + (long)r * w;
+            const float *xr = x + k * hw + (long)(r + oy) * w + ox;
             for (int c = x0; c < x1; c++) yr[c] += wr[c] * xr[c];
         }
     }
@@ -107,16 +113,19 @@ void sfc_rw_apply(const struct sfc_rw *rw, float *x, int K, int steps,
                   float *scratch)
 {
     long hw = (long)rw->h * rw->w;
-    #pragma omp parallel for schedule(static)
-    for (int k = 0; k < K; k++) {
-        float *a = x + k * hw, *b = scratch + k * hw;
+    #pragma omp parallel
+    {
+        float *a = x, *b = scratch;
         for (int s = 0; s < steps; s++) {
-            step_one(rw, b, a);
+            #pragma omp for schedule(static)
+            for (int r = 0; r < rw->h; r++) step_row(rw, b, a, K, r);
+            /* the implicit barrier of the loop ends the step */
             float *t = a;
             a = b;
             b = t;
         }
-        if (steps % 2) memcpy(x + k * hw, a, sizeof(float) * (size_t)hw);
+        #pragma omp single
+        if (steps % 2) memcpy(x, a, sizeof(float) * (size_t)(K * hw));
     }
 }
 
