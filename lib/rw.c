@@ -85,15 +85,15 @@ void sfc_rw_release(struct sfc_rw *rw)
 
 /* Rows r of y = x T for all K channels: the weights of a row are read
  * once for every channel. */
-static void step_row(const struct sfc_rw *rw, float *y, const float *x,
+static void step_row(const struct sfc_rw *rw, double *y, const double *x,
                      int K, int r)
 {
     int h = rw->h, w = rw->w;
     long hw = (long)h * w;
     const float *w0 = rw->wt + (long)r * w;
     for (int k = 0; k < K; k++) {
-        float *yr = y + k * hw + (long)r * w;
-        const float *xr = x + k * hw + (long)r * w;
+        double *yr = y + k * hw + (long)r * w;
+        const double *xr = x + k * hw + (long)r * w;
         for (int c = 0; c < w; c++) yr[c] = w0[c] * xr[c];
     }
     for (int o = 1; o < rw->noff; o++) {
@@ -102,30 +102,32 @@ static void step_row(const struct sfc_rw *rw, float *y, const float *x,
         int x0 = SFC_MAX(0, -ox), x1 = SFC_MIN(w, w - ox);
         const float *wr = rw->wt + o * hw + (long)r * w;
         for (int k = 0; k < K; k++) {
-            float *yr = y + k * hw + (long)r * w;
-            const float *xr = x + k * hw + (long)(r + oy) * w + ox;
+            double *yr = y + k * hw + (long)r * w;
+            const double *xr = x + k * hw + (long)(r + oy) * w + ox;
             for (int c = x0; c < x1; c++) yr[c] += wr[c] * xr[c];
         }
     }
 }
 
 void sfc_rw_apply(const struct sfc_rw *rw, float *x, int K, int steps,
-                  float *scratch)
+                  double *scratch)
 {
     long hw = (long)rw->h * rw->w;
+    double *xa = scratch, *xb = scratch + K * hw;
+    for (long i = 0; i < K * hw; i++) xa[i] = x[i];
     #pragma omp parallel
     {
-        float *a = x, *b = scratch;
+        double *a = xa, *b = xb;
         for (int s = 0; s < steps; s++) {
             #pragma omp for schedule(static)
             for (int r = 0; r < rw->h; r++) step_row(rw, b, a, K, r);
             /* the implicit barrier of the loop ends the step */
-            float *t = a;
+            double *t = a;
             a = b;
             b = t;
         }
-        #pragma omp single
-        if (steps % 2) memcpy(x, a, sizeof(float) * (size_t)(K * hw));
+        #pragma omp for schedule(static)
+        for (long i = 0; i < K * hw; i++) x[i] = (float)a[i];
     }
 }
 
@@ -145,7 +147,7 @@ int sfc_rw_propagate(float *x, int K, const float *edge, int h, int w,
     long hw = (long)h * w;
     for (int k = 0; k < K; k++)
         for (long j = 0; j < hw; j++) x[k * hw + j] *= 1.0f - edge[j];
-    float *scratch = sfc_xmalloc(sizeof(float) * (size_t)(K * hw));
+    double *scratch = sfc_xmalloc(sizeof(double) * 2 * (size_t)(K * hw));
     sfc_rw_apply(&rw, x, K, 1 << exp_times, scratch);
     free(scratch);
     sfc_rw_release(&rw);

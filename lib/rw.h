@@ -25,9 +25,11 @@ int sfc_rw_init(struct sfc_rw *rw, const struct sfc_pathidx *p,
                 const float *edge, int h, int w, float beta);
 void sfc_rw_release(struct sfc_rw *rw);
 
-/* x (K, h*w) <- x T^steps; scratch holds K*h*w floats. */
+/* x (K, h*w) <- x T^steps; the walk runs in double precision (the
+ * sensitivity of a slowly mixing walk to rounding grows with the number of
+ * steps); scratch holds 2*K*h*w doubles. */
 void sfc_rw_apply(const struct sfc_rw *rw, float *x, int K, int steps,
-                  float *scratch);
+                  double *scratch);
 
 /* The whole propagation of §7: x <- (x * (1 - edge)) T^(2^exp_times),
  * radius/beta as given; allocates its own T and scratch. */

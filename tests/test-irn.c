@@ -68,20 +68,32 @@ static void check_path(const char *dir, int r)
     sfc_edge_affinity_backward(&p, de, g, arg, H, W);
     float *e2 = sfc_xmalloc(sizeof(float) * H * W);
     memcpy(e2, edge->data, sizeof(float) * H * W);
-    int bad = 0;
+    int bad = 0, skipped = 0, tested = 0;
+    int *arg2 = sfc_xmalloc(sizeof(int) * n);
     for (int pix = 0; pix < H * W; pix += 7) {
         double f[2];
+        int kink = 0;
         for (int sgn = 0; sgn < 2; sgn++) {
             e2[pix] = ((float *)edge->data)[pix] + (sgn ? 1e-4f : -1e-4f);
-            sfc_edge_affinity_forward(&p, a, NULL, e2, H, W);
+            sfc_edge_affinity_forward(&p, a, arg2, e2, H, W);
+            /* a max that changes hands inside the step is a kink: skip */
+            kink |= memcmp(arg, arg2, sizeof(int) * n) != 0;
             double acc = 0;
             for (long i = 0; i < n; i++) acc += (double)a[i] * g[i];
             f[sgn] = acc;
         }
         e2[pix] = ((float *)edge->data)[pix];
+        if (kink) {
+            skipped++;
+            continue;
+        }
+        tested++;
         double num = (f[1] - f[0]) / 2e-4;
         if (fabs(num - de[pix]) > 2e-2 + 2e-2 * fabs(num)) bad++;
     }
+    free(arg2);
+    T_CHECK_MSG(skipped * 4 < tested, "radius %d: %d of %d pixels at kinks",
+                r, skipped, skipped + tested);
     T_CHECK_MSG(bad == 0, "radius %d: %d gradient mismatches", r, bad);
     free(g);
     free(de);

@@ -50,12 +50,10 @@ static void check_dir(const char *dir)
     struct sfc_npz z;
     if (T_CHECK(sfc_npz_read(path, &z) == 0)) {
         const struct sfc_tensor *sz = sfc_npz_get(&z, "sizes"),
-                                *sc = sfc_npz_get(&z, "scales"),
                                 *r = sfc_npz_get(&z, "rounded");
-        /* scales are float64 in the file: not a dtype we read, so the
-         * script's list is repeated here and checked against the count */
+        /* the scales of ref_resample.py, in its order */
         const double scales[] = {0.5, 1.5, 2.0, 0.25, 0.75, 1.25};
-        T_CHECK(!sc && sz && r && r->shape[1] == 6);
+        T_CHECK(sz && r && r->shape[1] == 6);
         int bad = 0;
         for (int i = 0; sz && r && i < sz->shape[0]; i++)
             for (int j = 0; j < 6; j++) {
