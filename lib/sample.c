@@ -37,17 +37,10 @@ int sfc_dc_compute(int C, const int64_t *counts, double n_ibr, double *dc)
     return 0;
 }
 
-void sfc_aug_resized(int h, int w, int target, int *h_out, int *w_out)
+void sfc_aug_resized(int h, int w, double scale, int *h_out, int *w_out)
 {
-    if (h >= w) {
-        *h_out = target;
-        *w_out = (int)lround((double)w * target / h);
-    } else {
-        *w_out = target;
-        *h_out = (int)lround((double)h * target / w);
-    }
-    if (*h_out < 1) *h_out = 1;
-    if (*w_out < 1) *w_out = 1;
+    *h_out = SFC_MAX(1, (int)lround(h * scale));
+    *w_out = SFC_MAX(1, (int)lround(w * scale));
 }
 
 /* One dimension of random_crop: window origin in the image and placement
@@ -72,10 +65,13 @@ static void draw_aug(struct sfc_rng *r, const struct sfc_sched_params *p,
     memset(a, 0, sizeof *a);
     a->h = h;
     a->w = w;
+    a->scale = 1.0;
     if (p->aug == SFC_AUG_IRN) {
-        a->resize_long = p->resize_lo + (int)sfc_rng_below(
+        /* IRN's random_resize_long: target long side uniform in lo..hi */
+        int target = p->resize_lo + (int)sfc_rng_below(
             r, (uint64_t)(p->resize_hi - p->resize_lo) + 1);
-        sfc_aug_resized(h, w, a->resize_long, &a->h, &a->w);
+        a->scale = (double)target / SFC_MAX(h, w);
+        sfc_aug_resized(h, w, a->scale, &a->h, &a->w);
         a->flip = (int)sfc_rng_below(r, 2);
     }
     crop_dim(r, a->w, p->crop, &a->img_left, &a->cont_left, &a->cw);

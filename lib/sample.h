@@ -38,7 +38,7 @@ enum sfc_aug_style {
  * larger than the crop a random window is taken, else the whole image is
  * placed at a random offset). */
 struct sfc_aug {
-    int resize_long; /* target long side, 0 = no resize */
+    double scale;    /* resize factor (1 = none): target long side / long side */
     int flip;        /* horizontal flip before cropping */
     int h, w;        /* image size after resize */
     int cont_top, cont_left; /* placement in the canvas */
@@ -46,9 +46,9 @@ struct sfc_aug {
     int ch, cw;              /* window size = min(crop, size) */
 };
 
-/* Image size after resizing the long side to `target` (PIL-style rounding
- * of the short side: round(short * target / long)). */
-void sfc_aug_resized(int h, int w, int target, int *h_out, int *w_out);
+/* Image size after resizing by scale: round(h * scale), round(w * scale),
+ * at least 1. Every user of a schedule computes sizes with this. */
+void sfc_aug_resized(int h, int w, double scale, int *h_out, int *w_out);
 
 /* ---- schedule --------------------------------------------------------- */
 

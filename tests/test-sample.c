@@ -119,11 +119,12 @@ static void test_schedule(enum sfc_aug_style style)
             const struct sfc_aug *a = &x->aug;
             int H = h[x->image], W = w[x->image];
             if (style == SFC_AUG_SFC) {
-                if (a->h != H || a->w != W || a->flip || a->resize_long)
+                if (a->h != H || a->w != W || a->flip || a->scale != 1.0)
                     ok_geom = 0;
             } else {
-                if (a->resize_long < 32 || a->resize_long > 64 ||
-                    SFC_MAX(a->h, a->w) != a->resize_long)
+                int lng = SFC_MAX(a->h, a->w);
+                if (lng < 32 || lng > 64 ||
+                    fabs(a->scale * SFC_MAX(H, W) - lng) > 1e-9)
                     ok_geom = 0;
                 flips += a->flip;
             }
