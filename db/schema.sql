@@ -74,13 +74,13 @@ CREATE TABLE schedule ( -- the training schedule: what fills each batch slot at 
     source     TEXT NOT NULL CHECK (source IN ('batch', 'bank')), -- 'batch': loaded from the split; 'bank': an IBR draw
     image      TEXT REFERENCES images(id),   -- the image; NULL for a draw from a still-empty bank entry (zero image, all-zero label)
     bank_class INTEGER REFERENCES classes(id), -- bank rows: the class k drawn (1..C); NULL for batch rows
-    resize_long INTEGER NOT NULL DEFAULT 0 CHECK (resize_long >= 0), -- the image's long side is first resized to this; 0 = no resize
+    scale      REAL NOT NULL DEFAULT 1,      -- resize factor applied to the image first (1 = none)
     flip       INTEGER NOT NULL DEFAULT 0 CHECK (flip IN (0, 1)), -- 1: horizontal flip after the resize
-    img_top    INTEGER NOT NULL DEFAULT 0,   -- top row of the window taken from the (resized, flipped) image
-    img_left   INTEGER NOT NULL DEFAULT 0,   -- left column of that window
-    cont_top   INTEGER NOT NULL DEFAULT 0,   -- top row where the window is pasted in the zero crop canvas
-    cont_left  INTEGER NOT NULL DEFAULT 0,   -- left column where it is pasted
-    crop_h     INTEGER NOT NULL DEFAULT 0 CHECK (crop_h >= 0), -- window height (the valid-mask box is cont_top..cont_top+crop_h)
+    src_y      INTEGER NOT NULL DEFAULT 0,   -- top row of the window taken from the (resized, flipped) image
+    src_x      INTEGER NOT NULL DEFAULT 0,   -- left column of that window
+    dst_y      INTEGER NOT NULL DEFAULT 0,   -- top row where the window is pasted in the zero canvas
+    dst_x      INTEGER NOT NULL DEFAULT 0,   -- left column where it is pasted
+    crop_h     INTEGER NOT NULL DEFAULT 0 CHECK (crop_h >= 0), -- window height (the valid-mask box is dst_y..dst_y+crop_h)
     crop_w     INTEGER NOT NULL DEFAULT 0 CHECK (crop_w >= 0), -- window width
     PRIMARY KEY (run, step, slot)
 ) WITHOUT ROWID;
@@ -90,15 +90,14 @@ CREATE TABLE image_bank ( -- IBR bank state: the image each class slot holds aft
     step   INTEGER NOT NULL CHECK (step >= 0), -- global training step
     class  INTEGER NOT NULL REFERENCES classes(id) CHECK (class > 0), -- the bank slot (one per foreground class)
     image  TEXT REFERENCES images(id),       -- the latest training image containing the class; NULL while the slot is empty
-    since_step  INTEGER,                     -- step at which the held copy was stored; NULL while empty
-    resize_long INTEGER NOT NULL DEFAULT 0,  -- augmentation of the held copy, as in schedule
-    flip      INTEGER NOT NULL DEFAULT 0 CHECK (flip IN (0, 1)), -- as in schedule
-    img_top   INTEGER NOT NULL DEFAULT 0,    -- crop window and placement of the held copy, as in schedule
-    img_left  INTEGER NOT NULL DEFAULT 0,    -- as in schedule
-    cont_top  INTEGER NOT NULL DEFAULT 0,    -- as in schedule
-    cont_left INTEGER NOT NULL DEFAULT 0,    -- as in schedule
-    crop_h    INTEGER NOT NULL DEFAULT 0,    -- as in schedule (with cont_top/left: the box of the stored valid mask)
-    crop_w    INTEGER NOT NULL DEFAULT 0,    -- as in schedule
+    scale  REAL NOT NULL DEFAULT 1,          -- augmentation of the held copy, as in schedule
+    flip   INTEGER NOT NULL DEFAULT 0 CHECK (flip IN (0, 1)), -- as in schedule
+    src_y  INTEGER NOT NULL DEFAULT 0,       -- crop window and placement of the held copy, as in schedule
+    src_x  INTEGER NOT NULL DEFAULT 0,       -- as in schedule
+    dst_y  INTEGER NOT NULL DEFAULT 0,       -- as in schedule
+    dst_x  INTEGER NOT NULL DEFAULT 0,       -- as in schedule
+    crop_h INTEGER NOT NULL DEFAULT 0,       -- as in schedule (its box is the stored valid mask)
+    crop_w INTEGER NOT NULL DEFAULT 0,       -- as in schedule
     labels TEXT NOT NULL DEFAULT '[]' CHECK (json_valid(labels)), -- the held image's full label (sltarget): JSON array of class ids, '[]' when empty
     PRIMARY KEY (run, step, class)
 ) WITHOUT ROWID;
