@@ -334,23 +334,47 @@ void sfc_l2norm_backward(float *dx, const float *dy, const float *x,
  * (no mask), and 0 for z = 0 through the norm. Checked against torch with
  * a tiny (clamped) prototype, a zero prototype and a zero pixel. */
 
-/* Per-pixel norms of x (D, HW), clamped at eps, into nx (HW). */
-static void pixel_norms(float *nx, const float *x, float eps, int D, int HW)
+/* The work runs in phases over all N images (OpenMP phase, then one
+ * sgemm per image, ...) rather than image by image: alternating OpenMP
+ * regions and OpenBLAS calls N times makes their idle threads spin against
+ * each other on a busy machine. */
+
+/* Clamped per-pixel norms of x (N, D, HW) into nx (N, HW). */
+static void pixel_norms(float *nx, const float *x, float eps, int N, int D,
+                        int HW)
 {
     int nb = (HW + PBLK - 1) / PBLK;
 #pragma omp parallel for schedule(static)
-    for (int b = 0; b < nb; b++) {
-        int p0 = b * PBLK, np = SFC_MIN(PBLK, HW - p0);
+    for (long nbk = 0; nbk < (long)N * nb; nbk++) {
+        int n = (int)(nbk / nb), p0 = (int)(nbk % nb) * PBLK;
+        int np = SFC_MIN(PBLK, HW - p0);
+        const float *xn = x + (long)n * D * HW + p0;
         double ss[PBLK] = {0};
         for (int d = 0; d < D; d++)
             for (int p = 0; p < np; p++) {
-                double v = x[(long)d * HW + p0 + p];
+                double v = xn[(long)d * HW + p];
                 ss[p] += v * v;
             }
         for (int p = 0; p < np; p++) {
             float nr = (float)sqrt(ss[p]);
-            nx[p0 + p] = nr >= eps ? nr : eps;
+            nx[(long)n * HW + p0 + p] = nr >= eps ? nr : eps;
         }
+    }
+}
+
+/* Clamped prototype norms npk (N*K) and v = p / npk (N, K, D). */
+static void proto_norms(float *npk, float *v, const float *p, float eps,
+                        int N, int K, int D)
+{
+#pragma omp parallel for schedule(static)
+    for (long nk = 0; nk < (long)N * K; nk++) {
+        const float *pk = p + nk * D;
+        double s = 0;
+        for (int d = 0; d < D; d++) s += (double)pk[d] * pk[d];
+        float nr = (float)sqrt(s);
+        npk[nk] = nr >= eps ? nr : eps;
+        if (v)
+            for (int d = 0; d < D; d++) v[nk * D + d] = pk[d] / npk[nk];
     }
 }
 
@@ -361,44 +385,43 @@ static float vec_norm(const float *v, int n)
     return (float)sqrt(s);
 }
 
+size_t sfc_cosine_scratch(int N, int K, int D, int HW)
+{
+    return (size_t)N * (2 * (size_t)HW + (size_t)K + 2 * (size_t)K * HW +
+                        2 * (size_t)K * D);
+}
+
 void sfc_cosine_forward(float *y, const float *x, const float *p, float eps,
                         int N, int K, int D, int HW)
 {
-    for (int n = 0; n < N; n++) {
-        const float *xn = x + (long)n * D * HW, *pn = p + (long)n * K * D;
-        float *yn = y + (long)n * K * HW;
+    for (int n = 0; n < N; n++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, HW, D,
-                    1.0f, pn, D, xn, HW, 0.0f, yn, HW);
-        int nb = (HW + PBLK - 1) / PBLK;
+                    1.0f, p + (long)n * K * D, D, x + (long)n * D * HW, HW,
+                    0.0f, y + (long)n * K * HW, HW);
+    int nb = (HW + PBLK - 1) / PBLK;
 #pragma omp parallel for schedule(static)
-        for (int b = 0; b < nb; b++) {
-            int p0 = b * PBLK, np = SFC_MIN(PBLK, HW - p0);
-            double ss[PBLK] = {0};
-            for (int d = 0; d < D; d++)
-                for (int q = 0; q < np; q++) {
-                    double v = xn[(long)d * HW + p0 + q];
-                    ss[q] += v * v;
-                }
-            float inx[PBLK];
+    for (long nbk = 0; nbk < (long)N * nb; nbk++) {
+        int n = (int)(nbk / nb), p0 = (int)(nbk % nb) * PBLK;
+        int np = SFC_MIN(PBLK, HW - p0);
+        const float *xn = x + (long)n * D * HW + p0;
+        double ss[PBLK] = {0};
+        for (int d = 0; d < D; d++)
             for (int q = 0; q < np; q++) {
-                float nr = (float)sqrt(ss[q]);
-                inx[q] = 1.0f / (nr >= eps ? nr : eps);
+                double v = xn[(long)d * HW + q];
+                ss[q] += v * v;
             }
-            for (int k = 0; k < K; k++) {
-                float nk = vec_norm(pn + (long)k * D, D);
-                float ik = 1.0f / (nk >= eps ? nk : eps);
-                for (int q = 0; q < np; q++)
-                    yn[(long)k * HW + p0 + q] *= ik * inx[q];
-            }
+        float inx[PBLK];
+        for (int q = 0; q < np; q++) {
+            float nr = (float)sqrt(ss[q]);
+            inx[q] = 1.0f / (nr >= eps ? nr : eps);
+        }
+        for (int k = 0; k < K; k++) {
+            float nk = vec_norm(p + ((long)n * K + k) * D, D);
+            float ik = 1.0f / (nk >= eps ? nk : eps);
+            float *yk = y + ((long)n * K + k) * HW + p0;
+            for (int q = 0; q < np; q++) yk[q] *= ik * inx[q];
         }
     }
-}
-
-size_t sfc_cosine_scratch(int N, int K, int D, int HW)
-{
-    (void)N;
-    return 2 * (size_t)HW + (size_t)K + 2 * (size_t)K * HW +
-           2 * (size_t)K * D;
 }
 
 void sfc_cosine_backward(float *dx, float *dp, const float *dy,
@@ -406,62 +429,72 @@ void sfc_cosine_backward(float *dx, float *dp, const float *dy,
                          int K, int D, int HW, float *scratch)
 {
     if (!dx && !dp) return;
-    float *nx = scratch, *mx = nx + HW;          /* (HW) */
-    float *npk = mx + HW;                        /* (K) */
-    float *cs = npk + K, *gs = cs + (size_t)K * HW; /* (K, HW) */
-    float *v = gs + (size_t)K * HW, *t = v + (size_t)K * D; /* (K, D) */
-    for (int n = 0; n < N; n++) {
-        const float *xn = x + (long)n * D * HW, *pn = p + (long)n * K * D;
-        const float *dyn = dy + (long)n * K * HW;
-        pixel_norms(nx, xn, eps, D, HW);
-        for (int k = 0; k < K; k++) {
-            float nk = vec_norm(pn + (long)k * D, D);
-            npk[k] = nk >= eps ? nk : eps;
-            for (int d = 0; d < D; d++)
-                v[(long)k * D + d] = pn[(long)k * D + d] / npk[k];
-        }
-        /* cs = cosine (K, HW), gs = dy / nx */
+    long nKH = (long)N * K * HW, nKD = (long)N * K * D;
+    float *nx = scratch;                  /* (N, HW) clamped pixel norms */
+    float *sx = nx + (long)N * HW;        /* (N, HW) sum_k dy c / nx^2 */
+    float *npk = sx + (long)N * HW;       /* (N, K) clamped proto norms */
+    float *cs = npk + (long)N * K;        /* (N, K, HW) cosine */
+    float *gs = cs + nKH;                 /* (N, K, HW) dy / nx */
+    float *v = gs + nKH;                  /* (N, K, D) p / np */
+    float *t = v + nKD;                   /* (N, K, D) gs x^T */
+    pixel_norms(nx, x, eps, N, D, HW);
+    proto_norms(npk, v, p, eps, N, K, D);
+    for (int n = 0; n < N; n++)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, HW, D,
-                    1.0f, v, D, xn, HW, 0.0f, cs, HW);
+                    1.0f, v + (long)n * K * D, D, x + (long)n * D * HW, HW,
+                    0.0f, cs + (long)n * K * HW, HW);
 #pragma omp parallel for schedule(static)
-        for (int k = 0; k < K; k++)
-            for (int q = 0; q < HW; q++) {
-                long i = (long)k * HW + q;
-                cs[i] /= nx[q];
-                gs[i] = dyn[i] / nx[q];
-            }
-        if (dx) {
-            /* dx = V^T G - x * (sum_k dy c) / nx^2 */
-            float *dxn = dx + (long)n * D * HW;
-            /* mx[q] = s_q / nx_q^2, s_q = sum_k dy c */
-#pragma omp parallel for schedule(static)
-            for (int q = 0; q < HW; q++) {
-                double s = 0;
-                for (int k = 0; k < K; k++)
-                    s += (double)dyn[(long)k * HW + q] * cs[(long)k * HW + q];
-                mx[q] = (float)(s / ((double)nx[q] * nx[q]));
-            }
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, HW, K,
-                        1.0f, v, D, gs, HW, 1.0f, dxn, HW);
-#pragma omp parallel for schedule(static)
-            for (int d = 0; d < D; d++)
-                for (int q = 0; q < HW; q++)
-                    dxn[(long)d * HW + q] -= xn[(long)d * HW + q] * mx[q];
+    for (long nk = 0; nk < (long)N * K; nk++) {
+        const float *nxn = nx + (nk / K) * HW;
+        for (int q = 0; q < HW; q++) {
+            long i = nk * HW + q;
+            cs[i] /= nxn[q];
+            gs[i] = dy[i] / nxn[q];
         }
-        if (dp) {
-            /* dp = (G X^T) / np - v * (sum_p dy c) / np */
-            float *dpn = dp + (long)n * K * D;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, K, D, HW,
-                        1.0f, gs, HW, xn, HW, 0.0f, t, D);
+    }
+    if (dx) {
+        /* dx = V^T G - x * (sum_k dy c) / nx^2 */
+#pragma omp parallel for schedule(static)
+        for (long nq = 0; nq < (long)N * HW; nq++) {
+            long n = nq / HW, q = nq % HW;
+            double s = 0;
             for (int k = 0; k < K; k++) {
-                double r = 0;
-                for (int q = 0; q < HW; q++)
-                    r += (double)dyn[(long)k * HW + q] * cs[(long)k * HW + q];
-                float a = 1.0f / npk[k], b = (float)r / npk[k];
-                for (int d = 0; d < D; d++)
-                    dpn[(long)k * D + d] +=
-                        t[(long)k * D + d] * a - v[(long)k * D + d] * b;
+                long i = (n * K + k) * HW + q;
+                s += (double)dy[i] * cs[i];
             }
+            sx[nq] = (float)(s / ((double)nx[nq] * nx[nq]));
+        }
+    }
+    for (int n = 0; n < N; n++) {
+        if (dx)
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, D, HW, K,
+                        1.0f, v + (long)n * K * D, D, gs + (long)n * K * HW,
+                        HW, 1.0f, dx + (long)n * D * HW, HW);
+        if (dp)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, K, D, HW,
+                        1.0f, gs + (long)n * K * HW, HW,
+                        x + (long)n * D * HW, HW, 0.0f, t + (long)n * K * D,
+                        D);
+    }
+    if (dx) {
+#pragma omp parallel for schedule(static)
+        for (long nd = 0; nd < (long)N * D; nd++) {
+            long n = nd / D;
+            const float *xr = x + nd * HW, *sr = sx + n * HW;
+            float *dr = dx + nd * HW;
+            for (int q = 0; q < HW; q++) dr[q] -= xr[q] * sr[q];
+        }
+    }
+    if (dp) {
+        /* dp = (G X^T) / np - v * (sum_p dy c) / np */
+#pragma omp parallel for schedule(static)
+        for (long nk = 0; nk < (long)N * K; nk++) {
+            double r = 0;
+            for (int q = 0; q < HW; q++)
+                r += (double)dy[nk * HW + q] * cs[nk * HW + q];
+            float a = 1.0f / npk[nk], b = (float)r / npk[nk];
+            for (int d = 0; d < D; d++)
+                dp[nk * D + d] += t[nk * D + d] * a - v[nk * D + d] * b;
         }
     }
 }
@@ -472,15 +505,18 @@ void sfc_pcm_affinity_forward(float *a, float *colsum, const float *f,
                               float eps, int N, int C, int HW)
 {
     int nb = (HW + PBLK - 1) / PBLK;
-    for (int n = 0; n < N; n++) {
-        const float *fn = f + (long)n * C * HW;
-        float *an = a + (long)n * HW * HW;
-        float *sn = colsum + (long)n * HW;
+    /* all products first, then one OpenMP phase (see the cosine note) */
+    for (int n = 0; n < N; n++)
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, HW, HW, C, 1.0f,
-                    fn, HW, fn, HW, 0.0f, an, HW);
-#pragma omp parallel for schedule(static)
-        for (int b = 0; b < nb; b++) {
-            int j0 = b * PBLK, nj = SFC_MIN(PBLK, HW - j0);
+                    f + (long)n * C * HW, HW, f + (long)n * C * HW, HW, 0.0f,
+                    a + (long)n * HW * HW, HW);
+#pragma omp parallel
+    {
+#pragma omp for schedule(static)
+        for (long nbk = 0; nbk < (long)N * nb; nbk++) {
+            int n = (int)(nbk / nb), j0 = (int)(nbk % nb) * PBLK;
+            int nj = SFC_MIN(PBLK, HW - j0);
+            float *an = a + (long)n * HW * HW;
             double s[PBLK] = {0};
             for (int i = 0; i < HW; i++) {
                 float *row = an + (long)i * HW + j0;
@@ -489,11 +525,15 @@ void sfc_pcm_affinity_forward(float *a, float *colsum, const float *f,
                     s[j] += row[j];
                 }
             }
-            for (int j = 0; j < nj; j++) sn[j0 + j] = (float)s[j] + eps;
+            for (int j = 0; j < nj; j++)
+                colsum[(long)n * HW + j0 + j] = (float)s[j] + eps;
         }
-#pragma omp parallel for schedule(static)
-        for (int i = 0; i < HW; i++)
-            for (int j = 0; j < HW; j++) an[(long)i * HW + j] /= sn[j];
+#pragma omp for schedule(static)
+        for (long ni = 0; ni < (long)N * HW; ni++) {
+            const float *sn = colsum + (ni / HW) * HW;
+            float *row = a + ni * HW;
+            for (int j = 0; j < HW; j++) row[j] /= sn[j];
+        }
     }
 }
 

@@ -565,7 +565,12 @@ static void test_threads(void)
     long n = (long)N * C * HW;
     float *x = zalloc(n), *dy = zalloc(n), *ga = zalloc(C), *be = zalloc(C);
     fill(x, n, 1, 0), fill(dy, n, 1, 0), fill(ga, C, 1, 0), fill(be, C, 1, 0);
-    float *res[2][5];
+    int K = 3, D = 8;
+    long nc = (long)N * K * HW, nk = (long)N * K * D;
+    float *p = zalloc(nk), *dyc = zalloc(nc);
+    fill(p, nk, 1, 0), fill(dyc, nc, 1, 0);
+    float *cs = zalloc((long)sfc_cosine_scratch(N, K, D, HW));
+    float *res[2][8];
     int maxt = omp_get_max_threads();
     for (int r = 0; r < 2; r++) {
         omp_set_num_threads(r == 0 ? 1 : 3);
@@ -580,16 +585,27 @@ static void test_threads(void)
         sfc_resize_bilinear_forward(yb, x, N, C, 20, 15, OH, OW, 0, 0, 0);
         res[r][0] = dx, res[r][1] = dg, res[r][2] = yl, res[r][3] = dxl;
         res[r][4] = yb;
+        /* x read as (N, D, HW) features and (N, C, HW) for PCM */
+        float *yc = zalloc(nc), *dxc = zalloc((long)N * D * HW),
+              *dpc = zalloc(nk);
+        sfc_cosine_forward(yc, x, p, 1e-8f, N, K, D, HW);
+        sfc_cosine_backward(dxc, dpc, dyc, x, p, 1e-8f, N, K, D, HW, cs);
+        res[r][5] = yc, res[r][6] = dpc;
+        float *af = zalloc((long)N * HW * HW), *acs = zalloc(N * HW);
+        sfc_pcm_affinity_forward(af, acs, x, 1e-5f, N, C, HW);
+        res[r][7] = af;
+        free(dxc), free(acs);
         free(y), free(m), free(s), free(nr);
     }
     omp_set_num_threads(maxt);
-    long sz[5] = {n, C, n, n, (long)N * C * OH * OW};
-    for (int i = 0; i < 5; i++) {
+    long sz[8] = {n, C, n, n, (long)N * C * OH * OW, nc, nk,
+                  (long)N * HW * HW};
+    for (int i = 0; i < 8; i++) {
         T_CHECK_MSG(memcmp(res[0][i], res[1][i], (size_t)sz[i] * 4) == 0,
                     "result %d depends on the thread count", i);
         free(res[0][i]), free(res[1][i]);
     }
-    free(x), free(dy), free(ga), free(be);
+    free(x), free(dy), free(ga), free(be), free(p), free(dyc), free(cs);
 }
 
 int main(void)
@@ -606,6 +622,7 @@ int main(void)
         char *cmd = sfc_xasprintf("%s tests/ref/ref_ops.py --out %s "
                                   "--seed %u", py, dir, seed);
         printf("oracle: seed %u\n", seed);
+        fflush(stdout);
         int rc = system(cmd);
         T_CHECK_MSG(rc == 0, "oracle failed: %s", cmd);
         if (rc == 0) T_CHECK(run_dir(dir) >= 30);

@@ -67,8 +67,8 @@ static const struct sfc_opt opts[] = {
     SFC_OPT_CHOICE_("groups", &cl.groups, group_choices,
                     "class counts ranking head/middle/tail: db (image labels "
                     "of --count-split), gt (images of the evaluated ground "
-                    "truth holding the class), none; auto = db with --db, "
-                    "else none"),
+                    "truth holding the class), none; auto = db when --db and "
+                    "a split are given, else none"),
     SFC_OPT_STRING_("count-split", &cl.count_split, "NAME",
                     "split whose image labels give the db counts (default: "
                     "--split)"),
