@@ -196,8 +196,17 @@ int sfc_irnhead_plan(struct sfc_irnhead *hd, int N,
         maxu = u > maxu ? u : maxu;
         nt += n * C * f + 2 * n * G;
     }
-    size_t catn = n * SFC_IRN_BRANCHES * C * hw;
-    size_t total = nt + catn + n * hw + n * C * maxf + n * C * maxu;
+    size_t catn = n * SFC_IRN_BRANCHES * C * hw, cs = 0;
+    for (int i = 0; i <= SFC_IRN_BRANCHES; i++) {
+        struct sfc_conv2d cv = {SFC_IRN_BRANCHES * SFC_IRN_EDGE_CH, 1, 1, 1,
+                                0, 1};
+        if (i < SFC_IRN_BRANCHES)
+            cv = (struct sfc_conv2d){hd->in_c[i], SFC_IRN_EDGE_CH, 1, 1, 0, 1};
+        size_t s = sfc_conv2d_scratch(&cv, i < SFC_IRN_BRANCHES ? fh[i] : fh[1],
+                                      i < SFC_IRN_BRANCHES ? fw[i] : fw[1]);
+        cs = s > cs ? s : cs;
+    }
+    size_t total = nt + catn + n * hw + n * C * maxf + n * C * maxu + cs;
     if (train) total += n * C * maxf + catn;
     float *m = sfc_xmalloc(sizeof(float) * (total ? total : 1));
     hd->mem = m;
@@ -211,6 +220,7 @@ int sfc_irnhead_plan(struct sfc_irnhead *hd, int N,
     hd->logit = m, m += n * hw;
     hd->gbuf = m, m += n * C * maxf;
     hd->ubuf = m, m += n * C * maxu;
+    hd->cscratch = m, m += cs;
     hd->dtbuf = hd->dcat = NULL;
     if (train) {
         hd->dtbuf = m, m += n * C * maxf;
@@ -232,7 +242,7 @@ void sfc_irnhead_forward(struct sfc_irnhead *hd,
         struct sfc_conv2d cv = {hd->in_c[i], C, 1, 1, 0, 1};
         hd->x[i] = x[i];
         sfc_conv2d_forward(&cv, hd->t[i], x[i], hd->w[i], NULL, N, H, W,
-                           NULL);
+                           hd->cscratch);
         sfc_groupnorm_forward(hd->gbuf, hd->mean[i], hd->rstd[i], hd->t[i],
                               hd->gamma[i], hd->beta[i], SFC_IRN_GN_EPS, N,
                               C, SFC_IRN_GN_GROUPS, H * W);
@@ -258,7 +268,7 @@ void sfc_irnhead_forward(struct sfc_irnhead *hd,
     }
     struct sfc_conv2d fu = {NB * C, 1, 1, 1, 0, 1};
     sfc_conv2d_forward(&fu, hd->logit, hd->cat, hd->wf, hd->bf, N, h, w,
-                       NULL);
+                       hd->cscratch);
 }
 
 void sfc_irnhead_zero_grad(struct sfc_irnhead *hd)
@@ -275,7 +285,7 @@ void sfc_irnhead_backward(struct sfc_irnhead *hd, const float *dlogit)
     memset(hd->dcat, 0, sizeof(float) * catn);
     struct sfc_conv2d fu = {NB * C, 1, 1, 1, 0, 1};
     sfc_conv2d_backward(&fu, hd->dcat, hd->dwf, hd->dbf, dlogit, hd->cat,
-                        hd->wf, N, h, w, NULL);
+                        hd->wf, N, h, w, hd->cscratch);
     for (int i = 0; i < NB; i++) {
         int H = hd->fh[i], W = hd->fw[i], UH = hd->uh[i], UW = hd->uw[i];
         int up = branch_up[i] > 1;
@@ -304,7 +314,7 @@ void sfc_irnhead_backward(struct sfc_irnhead *hd, const float *dlogit)
                                hd->gamma[i], N, C, SFC_IRN_GN_GROUPS, H * W);
         struct sfc_conv2d cv = {hd->in_c[i], C, 1, 1, 0, 1};
         sfc_conv2d_backward(&cv, NULL, hd->dw[i], NULL, hd->dtbuf, hd->x[i],
-                            hd->w[i], N, H, W, NULL);
+                            hd->w[i], N, H, W, hd->cscratch);
     }
 }
 

@@ -75,7 +75,7 @@ struct sfc_irnhead {
     float *mean[SFC_IRN_BRANCHES], *rstd[SFC_IRN_BRANCHES]; /* (N, 4) */
     float *cat;                     /* (N, 160, oh*ow) ReLU outputs */
     float *logit;                   /* (N, oh*ow): the forward's result */
-    float *gbuf, *ubuf, *dtbuf, *dcat; /* scratch */
+    float *gbuf, *ubuf, *dtbuf, *dcat, *cscratch; /* scratch */
     const float *x[SFC_IRN_BRANCHES];  /* the last forward's features */
     size_t plan_bytes;
     void *mem;                      /* one allocation for the plan */
