@@ -42,6 +42,7 @@ import json
 import os
 import struct
 import sys
+import time
 import zipfile
 import zlib
 
@@ -451,7 +452,22 @@ def st_rejects(o):
         o.line("reject", "st", name, msg)
 
 
+class FixedClock:
+    """zipfile stamps members with the current local time; a fixed clock
+    keeps the golden archives byte-identical when regenerated."""
+
+    def __getattr__(self, name):
+        return getattr(time, name)
+
+    def time(self):
+        return 315705600.0  # 1980-01-03 00:00 UTC
+
+    def localtime(self, t=None):
+        return time.gmtime(self.time() if t is None else t)
+
+
 def write_cases(d, seed, fresh):
+    zipfile.time = FixedClock()
     rng = np.random.default_rng(seed)
     o = Out(d)
     npy_cases(o, rng, fresh)
