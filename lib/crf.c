@@ -25,6 +25,11 @@
 #include "err.h" /* defines: sfc_error */
 #include "util.h"
 
+/* Loops with less work than this (in multiply-adds, roughly) run on one
+ * thread: a parallel region and its barriers cost more than they save on
+ * small images, and far more when the machine is oversubscribed. */
+#define PAR_MIN (1 << 20)
+
 /* ==== parameters ======================================================= */
 
 int sfc_crf_params_check(const struct sfc_crf_params *p)
@@ -250,7 +255,7 @@ struct sfc_lattice *sfc_lattice_new(const float *feat, int64_t N, int d)
 
     /* the simplex of every point: independent, in parallel */
     int64_t i;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * d1 > PAR_MIN)
     for (i = 0; i < N; i++)
         lattice_point(feat + i * d, d, scale, keys + i * d1 * d,
                       lat->bary + i * d1);
@@ -278,7 +283,7 @@ struct sfc_lattice *sfc_lattice_new(const float *feat, int64_t N, int d)
      * but +d in coordinate j, and its mirror; absent ones read a zero row */
     lat->nbr = sfc_xmalloc((size_t)(d1 * M * 2) * sizeof *lat->nbr);
     int64_t v;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (M * d1 > PAR_MIN)
     for (v = 0; v < M; v++) {
         int32_t n1[SFC_LATTICE_MAXD], n2[SFC_LATTICE_MAXD];
         const int32_t *key = tab.keys + v * d;
@@ -325,7 +330,7 @@ static float *lattice_splat_blur(const struct sfc_lattice *lat,
     int d = lat->d, d1 = d + 1;
     size_t n = (size_t)(M + 1) * V;
     int64_t v;
-#pragma omp parallel
+#pragma omp parallel if (N * d1 * V > PAR_MIN)
     {
         int h;
 #pragma omp for schedule(static, 1)
@@ -376,7 +381,7 @@ static void lattice_slice(const struct sfc_lattice *lat, const float *vals,
 {
     int d1 = lat->d + 1;
     int64_t i;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (lat->N * d1 * V > PAR_MIN)
     for (i = 0; i < lat->N; i++) {
         float acc[256];
         float *o = out + i * V;
@@ -438,7 +443,7 @@ static void exact_filter(const struct crf_kernel *kn, int64_t N,
 {
     int d = kn->d;
     int64_t i;
-#pragma omp parallel for schedule(dynamic, 16)
+#pragma omp parallel for schedule(dynamic, 16) if (N * N * (d + V) > PAR_MIN)
     for (i = 0; i < N; i++) {
         double acc[256];
         for (int k0 = 0; k0 < V; k0 += 256) {
@@ -604,7 +609,7 @@ static inline float exp_nonpos(float x)
 static void softmax_rows(const float *x, int64_t N, int K, int V, float *Q)
 {
     int64_t i;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * K > PAR_MIN)
     for (i = 0; i < N; i++) {
         const float *a = x + i * V;
         float *q = Q + i * V;
@@ -624,7 +629,7 @@ static void softmax_rows(const float *x, int64_t N, int K, int V, float *Q)
 static void neg_unary(const float *U, int64_t N, int K, int V, float *x)
 {
     int64_t i;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (N * K > PAR_MIN)
     for (i = 0; i < N; i++)
         for (int k = 0; k < K; k++) x[i * V + k] = -U[i * K + k];
 }
