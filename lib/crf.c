@@ -736,14 +736,14 @@ int sfc_crf_label(const uint8_t *rgb, int H, int W, const uint8_t *lab,
 
 /* ==== IR-label rules =================================================== */
 
-void sfc_cam_combine(const float *cam_w, const float *cam_p, int64_t N,
+void sfc_ir_score(const float *cam_w, const float *cam_p, int64_t N,
                      int K, float w_w, float w_p, float *S)
 {
     for (int64_t i = 0; i < (int64_t)K * N; i++)
         S[i] = w_w * cam_w[i] + w_p * cam_p[i];
 }
 
-void sfc_cam_argmax(const float *S, int64_t N, int K, float bg_scale,
+void sfc_ir_argmax(const float *S, int64_t N, int K, float bg_scale,
                     uint8_t *out)
 {
     for (int64_t i = 0; i < N; i++) {
@@ -755,12 +755,12 @@ void sfc_cam_argmax(const float *S, int64_t N, int K, float bg_scale,
     }
 }
 
-void sfc_cam_argmax_irn(const float *S, int64_t N, int K, float thresh,
-                        uint8_t *out)
+void sfc_ir_argmax_irn(const float *S, int64_t N, int K, float thresh,
+                       uint8_t *out)
 {
     float *inv = sfc_xmalloc((size_t)K * sizeof *inv);
     for (int k = 1; k < K; k++) {
-        float mx = 0;
+        float mx = -INFINITY;
         for (int64_t i = 0; i < N; i++)
             if (S[k * N + i] > mx) mx = S[k * N + i];
         inv[k] = 1.0f / (mx + 1e-5f);
@@ -769,8 +769,7 @@ void sfc_cam_argmax_irn(const float *S, int64_t N, int K, float thresh,
         float best = thresh;
         int bk = 0;
         for (int k = 1; k < K; k++) {
-            float v = S[k * N + i];
-            v = (v > 0 ? v : 0) * inv[k];
+            float v = S[k * N + i] * inv[k];
             if (v > best) best = v, bk = k;
         }
         out[i] = (uint8_t)bk;
@@ -806,18 +805,18 @@ int sfc_ir_label(const uint8_t *rgb, int H, int W, const float *cam_w,
     int64_t N = (int64_t)H * W;
     float *S = sfc_xmalloc((size_t)(N * K) * sizeof *S);
     uint8_t *a = sfc_xmalloc((size_t)N), *b = sfc_xmalloc((size_t)N);
-    sfc_cam_combine(cam_w, cam_p, N, K, p->w_w, p->w_p, S);
+    sfc_ir_score(cam_w, cam_p, N, K, p->w_w, p->w_p, S);
     switch (p->rule) {
     case SFC_IR_SFC:
-        sfc_cam_argmax(S, N, K, 1.0f, a);
-        sfc_cam_argmax(S, N, K, p->bg_scale, b);
+        sfc_ir_argmax(S, N, K, 1.0f, a);
+        sfc_ir_argmax(S, N, K, p->bg_scale, b);
         break;
     case SFC_IR_IRN:
-        sfc_cam_argmax_irn(S, N, K, p->conf_fg, a);
-        sfc_cam_argmax_irn(S, N, K, p->conf_bg, b);
+        sfc_ir_argmax_irn(S, N, K, p->conf_fg, a);
+        sfc_ir_argmax_irn(S, N, K, p->conf_bg, b);
         break;
     case SFC_IR_CAMCRF:
-        sfc_cam_argmax(S, N, K, 1.0f, a);
+        sfc_ir_argmax(S, N, K, 1.0f, a);
         break;
     }
     free(S);

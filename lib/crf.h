@@ -146,16 +146,18 @@ struct sfc_ir_params {
     {SFC_IR_SFC, 1.0f, 0.7f, 0.5f, 0.30f, 0.05f, SFC_CRF_PARAMS_SFC}
 
 /* S = w_w * cam_w + w_p * cam_p, both (K, N); S (K, N). */
-void sfc_cam_combine(const float *cam_w, const float *cam_p, int64_t N,
+void sfc_ir_score(const float *cam_w, const float *cam_p, int64_t N,
                      int K, float w_w, float w_p, float *S);
 /* Channel argmax of a (K, N) map with channel 0 multiplied by bg_scale
  * (first maximum on ties, as np.argmax). */
-void sfc_cam_argmax(const float *S, int64_t N, int K, float bg_scale,
+void sfc_ir_argmax(const float *S, int64_t N, int K, float bg_scale,
                     uint8_t *out);
-/* IRN's confident map: channels 1..K-1 of S, each clamped at 0 and divided
- * by its maximum over the image + 1e-5, behind a constant background
- * channel `thresh`; argmax (ties to the lower index). */
-void sfc_cam_argmax_irn(const float *S, int64_t N, int K, float thresh,
+/* IRN's confident map: channels 1..K-1 of S, each divided by its maximum
+ * over the image + 1e-5 (IRN make_cam.py; as lib/metrics.h's IRN rule),
+ * behind a constant background channel `thresh`; argmax (ties to the
+ * lower index, so a pixel is background iff no normalised score exceeds
+ * thresh). */
+void sfc_ir_argmax_irn(const float *S, int64_t N, int K, float thresh,
                         uint8_t *out);
 /* Combine two class-id maps (values are class ids, 0 = background):
  * label = fg; label[fg == 0] = 255; label[fg == 0 & bg == 0] = 0. */

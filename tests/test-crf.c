@@ -2,7 +2,9 @@
 /* test-crf.c: the dense CRF and the IR-label rules (lib/crf.h).
  *
  * Oracles: (1) the definitions in crf.h, written out again here as plain
- * double loops (exact messages and mean field on a tiny image); (2) the
+ * double loops (exact messages and mean field on a tiny image), and the
+ * numpy mean field of tests/ref/ref_crf.py (goldens, and fresh cases when
+ * the oracle is installed); (2) the
  * brute-force O(N^2) exact-Gaussian CRF of lib/crf.c, checked by (1), as
  * the oracle of the lattice: normalised messages within a measured and
  * justified error, mean-field labels agree on >= 98 %; (3) Adams et al.'s
@@ -12,8 +14,10 @@
  * edges; (5) hand-made CAMs whose IR labels follow from sfc-reference.md
  * §5 by hand. Also: thread-count independence, unaries, errors. */
 #include <omp.h>
+#include <time.h>
 
 #include "crf.h"
+#include "npy.h"
 #include "sfc.h"
 #include "test.h"
 
@@ -220,6 +224,56 @@ static void test_exact_vs_definition(void)
     test_close("exact mean field vs definition", Q, want, N * K, 1e-5, 1e-4);
     sfc_crf_free(crf);
     scene_free(&s);
+}
+
+/* The numpy oracle's cases: the exact mean field must match its Q. */
+static void check_mf_case(const char *dir, int i)
+{
+    char *path = sfc_xasprintf("%s/mf-%d.npz", dir, i);
+    struct sfc_npz z;
+    if (!T_CHECK(sfc_npz_read(path, &z) == 0)) {
+        fprintf(stderr, "  %s\n", sfc_errmsg());
+        free(path);
+        return;
+    }
+    const struct sfc_tensor *rgb = sfc_npz_get(&z, "rgb"),
+                            *lab = sfc_npz_get(&z, "lab"),
+                            *par = sfc_npz_get(&z, "params"),
+                            *kt = sfc_npz_get(&z, "K"), *q = sfc_npz_get(&z, "q");
+    T_CHECK(rgb && lab && par && kt && q);
+    const float *pv = par->data;
+    struct sfc_crf_params p = {(int)pv[0], pv[1], pv[2], pv[3], pv[4], pv[5],
+                               pv[6]};
+    int H = (int)rgb->shape[0], W = (int)rgb->shape[1], N = H * W;
+    int K = ((int32_t *)kt->data)[0];
+    float *U = sfc_xmalloc(sizeof(float) * N * K);
+    float *Q = sfc_xmalloc(sizeof(float) * N * K);
+    sfc_crf_unary_from_labels(lab->data, N, K, p.gt_prob, U);
+    struct sfc_crf *crf = sfc_crf_new(rgb->data, H, W, &p, SFC_CRF_EXACT);
+    sfc_crf_inference(crf, U, K, p.iters, Q);
+    test_close(path, Q, q->data, N * K, 1e-5, 1e-4);
+    sfc_crf_free(crf);
+    free(U);
+    free(Q);
+    sfc_npz_release(&z);
+    free(path);
+}
+
+static void test_numpy_oracle(void)
+{
+    for (int i = 0; i < 3; i++) check_mf_case("tests/golden/crf", i);
+    if (test_oracle()) {
+        char *tmp = test_tmpdir("crf");
+        char *cmd = sfc_xasprintf("%s tests/ref/ref_crf.py --out %s --seed "
+                                  "%ld", test_oracle(), tmp, (long)time(NULL));
+        if (T_CHECK(system(cmd) == 0))
+            for (int i = 0; i < 3; i++) check_mf_case(tmp, i);
+        free(cmd);
+        cmd = sfc_xasprintf("rm -rf '%s'", tmp);
+        T_CHECK(system(cmd) == 0);
+        free(cmd);
+        free(tmp);
+    }
 }
 
 /* ---- (3) lattice properties -------------------------------------------- */
@@ -713,10 +767,13 @@ static void test_rules_with_crf(void)
     free(cp);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    (void)argc;
+    sfc_proginit(argv[0]);
     test_unaries();
     test_exact_vs_definition();
+    test_numpy_oracle();
     test_lattice_properties();
     test_lattice_vs_exact_messages();
     test_lattice_vs_exact_labels();
