@@ -159,6 +159,10 @@ static void linear_index(int o, int in, int out, int align_corners,
     *l0 = 1.0f - *l1;
 }
 
+/* Output columns are done in chunks of RCH whose source indices and
+ * weights are computed once per plane and chunk. */
+#define RCH 256
+
 void sfc_resize_bilinear_forward(float *y, const float *x, int N, int C,
                                  int H, int W, int OH, int OW,
                                  int align_corners, double scale_h,
@@ -170,19 +174,26 @@ void sfc_resize_bilinear_forward(float *y, const float *x, int N, int C,
     for (long pl = 0; pl < (long)N * C; pl++) {
         const float *xp = x + pl * H * W;
         float *yp = y + pl * OH * OW;
-        for (int oy = 0; oy < OH; oy++) {
-            int h0, h1;
-            float a0, a1;
-            linear_index(oy, H, OH, align_corners, rh, &h0, &h1, &a0, &a1);
-            const float *r0 = xp + (long)h0 * W, *r1 = xp + (long)h1 * W;
-            for (int ox = 0; ox < OW; ox++) {
-                int w0, w1;
-                float b0, b1;
-                linear_index(ox, W, OW, align_corners, rw, &w0, &w1, &b0,
-                             &b1);
-                double v0 = (double)b0 * r0[w0] + (double)b1 * r0[w1];
-                double v1 = (double)b0 * r1[w0] + (double)b1 * r1[w1];
-                yp[(long)oy * OW + ox] = (float)(a0 * v0 + a1 * v1);
+        for (int c0 = 0; c0 < OW; c0 += RCH) {
+            int nc = SFC_MIN(RCH, OW - c0), w0[RCH], w1[RCH];
+            float b0[RCH], b1[RCH];
+            for (int j = 0; j < nc; j++)
+                linear_index(c0 + j, W, OW, align_corners, rw, &w0[j], &w1[j],
+                             &b0[j], &b1[j]);
+            for (int oy = 0; oy < OH; oy++) {
+                int h0, h1;
+                float a0, a1;
+                linear_index(oy, H, OH, align_corners, rh, &h0, &h1, &a0,
+                             &a1);
+                const float *r0 = xp + (long)h0 * W, *r1 = xp + (long)h1 * W;
+                float *yr = yp + (long)oy * OW + c0;
+                for (int j = 0; j < nc; j++) {
+                    double v0 = (double)b0[j] * r0[w0[j]] +
+                                (double)b1[j] * r0[w1[j]];
+                    double v1 = (double)b0[j] * r1[w0[j]] +
+                                (double)b1[j] * r1[w1[j]];
+                    yr[j] = (float)(a0 * v0 + a1 * v1);
+                }
             }
         }
     }
@@ -199,21 +210,26 @@ void sfc_resize_bilinear_backward(float *dx, const float *dy, int N, int C,
     for (long pl = 0; pl < (long)N * C; pl++) {
         float *xp = dx + pl * H * W;
         const float *yp = dy + pl * OH * OW;
-        for (int oy = 0; oy < OH; oy++) {
-            int h0, h1;
-            float a0, a1;
-            linear_index(oy, H, OH, align_corners, rh, &h0, &h1, &a0, &a1);
-            float *r0 = xp + (long)h0 * W, *r1 = xp + (long)h1 * W;
-            for (int ox = 0; ox < OW; ox++) {
-                int w0, w1;
-                float b0, b1;
-                linear_index(ox, W, OW, align_corners, rw, &w0, &w1, &b0,
-                             &b1);
-                float g = yp[(long)oy * OW + ox];
-                r0[w0] += a0 * b0 * g;
-                r0[w1] += a0 * b1 * g;
-                r1[w0] += a1 * b0 * g;
-                r1[w1] += a1 * b1 * g;
+        for (int c0 = 0; c0 < OW; c0 += RCH) {
+            int nc = SFC_MIN(RCH, OW - c0), w0[RCH], w1[RCH];
+            float b0[RCH], b1[RCH];
+            for (int j = 0; j < nc; j++)
+                linear_index(c0 + j, W, OW, align_corners, rw, &w0[j], &w1[j],
+                             &b0[j], &b1[j]);
+            for (int oy = 0; oy < OH; oy++) {
+                int h0, h1;
+                float a0, a1;
+                linear_index(oy, H, OH, align_corners, rh, &h0, &h1, &a0,
+                             &a1);
+                float *r0 = xp + (long)h0 * W, *r1 = xp + (long)h1 * W;
+                const float *gr = yp + (long)oy * OW + c0;
+                for (int j = 0; j < nc; j++) {
+                    float g = gr[j];
+                    r0[w0[j]] += a0 * b0[j] * g;
+                    r0[w1[j]] += a0 * b1[j] * g;
+                    r1[w0[j]] += a1 * b0[j] * g;
+                    r1[w1[j]] += a1 * b1[j] * g;
+                }
             }
         }
     }

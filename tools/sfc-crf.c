@@ -51,12 +51,9 @@ static const struct sfc_opt opts[] = {
     SFC_OPT_STRING_("split", &cl.split, "NAME",
                     "every image of this split of the db (needs --db)"),
     SFC_OPT_CHOICE_("rule", &cl.rule, rule_choices,
-                    "sfc: fg = CRF(argmax S), bg = CRF(argmax S with the "
-                    "background x bg-scale); irn: fg / bg = CRF(argmax of "
-                    "max-normalised classes behind a constant conf-fg / "
-                    "conf-bg); both give fg, 255 where fg is background but "
-                    "bg is not, 0 where both are background; cam-crf: "
-                    "CRF(argmax S) alone"),
+                    "IR-label rule: sfc (background x1 and x bg-scale), irn "
+                    "(constant backgrounds conf-fg, conf-bg), cam-crf "
+                    "(CRF of argmax S alone)"),
     SFC_OPT_DOUBLE_("w-weight", &cl.ww, "X", 0, 1e6,
                     "S = w-weight * cam_w + p-weight * cam_p"),
     SFC_OPT_DOUBLE_("p-weight", &cl.wp, "X", 0, 1e6,
@@ -98,7 +95,11 @@ static const struct sfc_opt opts[] = {
 static const struct sfc_cli cli = {
     usage_lines,
     "Turns CAMs into IR labels (sfc-reference.md 5): label PNGs with 0 = "
-    "background, the class id, 255 = unsure. Existing outputs are skipped. "
+    "background, the class id, 255 = unsure. S = w-weight * cam_w + "
+    "p-weight * cam_p; rules sfc and irn each make a foreground-confident "
+    "map fg and a background-confident map bg, refine both with the CRF "
+    "and give fg, 255 where fg is background but bg is not, 0 where both "
+    "are background. Existing outputs are skipped. "
     "Image ids: the arguments, else --list FILE, else --split NAME (with "
     "--db), else standard input; --shard I/N keeps the ids whose position "
     "in that list is I modulo N.",

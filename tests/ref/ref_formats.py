@@ -42,6 +42,7 @@ import json
 import os
 import struct
 import sys
+import time
 import zipfile
 import zlib
 
@@ -384,7 +385,7 @@ def st_cases(o, rng, fresh):
             o.line("st", name, k, stdtype(a), dims(a), hexof(a))
         if layout != "shuffled":
             for k, v in meta.items():
-                o.line("stmeta", name, k.encode().hex(), v.encode().hex())
+                o.line("stmeta", name, tohex(k.encode()), tohex(v.encode()))
         if layout == "sfc":
             o.line("stbytes", name)
     # No padding after the JSON, and no metadata.
@@ -408,7 +409,7 @@ def st_rejects(o):
     w = '"w":{"dtype":"F32","shape":[2,3],"data_offsets":[%d,%d]}'
     cases = [
         ("badjson.safetensors", st_raw('{"w":{"dtype":"F32",', f24),
-         "malformed header JSON"),
+         "header: malformed JSON"),
         ("notobject.safetensors", st_raw('[1,2]'), "not a JSON object"),
         ("overlap.safetensors", st_raw(
             '{' + w % (0, 24) + ',"v":{"dtype":"F32","shape":[2],'
@@ -442,16 +443,31 @@ def st_rejects(o):
         ("negshape.safetensors", st_raw(
             '{"w":{"dtype":"F32","shape":[-2,3],"data_offsets":[0,24]}}',
             f24), "tensor 'w': bad shape"),
-        ("trailingjunk.safetensors", st_raw('{} x'), "malformed header JSON"),
+        ("trailingjunk.safetensors", st_raw('{} x'), "header: malformed JSON"),
         ("badescape.safetensors", st_raw('{"a\\q":1}'),
-         "malformed header JSON"),
+         "header: malformed JSON"),
     ]
     for name, data, msg in cases:
         o.raw(name, data)
         o.line("reject", "st", name, msg)
 
 
+class FixedClock:
+    """zipfile stamps members with the current local time; a fixed clock
+    keeps the golden archives byte-identical when regenerated."""
+
+    def __getattr__(self, name):
+        return getattr(time, name)
+
+    def time(self):
+        return 315705600.0  # 1980-01-03 00:00 UTC
+
+    def localtime(self, t=None):
+        return time.gmtime(self.time() if t is None else t)
+
+
 def write_cases(d, seed, fresh):
+    zipfile.time = FixedClock()
     rng = np.random.default_rng(seed)
     o = Out(d)
     npy_cases(o, rng, fresh)
@@ -508,6 +524,14 @@ def parse_array(words):
     return np.frombuffer(raw, dtype=npdt).reshape(shape), words[3 + nd:]
 
 
+def unhex(h):
+    return b"" if h == "-" else bytes.fromhex(h)
+
+
+def tohex(b):
+    return b.hex() if b else "-"
+
+
 def same(a, b):
     return (a.dtype.str == b.dtype.str and a.shape == b.shape and
             a.tobytes() == b.tobytes())
@@ -525,7 +549,7 @@ def verify(d):
         if not ok:
             bad.append(msg)
 
-    with open(os.path.join(d, "verify.txt")) as f:
+    with open(os.path.join(d, "verify.txt"), encoding="utf-8") as f:
         lines = [ln.split() for ln in f if ln.strip()]
     for w in lines:
         kind, fn = w[0], os.path.join(d, w[1])
@@ -561,7 +585,7 @@ def verify(d):
             elif kind == "storder":
                 check(order == w[2:], "%s: data order %s" % (w[1], order))
             else:
-                k, v = bytes.fromhex(w[2]).decode(), bytes.fromhex(w[3]).decode()
+                k, v = unhex(w[2]).decode(), unhex(w[3]).decode()
                 check(meta.get(k) == v, "%s: metadata %r" % (w[1], k))
         elif kind == "resnet":
             import torch

@@ -221,6 +221,9 @@ def all_cases(w, big):
     mlsm(w, "mlsm", 4, 20, 0.5)
     l1(w, "l1w", 2, 6, 5, 7, 1, 5, True, 0.8)
     l1(w, "l1u", 2, 6, 5, 7, 0, 6, False, 1.6)
+    # wider than the C kernel's 256-column chunk
+    resize(w, "bl_wide0", "bilinear", 1, 1, 3, 100, size=(4, 300), ac=0)
+    resize(w, "bl_wide1", "bilinear", 1, 1, 3, 100, scale=(1.5, 3.0), ac=1)
     if big:
         groupnorm(w, "gn_big", 2, 32, 4, 16, 15)
         resize(w, "bl_big", "bilinear", 2, 8, 32, 32, scale=(0.5, 0.5), ac=1)
