@@ -836,15 +836,14 @@ int sfc_ir_label(const uint8_t *rgb, int H, int W, const float *cam_w,
         memset(a, 0, (size_t)N);
         memset(b, 0, (size_t)N);
     }
-    if (rc == 0) {
+    if (rc == 0 && p->rule == SFC_IR_CAMCRF) {
+        for (int64_t i = 0; i < N; i++) out[i] = (uint8_t)keys[a[i]];
+    } else if (rc == 0) {
         for (int64_t i = 0; i < N; i++) {
             a[i] = (uint8_t)keys[a[i]];
             b[i] = (uint8_t)keys[b[i]];
         }
-        if (p->rule == SFC_IR_CAMCRF)
-            memcpy(out, a, (size_t)N);
-        else
-            sfc_ir_combine(a, b, N, out);
+        sfc_ir_combine(a, b, N, out);
     }
     free(a);
     free(b);
