@@ -6,8 +6,8 @@
  * 1e-5, max-normalisation by adaptive_max_pool2d + 1e-5, PCM affinity,
  * prototypes and cosine), §2.5 (multilabel soft margin, weighted L1),
  * §6.3 (GroupNorm of the IRN edge branch) and §10.19 (PyTorch's bilinear
- * and nearest source-index formulas, copied from ATen's UpSample.h
- * behaviour: float ratio, clamp at 0, copy when out == in).
+ * and nearest source-index formulas, reproducing ATen's CPU behaviour:
+ * float ratio, clamp at 0, copy when out == in).
  *
  * Matrix products go through cblas_sgemm (one call per image, outside any
  * OpenMP region); everything else is OpenMP over independent outputs, so

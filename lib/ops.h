@@ -6,7 +6,22 @@
  * every gradient it is given and skips a NULL one. HW = H * W.
  *
  * Each op matches the PyTorch 1.13 expression named with it (CPU, float32)
- * to within float rounding; tests/ref/ref_ops.py is the oracle. */
+ * to within float rounding; tests/ref/ref_ops.py is the oracle.
+ *
+ * How SFC's Net.forward composes them (sfc-reference.md §2.2, §2.5; h x w
+ * the stride-16 grid, HW = h * w, valid (N, 21, HW)):
+ *   c  = maxnorm(relu(cam))  (cam = classifier(x4), N x 20)
+ *   b  = 1 - chanmax(c); ncam = [b, c] * valid           (N, 21, HW)
+ *   hie = concat_i bilinear(l2norm(side_i), h x w, align_corners 0)
+ *   f  = l2norm(f9(concat(bilinear(img, h x w, align_corners 1), x4)))
+ *   A  = pcm_affinity(f); M_W = pcm_apply(pcm_apply(ncam, A), A)
+ *        (backward: both apply calls accumulate into the same dA)
+ *   seeds = proto_seeds(M_W, valid, 0.3); P = proto(seeds, hie)
+ *   M_P = relu(cosine(hie, P))
+ *   L_cls = mlsm(score)  (twice, dloss 0.5 each)
+ *   L_PDW = 1.6 * l1(M_W, maxnorm(M_P), w = [1, DC], c0 0, nc 21)
+ *   L_WDW = 0.8 * l1(bilinear(M_W, x0.5, align_corners 1) * y21,
+ *                    M_W(half) * y21, w = [-, DC], c0 1, nc 20) */
 #ifndef SFC_OPS_H
 #define SFC_OPS_H
 

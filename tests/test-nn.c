@@ -329,6 +329,60 @@ static void tofloat(float *f, const double *d, long n)
     for (long i = 0; i < n; i++) f[i] = (float)d[i];
 }
 
+/* Fast forward and backward vs the direct ones on one shape. */
+static void check_shape(struct sfc_rng *r, struct sfc_conv2d c, int N, int H,
+                    int W, int bias)
+{
+    int OH = sfc_conv2d_outsize(H, c.K, c.S, c.P, c.D);
+    int OW = sfc_conv2d_outsize(W, c.K, c.S, c.P, c.D);
+    long nx = (long)N * c.C * H * W, ny = (long)N * c.OC * OH * OW;
+    long nw = (long)c.OC * c.C * c.K * c.K;
+    float *x = frand(r, nx, 1), *w = frand(r, nw, 0.3);
+    float *b = frand(r, c.OC, 1), *dy = frand(r, ny, 1);
+    float *y = falloc(ny), *yn = falloc(ny);
+    float *scratch = falloc(sfc_conv2d_scratch(&c, H, W));
+    char name[128];
+    snprintf(name, sizeof name,
+             "random N%d C%d OC%d %dx%d K%d S%d P%d D%d b%d", N, c.C,
+             c.OC, H, W, c.K, c.S, c.P, c.D, bias);
+    sfc_conv2d_forward(&c, y, x, w, bias ? b : NULL, N, H, W, scratch);
+    sfc_conv2d_forward_naive(&c, yn, x, w, bias ? b : NULL, N, H, W);
+    compare(name, "y", y, yn, ny, 1e-5, 1e-4);
+    /* backward: starts from 1 to check accumulation */
+    double *ddx = calloc(nx, sizeof(double)),
+           *ddw = calloc(nw, sizeof(double)),
+           *ddb = calloc(c.OC, sizeof(double));
+    conv_backward_naive(&c, ddx, ddw, ddb, dy, x, w, N, H, W);
+    for (long i = 0; i < nx; i++) ddx[i] += 1;
+    for (long i = 0; i < nw; i++) ddw[i] += 1;
+    for (long i = 0; i < c.OC; i++) ddb[i] += 1;
+    float *rdx = falloc(nx), *rdw = falloc(nw), *rdb = falloc(c.OC);
+    tofloat(rdx, ddx, nx), tofloat(rdw, ddw, nw), tofloat(rdb, ddb, c.OC);
+    float *gdx = falloc(nx), *gdw = falloc(nw), *gdb = falloc(c.OC);
+    for (long i = 0; i < nx; i++) gdx[i] = 1;
+    for (long i = 0; i < nw; i++) gdw[i] = 1;
+    for (long i = 0; i < c.OC; i++) gdb[i] = 1;
+    sfc_conv2d_backward(&c, gdx, gdw, gdb, dy, x, w, N, H, W, scratch);
+    compare(name, "dx", gdx, rdx, nx, 1e-5, 1e-4);
+    compare(name, "dw", gdw, rdw, nw, 1e-5, 1e-4);
+    compare(name, "db", gdb, rdb, c.OC, 1e-5, 1e-4);
+    /* NULL gradients: each alone gives the same as all together */
+    float *ox = falloc(nx), *ow = falloc(nw), *ob = falloc(c.OC);
+    for (long i = 0; i < nx; i++) ox[i] = 1;
+    sfc_conv2d_backward(&c, ox, NULL, NULL, dy, x, w, N, H, W, scratch);
+    for (long i = 0; i < nw; i++) ow[i] = 1;
+    sfc_conv2d_backward(&c, NULL, ow, NULL, dy, x, w, N, H, W, scratch);
+    for (long i = 0; i < c.OC; i++) ob[i] = 1;
+    sfc_conv2d_backward(&c, NULL, NULL, ob, dy, x, w, N, H, W, scratch);
+    T_CHECK_MSG(!memcmp(ox, gdx, sizeof(float) * nx) &&
+                    !memcmp(ow, gdw, sizeof(float) * nw) &&
+                    !memcmp(ob, gdb, sizeof(float) * c.OC),
+                "%s: a NULL gradient changes the others", name);
+    free(x), free(w), free(b), free(dy), free(y), free(yn), free(scratch);
+    free(ddx), free(ddw), free(ddb), free(rdx), free(rdw), free(rdb);
+    free(gdx), free(gdw), free(gdb), free(ox), free(ow), free(ob);
+}
+
 static void check_random_shapes(void)
 {
     struct sfc_rng r;
@@ -352,57 +406,23 @@ static void check_random_shapes(void)
             W + 2 * c.P < c.D * (c.K - 1) + 1)
             continue;
         ncase++;
-        int OH = sfc_conv2d_outsize(H, c.K, c.S, c.P, c.D);
-        int OW = sfc_conv2d_outsize(W, c.K, c.S, c.P, c.D);
-        long nx = (long)N * c.C * H * W, ny = (long)N * c.OC * OH * OW;
-        long nw = (long)c.OC * c.C * c.K * c.K;
-        float *x = frand(&r, nx, 1), *w = frand(&r, nw, 0.3);
-        float *b = frand(&r, c.OC, 1), *dy = frand(&r, ny, 1);
-        float *y = falloc(ny), *yn = falloc(ny);
-        float *scratch = falloc(sfc_conv2d_scratch(&c, H, W));
-        char name[128];
-        snprintf(name, sizeof name,
-                 "random N%d C%d OC%d %dx%d K%d S%d P%d D%d b%d", N, c.C,
-                 c.OC, H, W, c.K, c.S, c.P, c.D, bias);
-        sfc_conv2d_forward(&c, y, x, w, bias ? b : NULL, N, H, W, scratch);
-        sfc_conv2d_forward_naive(&c, yn, x, w, bias ? b : NULL, N, H, W);
-        compare(name, "y", y, yn, ny, 1e-5, 1e-4);
-        /* backward: starts from 1 to check accumulation */
-        double *ddx = calloc(nx, sizeof(double)),
-               *ddw = calloc(nw, sizeof(double)),
-               *ddb = calloc(c.OC, sizeof(double));
-        conv_backward_naive(&c, ddx, ddw, ddb, dy, x, w, N, H, W);
-        for (long i = 0; i < nx; i++) ddx[i] += 1;
-        for (long i = 0; i < nw; i++) ddw[i] += 1;
-        for (long i = 0; i < c.OC; i++) ddb[i] += 1;
-        float *rdx = falloc(nx), *rdw = falloc(nw), *rdb = falloc(c.OC);
-        tofloat(rdx, ddx, nx), tofloat(rdw, ddw, nw), tofloat(rdb, ddb, c.OC);
-        float *gdx = falloc(nx), *gdw = falloc(nw), *gdb = falloc(c.OC);
-        for (long i = 0; i < nx; i++) gdx[i] = 1;
-        for (long i = 0; i < nw; i++) gdw[i] = 1;
-        for (long i = 0; i < c.OC; i++) gdb[i] = 1;
-        sfc_conv2d_backward(&c, gdx, gdw, gdb, dy, x, w, N, H, W, scratch);
-        compare(name, "dx", gdx, rdx, nx, 1e-5, 1e-4);
-        compare(name, "dw", gdw, rdw, nw, 1e-5, 1e-4);
-        compare(name, "db", gdb, rdb, c.OC, 1e-5, 1e-4);
-        /* NULL gradients: each alone gives the same as all together */
-        float *ox = falloc(nx), *ow = falloc(nw), *ob = falloc(c.OC);
-        for (long i = 0; i < nx; i++) ox[i] = 1;
-        sfc_conv2d_backward(&c, ox, NULL, NULL, dy, x, w, N, H, W, scratch);
-        for (long i = 0; i < nw; i++) ow[i] = 1;
-        sfc_conv2d_backward(&c, NULL, ow, NULL, dy, x, w, N, H, W, scratch);
-        for (long i = 0; i < c.OC; i++) ob[i] = 1;
-        sfc_conv2d_backward(&c, NULL, NULL, ob, dy, x, w, N, H, W, scratch);
-        T_CHECK_MSG(!memcmp(ox, gdx, sizeof(float) * nx) &&
-                        !memcmp(ow, gdw, sizeof(float) * nw) &&
-                        !memcmp(ob, gdb, sizeof(float) * c.OC),
-                    "%s: a NULL gradient changes the others", name);
-        free(x), free(w), free(b), free(dy), free(y), free(yn), free(scratch);
-        free(ddx), free(ddw), free(ddb), free(rdx), free(rdw), free(rdb);
-        free(gdx), free(gdw), free(gdb), free(ox), free(ow), free(ob);
+        check_shape(&r, c, N, H, W, bias);
     }
     T_CHECK(ncase >= 100);
     fprintf(stderr, "%d random shapes vs the direct convolution\n", ncase);
+    /* column matrices large enough to be built in bands of output rows
+     * (conv.c TILE_MAX): several bands with a short last one, and bands
+     * of a single row */
+    check_shape(&r, (struct sfc_conv2d){3, 2, 7, 2, 3, 1}, 1, 300, 290, 1);
+    check_shape(&r, (struct sfc_conv2d){200, 2, 3, 1, 1, 1}, 1, 3, 600, 0);
+    check_shape(&r, (struct sfc_conv2d){40, 3, 3, 2, 1, 1}, 2, 260, 200, 0);
+    /* several images per sgemm (conv.c MIN_COLS), with a short last group,
+     * and images of MIN_COLS outputs or more, one at a time */
+    check_shape(&r, (struct sfc_conv2d){5, 4, 3, 1, 1, 1}, 5, 15, 20, 1);
+    check_shape(&r, (struct sfc_conv2d){6, 5, 1, 1, 0, 1}, 5, 16, 20, 1);
+    check_shape(&r, (struct sfc_conv2d){6, 5, 1, 2, 0, 1}, 7, 9, 11, 0);
+    check_shape(&r, (struct sfc_conv2d){3, 4, 1, 1, 0, 1}, 2, 32, 33, 1);
+    check_shape(&r, (struct sfc_conv2d){3, 4, 3, 1, 1, 1}, 2, 33, 32, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -468,6 +488,43 @@ static void check_threads(void)
     }
 }
 
+/* BN and GAP reductions over several blocks (layers.c BLOCK) with a
+ * ragged tail, against plain double sums. */
+static void check_long_reductions(void)
+{
+    struct sfc_rng r;
+    sfc_rng_seed(&r, 11);
+    int N = 2, C = 3, HW = 2 * 1024 + 37;
+    long n = (long)N * C * HW;
+    float *x = frand(&r, n, 2), *dy = frand(&r, n, 1);
+    float g[3] = {0.7f, 1.2f, -0.4f}, m[3] = {0.5f, -1.0f, 3.0f};
+    float v[3] = {0.8f, 2.0f, 0.3f};
+    float dg[3] = {0}, db[3] = {0}, rg[3], rb[3];
+    float *gy = falloc(N * C), *ry = falloc(N * C);
+    sfc_bn_frozen_backward(NULL, dg, db, dy, x, g, m, v, 1e-5f, N, C, HW);
+    sfc_gap_forward(gy, x, N, C, HW);
+    for (int ch = 0; ch < C; ch++) {
+        double sd = 0, sdx = 0;
+        for (int k = 0; k < N; k++)
+            for (int i = 0; i < HW; i++) {
+                long j = ((long)k * C + ch) * HW + i;
+                sd += dy[j];
+                sdx += (double)dy[j] * ((double)x[j] - m[ch]);
+            }
+        rg[ch] = (float)(sdx / sqrt((double)v[ch] + 1e-5));
+        rb[ch] = (float)sd;
+    }
+    for (long pl = 0; pl < N * C; pl++) {
+        double s = 0;
+        for (int i = 0; i < HW; i++) s += x[pl * HW + i];
+        ry[pl] = (float)(s / HW);
+    }
+    compare("long", "bn dgamma", dg, rg, C, 1e-5, 1e-4);
+    compare("long", "bn dbeta", db, rb, C, 1e-5, 1e-4);
+    compare("long", "gap y", gy, ry, N * C, 1e-6, 1e-4);
+    free(x), free(dy), free(gy), free(ry);
+}
+
 /* The checker must be able to fail: a perturbed tensor is caught. */
 static void check_checker(void)
 {
@@ -483,6 +540,7 @@ int main(void)
     check_fresh();
     check_random_shapes();
     check_threads();
+    check_long_reductions();
     fprintf(stderr, "worst relative error seen: %.3g\n", worst_rel_seen);
     return test_summary();
 }

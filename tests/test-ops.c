@@ -6,12 +6,15 @@
  * Backward gradients are checked to accumulate (buffers start at 1).
  * Independently of PyTorch: central finite differences of the forward,
  * summed in double, against the backward for several ops; results do not
- * depend on the OpenMP thread count; NULL gradients are skipped. */
+ * depend on the OpenMP thread count; NULL gradients are skipped. And the
+ * ops composed into SFC's whole head and loss (two scales, PCM, prototypes,
+ * L_cls + L_PDW + L_WDW) against the same network in PyTorch. */
 #include <omp.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "sfc.h"
+#include "layers.h"
 #include "npy.h"
 #include "ops.h"
 #include "test.h"
@@ -48,7 +51,7 @@ struct kase {
     int np;
     char keys[24][16];
     double vals[24];
-    float *t[16];
+    float *t[48];
     int nt;
 };
 
@@ -76,7 +79,7 @@ static float *L(struct kase *k, const char *t, long want)
                 want);
         exit(1);
     }
-    SFC_ASSERT(k->nt < 16);
+    SFC_ASSERT(k->nt < 48);
     k->t[k->nt++] = d;
     return d;
 }
@@ -85,7 +88,7 @@ static float *buf(struct kase *k, long n, float fill)
 {
     float *d = sfc_xmalloc_aligned((size_t)n * 4 + 4);
     for (long i = 0; i < n; i++) d[i] = fill;
-    SFC_ASSERT(k->nt < 16);
+    SFC_ASSERT(k->nt < 48);
     k->t[k->nt++] = d;
     return d;
 }
@@ -98,6 +101,11 @@ static float *acc(struct kase *k, const float *ref, long n)
     float *d = buf(k, n, 0);
     memcpy(d, ref, (size_t)n * 4);
     return d;
+}
+
+static float *zalloc(long n)
+{
+    return sfc_xcalloc((size_t)n + 1, sizeof(float));
 }
 
 static double worst_rel;
@@ -118,6 +126,234 @@ static void cmp(struct kase *k, const char *what, float *got, const float *ref,
         printf("  %-13s %-10s %-12s %.3g\n", k->op, k->name, what, r);
     T_CHECK_MSG(r <= BAR, "%s %s.%s: max rel err %.3g", k->op, k->name, what,
                 r);
+}
+
+/* ------------------------------------------------- composed SFC head
+ * SFC's Net.forward after the backbone and the training loss, composed
+ * from the ops as ops.h describes, against the same network in PyTorch
+ * (ref_ops.py sfc_head): the pieces must fit together, including the
+ * gradient paths through the background channel, both PCM products, the
+ * prototypes and the ReLU of the cosine. */
+
+struct pass {
+    int N, Cf, HW;
+    const float *cam, *f, *valid; /* (N,20,HW) (N,Cf,HW) (N,21,HW) */
+    float *score, *rc, *c, *cmax, *bmax, *ncam, *fn, *fnorm, *a, *colsum,
+          *t1, *mw;
+    int *cidx, *bidx;
+};
+
+static void pass_alloc(struct pass *p)
+{
+    long N = p->N, HW = p->HW;
+    p->score = zalloc(N * 20), p->rc = zalloc(N * 20 * HW);
+    p->c = zalloc(N * 20 * HW), p->cmax = zalloc(N * 20);
+    p->bmax = zalloc(N * HW), p->ncam = zalloc(N * 21 * HW);
+    p->fn = zalloc(N * p->Cf * HW), p->fnorm = zalloc(N * HW);
+    p->a = zalloc(N * HW * HW), p->colsum = zalloc(N * HW);
+    p->t1 = zalloc(N * 21 * HW), p->mw = zalloc(N * 21 * HW);
+    p->cidx = sfc_xcalloc((size_t)N * 20, sizeof(int));
+    p->bidx = sfc_xcalloc((size_t)N * HW, sizeof(int));
+}
+
+static void pass_free(struct pass *p)
+{
+    free(p->score), free(p->rc), free(p->c), free(p->cmax), free(p->bmax);
+    free(p->ncam), free(p->fn), free(p->fnorm), free(p->a), free(p->colsum);
+    free(p->t1), free(p->mw), free(p->cidx), free(p->bidx);
+}
+
+/* Normalised CAM, PCM: M_W in p->mw. */
+static void pass_forward(struct pass *p)
+{
+    int N = p->N, HW = p->HW;
+    sfc_gap_forward(p->score, p->cam, N, 20, HW);
+    sfc_relu_forward(p->rc, p->cam, (long)N * 20 * HW);
+    sfc_maxnorm_forward(p->c, p->cmax, p->cidx, p->rc, 1e-5f, N, 20, HW);
+    sfc_chanmax_forward(p->bmax, p->bidx, p->c, N, 20, HW);
+    for (int n = 0; n < N; n++) {
+        float *o = p->ncam + (long)n * 21 * HW;
+        const float *v = p->valid + (long)n * 21 * HW;
+        for (int q = 0; q < HW; q++) o[q] = (1 - p->bmax[n * HW + q]) * v[q];
+        for (long i = 0; i < 20L * HW; i++)
+            o[HW + i] = p->c[(long)n * 20 * HW + i] * v[HW + i];
+    }
+    sfc_l2norm_forward(p->fn, p->fnorm, p->f, 1e-5f, N, p->Cf, HW);
+    sfc_pcm_affinity_forward(p->a, p->colsum, p->fn, 1e-5f, N, p->Cf, HW);
+    sfc_pcm_apply_forward(p->t1, p->ncam, p->a, N, 21, HW);
+    sfc_pcm_apply_forward(p->mw, p->t1, p->a, N, 21, HW);
+}
+
+/* Given dscore (N,20) and dmw (N,21,HW): dcam, df. */
+static void pass_backward(struct pass *p, float *dcam, float *df,
+                          const float *dscore, const float *dmw)
+{
+    long N = p->N, HW = p->HW;
+    float *dt1 = zalloc(N * 21 * HW), *da = zalloc(N * HW * HW);
+    float *dncam = zalloc(N * 21 * HW), *dfn = zalloc(N * p->Cf * HW);
+    float *dc = zalloc(N * 20 * HW), *dbmax = zalloc(N * HW);
+    float *drc = zalloc(N * 20 * HW);
+    float *s = zalloc((long)sfc_pcm_affinity_scratch((int)HW));
+    sfc_pcm_apply_backward(dt1, da, dmw, p->t1, p->a, N, 21, HW);
+    sfc_pcm_apply_backward(dncam, da, dt1, p->ncam, p->a, N, 21, HW);
+    sfc_pcm_affinity_backward(dfn, da, p->fn, p->a, p->colsum, N, p->Cf, HW,
+                              s);
+    sfc_l2norm_backward(df, dfn, p->f, p->fnorm, 1e-5f, N, p->Cf, HW);
+    for (long n = 0; n < N; n++) {
+        const float *g = dncam + n * 21 * HW, *v = p->valid + n * 21 * HW;
+        for (long q = 0; q < HW; q++) dbmax[n * HW + q] = -g[q] * v[q];
+        for (long i = 0; i < 20 * HW; i++)
+            dc[n * 20 * HW + i] = g[HW + i] * v[HW + i];
+    }
+    sfc_chanmax_backward(dc, dbmax, p->bidx, N, 20, HW);
+    sfc_maxnorm_backward(drc, dc, p->rc, p->cmax, p->cidx, 1e-5f, N, 20, HW);
+    sfc_relu_backward(dcam, drc, p->rc, N * 20 * HW);
+    sfc_gap_backward(dcam, dscore, N, 20, HW);
+    free(dt1), free(da), free(dncam), free(dfn), free(dc), free(dbmax);
+    free(drc), free(s);
+}
+
+static void run_head(struct kase *k)
+{
+    int N = Pi(k, "N"), Cf = Pi(k, "Cf"), h = Pi(k, "h"), ns = Pi(k, "ns");
+    int h2 = h / 2, HW = h * h, HW2 = h2 * h2, cs[8], hs[8], D = 0;
+    SFC_ASSERT(ns <= 8);
+    for (int i = 0; i < ns; i++) {
+        char key[8];
+        snprintf(key, sizeof key, "c%d", i), cs[i] = Pi(k, key);
+        snprintf(key, sizeof key, "h%d", i), hs[i] = Pi(k, key);
+        D += cs[i];
+    }
+    struct pass p1 = {0}, p2 = {0};
+    p1.N = p2.N = N, p1.Cf = p2.Cf = Cf, p1.HW = HW, p2.HW = HW2;
+    p1.cam = L(k, "cam1", (long)N * 20 * HW);
+    p2.cam = L(k, "cam2", (long)N * 20 * HW2);
+    p1.f = L(k, "f1", (long)N * Cf * HW), p2.f = L(k, "f2", (long)N * Cf * HW2);
+    p1.valid = L(k, "v1", (long)N * 21 * HW);
+    p2.valid = L(k, "v2", (long)N * 21 * HW2);
+    const float *lab = L(k, "label", (long)N * 20), *w = L(k, "w", 21);
+    const float *lossr = L(k, "loss", 4);
+    pass_alloc(&p1), pass_alloc(&p2);
+    pass_forward(&p1), pass_forward(&p2);
+    cmp(k, "mw1", p1.mw, L(k, "mw1", (long)N * 21 * HW), (long)N * 21 * HW,
+        0);
+    cmp(k, "mw2", p2.mw, L(k, "mw2", (long)N * 21 * HW2),
+        (long)N * 21 * HW2, 0);
+
+    /* hie (N, D, HW): side i L2-normalised, resized to h x h */
+    float *hie = zalloc((long)N * D * HW), *sn[8], *snorm[8], *sr[8];
+    const float *side[8];
+    for (int i = 0, off = 0; i < ns; off += cs[i], i++) {
+        char key[8];
+        long hw = (long)hs[i] * hs[i];
+        snprintf(key, sizeof key, "s%d", i);
+        side[i] = L(k, key, (long)N * cs[i] * hw);
+        sn[i] = zalloc(N * cs[i] * hw), snorm[i] = zalloc(N * hw);
+        sr[i] = zalloc((long)N * cs[i] * HW);
+        sfc_l2norm_forward(sn[i], snorm[i], side[i], 1e-5f, N, cs[i],
+                           (int)hw);
+        sfc_resize_bilinear_forward(sr[i], sn[i], N, cs[i], hs[i], hs[i], h,
+                                    h, 0, 0, 0);
+        for (int n = 0; n < N; n++)
+            memcpy(hie + ((long)n * D + off) * HW,
+                   sr[i] + (long)n * cs[i] * HW, (size_t)cs[i] * HW * 4);
+    }
+    /* prototypes and M_P; seeds from PyTorch (an argmax), own ones checked */
+    float *seeds = zalloc((long)N * 21 * HW), *P = zalloc((long)N * 21 * D);
+    float *cosr = zalloc((long)N * 21 * HW), *mp = zalloc((long)N * 21 * HW);
+    const float *seedr = L(k, "seeds", (long)N * 21 * HW);
+    sfc_proto_seeds(seeds, p1.mw, p1.valid, 0.3f, N, 21, HW);
+    T_CHECK_MSG(memcmp(seeds, seedr, (size_t)N * 21 * HW * 4) == 0,
+                "%s: seeds differ", k->name);
+    sfc_proto_forward(P, seedr, hie, N, 21, D, HW);
+    sfc_cosine_forward(cosr, hie, P, 1e-8f, N, 21, D, HW);
+    sfc_relu_forward(mp, cosr, (long)N * 21 * HW);
+    cmp(k, "mp1", mp, L(k, "mp1", (long)N * 21 * HW), (long)N * 21 * HW, 0);
+
+    /* losses */
+    float *mpn = zalloc((long)N * 21 * HW), *mpmax = zalloc(N * 21);
+    int *mpidx = sfc_xcalloc((size_t)N * 21, sizeof(int));
+    sfc_maxnorm_forward(mpn, mpmax, mpidx, mp, 1e-5f, N, 21, HW);
+    float *dd = zalloc((long)N * 21 * HW2), *ee = zalloc((long)N * 21 * HW2);
+    sfc_resize_bilinear_forward(dd, p1.mw, N, 21, h, h, h2, h2, 1, 0.5, 0.5);
+    for (long n = 0; n < N; n++)
+        for (long c = 0; c < 21; c++) {
+            float y = c ? lab[n * 20 + c - 1] : 1.0f;
+            for (long q = 0; q < HW2; q++) {
+                long i = (n * 21 + c) * HW2 + q;
+                dd[i] *= y;
+                ee[i] = p2.mw[i] * y;
+            }
+        }
+    float loss[4];
+    loss[1] = 0.5f * (sfc_mlsm_loss_forward(p1.score, lab, N, 20) +
+                      sfc_mlsm_loss_forward(p2.score, lab, N, 20));
+    loss[2] = 1.6f * sfc_l1_loss_forward(p1.mw, mpn, w, N, 21, HW, 0, 21);
+    loss[3] = 0.8f * sfc_l1_loss_forward(dd, ee, w, N, 21, HW2, 1, 20);
+    loss[0] = loss[1] + loss[2] + loss[3];
+    cmp(k, "loss", loss, lossr, 4, 0);
+
+    /* backward */
+    float *dscore1 = zalloc(N * 20), *dscore2 = zalloc(N * 20);
+    float *dmw1 = zalloc((long)N * 21 * HW), *dmw2 = zalloc((long)N * 21 * HW2);
+    float *dmpn = zalloc((long)N * 21 * HW), *dmp = zalloc((long)N * 21 * HW);
+    float *dcos = zalloc((long)N * 21 * HW), *dP = zalloc((long)N * 21 * D);
+    float *dhie = zalloc((long)N * D * HW), *ddd = zalloc((long)N * 21 * HW2);
+    float *dee = zalloc((long)N * 21 * HW2);
+    float *cscr = zalloc((long)sfc_cosine_scratch(N, 21, D, HW));
+    sfc_mlsm_loss_backward(dscore1, 0.5f, p1.score, lab, N, 20);
+    sfc_mlsm_loss_backward(dscore2, 0.5f, p2.score, lab, N, 20);
+    sfc_l1_loss_backward(dmw1, dmpn, 1.6f, p1.mw, mpn, w, N, 21, HW, 0, 21);
+    sfc_l1_loss_backward(ddd, dee, 0.8f, dd, ee, w, N, 21, HW2, 1, 20);
+    for (long n = 0; n < N; n++)
+        for (long c = 0; c < 21; c++) {
+            float y = c ? lab[n * 20 + c - 1] : 1.0f;
+            for (long q = 0; q < HW2; q++) {
+                long i = (n * 21 + c) * HW2 + q;
+                ddd[i] *= y;
+                dmw2[i] += dee[i] * y;
+            }
+        }
+    sfc_resize_bilinear_backward(dmw1, ddd, N, 21, h, h, h2, h2, 1, 0.5,
+                                 0.5);
+    sfc_maxnorm_backward(dmp, dmpn, mp, mpmax, mpidx, 1e-5f, N, 21, HW);
+    sfc_relu_backward(dcos, dmp, mp, (long)N * 21 * HW);
+    sfc_cosine_backward(dhie, dP, dcos, hie, P, 1e-8f, N, 21, D, HW, cscr);
+    sfc_proto_backward(dhie, dP, seedr, N, 21, D, HW);
+    for (int i = 0, off = 0; i < ns; off += cs[i], i++) {
+        long hw = (long)hs[i] * hs[i];
+        float *dsr = zalloc((long)N * cs[i] * HW), *dsn = zalloc(N * cs[i] * hw);
+        float *ds = zalloc(N * cs[i] * hw);
+        char key[8];
+        for (int n = 0; n < N; n++)
+            memcpy(dsr + (long)n * cs[i] * HW,
+                   dhie + ((long)n * D + off) * HW, (size_t)cs[i] * HW * 4);
+        sfc_resize_bilinear_backward(dsn, dsr, N, cs[i], hs[i], hs[i], h, h,
+                                     0, 0, 0);
+        sfc_l2norm_backward(ds, dsn, side[i], snorm[i], 1e-5f, N, cs[i],
+                            (int)hw);
+        snprintf(key, sizeof key, "ds%d", i);
+        cmp(k, key, ds, L(k, key, N * cs[i] * hw), N * cs[i] * hw, 0);
+        free(dsr), free(dsn), free(ds), free(sn[i]), free(snorm[i]);
+        free(sr[i]);
+    }
+    float *dcam1 = zalloc((long)N * 20 * HW), *dcam2 = zalloc((long)N * 20 * HW2);
+    float *df1 = zalloc((long)N * Cf * HW), *df2 = zalloc((long)N * Cf * HW2);
+    pass_backward(&p1, dcam1, df1, dscore1, dmw1);
+    pass_backward(&p2, dcam2, df2, dscore2, dmw2);
+    cmp(k, "dcam1", dcam1, L(k, "dcam1", (long)N * 20 * HW), (long)N * 20 * HW,
+        0);
+    cmp(k, "dcam2", dcam2, L(k, "dcam2", (long)N * 20 * HW2),
+        (long)N * 20 * HW2, 0);
+    cmp(k, "df1", df1, L(k, "df1", (long)N * Cf * HW), (long)N * Cf * HW, 0);
+    cmp(k, "df2", df2, L(k, "df2", (long)N * Cf * HW2), (long)N * Cf * HW2,
+        0);
+    pass_free(&p1), pass_free(&p2);
+    free(hie), free(seeds), free(P), free(cosr), free(mp), free(mpn);
+    free(mpmax), free(mpidx), free(dd), free(ee), free(dscore1);
+    free(dscore2), free(dmw1), free(dmw2), free(dmpn), free(dmp), free(dcos);
+    free(dP), free(dhie), free(ddd), free(dee), free(cscr), free(dcam1);
+    free(dcam2), free(df1), free(df2);
 }
 
 static void run_case(struct kase *k)
@@ -276,6 +512,8 @@ static void run_case(struct kase *k)
         cmp(k, "db", db, dbr, n, 1);
         sfc_l1_loss_backward(NULL, db2, dl, a, b, wp, N, C, HW, c0, nc);
         cmp(k, "db(da NULL)", db2, dbr, n, 1);
+    } else if (!strcmp(k->op, "sfc_head")) {
+        run_head(k);
     } else {
         T_CHECK_MSG(0, "unknown op '%s' in manifest", k->op);
     }
@@ -439,11 +677,6 @@ static double ml_loss(void *v)
 {
     struct ml_ctx *c = v;
     return sfc_mlsm_loss_forward(c->x, c->t, c->N, c->C);
-}
-
-static float *zalloc(long n)
-{
-    return sfc_xcalloc((size_t)n + 1, sizeof(float));
 }
 
 static void test_fd(void)

@@ -192,6 +192,87 @@ def l1(w, name, N, C, H, W, c0, nc, weighted, dloss):
            dict(a=a, b=b, w=wt, loss=loss.reshape(1), da=da, db=db))
 
 
+def sfc_head(w, name, N, Cf, h, sides):
+    """SFC's Net.forward after the backbone (§2.2: normalised CAM, PCM, hie
+    features, prototype CAM) at h x h and h/2 x h/2, and the training loss
+    (§2.5: L_cls + 1.6 L_PDW + 0.8 L_WDW) as train_resnet50_SFC.py writes
+    it. Inputs are the classifier CAMs, f9 outputs and side outputs;
+    gradients of the total loss w.r.t. each."""
+    h2 = h // 2
+    lab = (torch.rand(N, 20) > 0.6).float()
+    lab[:, 3] = 1.0
+    y21 = torch.cat([torch.ones(N, 1), lab], 1).view(N, 21, 1, 1)
+    def vmask(s):
+        v = torch.zeros(N, 21, s, s)
+        v[:, :, : s - 1, 1:] = 1.0          # a padded row and column
+        return v * y21
+    v1, v2 = vmask(h), vmask(h2)
+    wt = torch.cat([torch.ones(1), torch.rand(20) + 0.5])
+    cam1 = leaf(torch.randn(N, 20, h, h) * 2)
+    cam2 = leaf(torch.randn(N, 20, h2, h2) * 2)
+    f1 = leaf(torch.randn(N, Cf, h, h))
+    f2 = leaf(torch.randn(N, Cf, h2, h2))
+    sd = [leaf(torch.randn(N, c, s, s)) for c, s in sides]
+
+    def net(cam, f, valid, hs):
+        n, _, hh, ww = cam.shape
+        score = F.adaptive_avg_pool2d(cam, 1)
+        nc = F.relu(cam)
+        nc = nc / (F.adaptive_max_pool2d(nc, (1, 1)) + 1e-5)
+        bkg = 1 - torch.max(nc, dim=1)[0].unsqueeze(1)
+        nc = torch.cat([bkg, nc], dim=1)
+        nc = F.interpolate(nc, (hh, ww), mode="bilinear",
+                           align_corners=True) * valid
+        fv = f.view(n, -1, hh * ww)
+        fv = fv / (torch.norm(fv, dim=1, keepdim=True) + 1e-5)
+        aff = F.relu(torch.matmul(fv.transpose(1, 2), fv))
+        aff = aff / (torch.sum(aff, dim=1, keepdim=True) + 1e-5)
+        cv = nc.view(n, -1, hh * ww)
+        mw = torch.matmul(torch.matmul(cv, aff), aff).view(n, -1, hh, ww)
+        if hs is None:
+            return score, mw, None, None
+        hie = torch.cat([F.interpolate(
+            s / (torch.norm(s, dim=1, keepdim=True) + 1e-5), (hh, ww),
+            mode="bilinear") for s in hs], dim=1)
+        ncl = mw.clone()
+        ncl[:, 0] = ncl[:, 0] * 0.3
+        seeds = torch.zeros(n, hh, ww, 21)
+        seeds = seeds.scatter_(-1, ncl.argmax(1).view(n, hh, ww, 1), 1)
+        seeds = seeds.permute(0, 3, 1, 2).contiguous() * valid
+        d = hie.shape[1]
+        crop = seeds.unsqueeze(2) * hie.unsqueeze(1)
+        proto = F.adaptive_avg_pool2d(crop.view(-1, d, hh, ww), (1, 1))
+        proto = proto.view(n, 21, d, 1, 1)
+        mp = F.relu(torch.cosine_similarity(hie.unsqueeze(1), proto, dim=2))
+        return score, mw, mp, seeds
+
+    s1, mw1, mp1, seeds = net(cam1, f1, v1, sd)
+    s2, mw2, _, _ = net(cam2, f2, v2, None)
+    lab4 = lab.view(N, 20, 1, 1)
+    cls = (F.multilabel_soft_margin_loss(s1, lab4) +
+           F.multilabel_soft_margin_loss(s2, lab4)) / 2
+    mpn = mp1 / (F.adaptive_max_pool2d(mp1, (1, 1)) + 1e-5)
+    gsc = torch.mean(torch.abs(mw1 - mpn) * wt.view(1, 21, 1, 1)) * 1.6
+    dd = F.interpolate(mw1, scale_factor=0.5, mode="bilinear",
+                       align_corners=True) * y21
+    ee = mw2 * y21
+    cons = torch.mean(torch.abs(dd - ee)[:, 1:] *
+                      wt[1:].view(1, 20, 1, 1)) * 0.8
+    loss = cls + gsc + cons
+    gs = torch.autograd.grad(loss, [cam1, cam2, f1, f2] + sd)
+    t = dict(cam1=cam1, cam2=cam2, f1=f1, f2=f2, v1=v1, v2=v2, label=lab,
+             w=wt, mw1=mw1, mp1=mp1, mw2=mw2, seeds=seeds,
+             loss=torch.stack([loss, cls, gsc, cons]))
+    for i, (c, s) in enumerate(sides):
+        t[f"s{i}"] = sd[i]
+        t[f"ds{i}"] = gs[4 + i]
+    t.update(dcam1=gs[0], dcam2=gs[1], df1=gs[2], df2=gs[3])
+    p = dict(N=N, Cf=Cf, h=h, ns=len(sides))
+    for i, (c, s) in enumerate(sides):
+        p[f"c{i}"], p[f"h{i}"] = c, s
+    w.case("sfc_head", name, p, t)
+
+
 def all_cases(w, big):
     groupnorm(w, "gn1", 2, 8, 4, 5, 7)
     groupnorm(w, "gn2", 1, 12, 3, 3, 3)
@@ -224,6 +305,7 @@ def all_cases(w, big):
     # wider than the C kernel's 256-column chunk
     resize(w, "bl_wide0", "bilinear", 1, 1, 3, 100, size=(4, 300), ac=0)
     resize(w, "bl_wide1", "bilinear", 1, 1, 3, 100, scale=(1.5, 3.0), ac=1)
+    sfc_head(w, "head", 2, 8, 6, [(3, 24), (3, 12), (4, 6), (4, 6)])
     if big:
         groupnorm(w, "gn_big", 2, 32, 4, 16, 15)
         resize(w, "bl_big", "bilinear", 2, 8, 32, 32, scale=(0.5, 0.5), ac=1)
@@ -232,6 +314,8 @@ def all_cases(w, big):
         pcm_affinity(w, "aff_big", 2, 64, 143)
         pcm_apply(w, "app_big", 2, 21, 143)
         proto(w, "proto_big", 2, 21, 96, 13, 11)
+        sfc_head(w, "head_big", 3, 32, 8, [(8, 32), (8, 16), (16, 8),
+                                            (16, 8)])
 
 
 def main():
