@@ -8,15 +8,53 @@
  * gamma/sqrt(var + eps), as PyTorch's CPU eval path does. Max pooling scans
  * the window row by row and keeps the first maximum (a later equal value
  * does not replace it; a NaN always does), matching PyTorch's CPU kernel;
- * padding never wins. Reductions (dgamma, dbeta, the GAP mean) run in
- * double per channel, one thread per channel: results do not depend on
- * the thread count. */
+ * padding never wins. Reductions (dgamma, dbeta, the GAP mean) are blocked
+ * float sums added in double, one thread per channel: results do not
+ * depend on the thread count. */
 #include <math.h>
 #include <stddef.h>
 
 #include "layers.h"
 
 #define PAR_MIN_WORK 32768L
+
+/* Reductions: float partial sums in LANES independent lanes (which the
+ * compiler vectorises) over blocks of BLOCK elements, the blocks added in
+ * double. Same order whatever the thread count; error ~1e-7 relative. */
+#define LANES 16
+#define BLOCK 1024
+
+/* *s1 += sum a; *s2 += sum a * (b - bm) (when b != NULL). */
+static void block_sums(const float *a, const float *b, float bm, long n,
+                       double *s1, double *s2)
+{
+    for (long i0 = 0; i0 < n; i0 += BLOCK) {
+        long m = n - i0 < BLOCK ? n - i0 : BLOCK;
+        const float *ap = a + i0;
+        float l1[LANES] = {0}, l2[LANES] = {0};
+        long i = 0;
+        if (b) {
+            const float *bp = b + i0;
+            for (; i + LANES <= m; i += LANES)
+                for (int k = 0; k < LANES; k++) {
+                    l1[k] += ap[i + k];
+                    l2[k] += ap[i + k] * (bp[i + k] - bm);
+                }
+            for (; i < m; i++) {
+                l1[0] += ap[i];
+                l2[0] += ap[i] * (bp[i] - bm);
+            }
+        } else {
+            for (; i + LANES <= m; i += LANES)
+                for (int k = 0; k < LANES; k++) l1[k] += ap[i + k];
+            for (; i < m; i++) l1[0] += ap[i];
+        }
+        double d1 = 0, d2 = 0;
+        for (int k = 0; k < LANES; k++) d1 += l1[k], d2 += l2[k];
+        *s1 += d1;
+        if (b) *s2 += d2;
+    }
+}
 
 void sfc_bn_frozen_forward(float *y, const float *x, const float *gamma,
                            const float *beta, const float *mean,
@@ -55,18 +93,13 @@ void sfc_bn_frozen_backward(float *dx, float *dgamma, float *dbeta,
     if (!dgamma && !dbeta) return;
 #pragma omp parallel for schedule(static) if (work >= PAR_MIN_WORK)
     for (int ch = 0; ch < C; ch++) {
-        double sdy = 0, sdyx = 0;
-        for (int n = 0; n < N; n++) {
-            const float *dyp = dy + ((size_t)n * C + ch) * HW;
-            const float *xp = x + ((size_t)n * C + ch) * HW;
-            for (int i = 0; i < HW; i++) {
-                sdy += dyp[i];
-                sdyx += (double)dyp[i] * xp[i];
-            }
-        }
-        /* sum dy*(x - mean)/std = (sum dy*x - mean*sum dy)/std */
+        double sdy = 0, sdyx = 0; /* sum dy, sum dy * (x - mean) */
+        for (int n = 0; n < N; n++)
+            block_sums(dy + ((size_t)n * C + ch) * HW,
+                       x + ((size_t)n * C + ch) * HW, mean[ch], HW, &sdy,
+                       &sdyx);
         double istd = 1.0 / sqrt((double)var[ch] + eps);
-        if (dgamma) dgamma[ch] += (float)((sdyx - mean[ch] * sdy) * istd);
+        if (dgamma) dgamma[ch] += (float)(sdyx * istd);
         if (dbeta) dbeta[ch] += (float)sdy;
     }
 }
@@ -137,9 +170,8 @@ void sfc_gap_forward(float *y, const float *x, int N, int C, int HW)
     const long planes = (long)N * C;
 #pragma omp parallel for schedule(static) if (planes * HW >= PAR_MIN_WORK)
     for (long pl = 0; pl < planes; pl++) {
-        const float *xp = x + pl * HW;
         double s = 0;
-        for (int i = 0; i < HW; i++) s += xp[i];
+        block_sums(x + pl * HW, NULL, 0, HW, &s, NULL);
         y[pl] = (float)(s / HW);
     }
 }

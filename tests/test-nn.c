@@ -488,6 +488,43 @@ static void check_threads(void)
     }
 }
 
+/* BN and GAP reductions over several blocks (layers.c BLOCK) with a
+ * ragged tail, against plain double sums. */
+static void check_long_reductions(void)
+{
+    struct sfc_rng r;
+    sfc_rng_seed(&r, 11);
+    int N = 2, C = 3, HW = 2 * 1024 + 37;
+    long n = (long)N * C * HW;
+    float *x = frand(&r, n, 2), *dy = frand(&r, n, 1);
+    float g[3] = {0.7f, 1.2f, -0.4f}, m[3] = {0.5f, -1.0f, 3.0f};
+    float v[3] = {0.8f, 2.0f, 0.3f};
+    float dg[3] = {0}, db[3] = {0}, rg[3], rb[3];
+    float *gy = falloc(N * C), *ry = falloc(N * C);
+    sfc_bn_frozen_backward(NULL, dg, db, dy, x, g, m, v, 1e-5f, N, C, HW);
+    sfc_gap_forward(gy, x, N, C, HW);
+    for (int ch = 0; ch < C; ch++) {
+        double sd = 0, sdx = 0;
+        for (int k = 0; k < N; k++)
+            for (int i = 0; i < HW; i++) {
+                long j = ((long)k * C + ch) * HW + i;
+                sd += dy[j];
+                sdx += (double)dy[j] * ((double)x[j] - m[ch]);
+            }
+        rg[ch] = (float)(sdx / sqrt((double)v[ch] + 1e-5));
+        rb[ch] = (float)sd;
+    }
+    for (long pl = 0; pl < N * C; pl++) {
+        double s = 0;
+        for (int i = 0; i < HW; i++) s += x[pl * HW + i];
+        ry[pl] = (float)(s / HW);
+    }
+    compare("long", "bn dgamma", dg, rg, C, 1e-5, 1e-4);
+    compare("long", "bn dbeta", db, rb, C, 1e-5, 1e-4);
+    compare("long", "gap y", gy, ry, N * C, 1e-6, 1e-4);
+    free(x), free(dy), free(gy), free(ry);
+}
+
 /* The checker must be able to fail: a perturbed tensor is caught. */
 static void check_checker(void)
 {
@@ -503,6 +540,7 @@ int main(void)
     check_fresh();
     check_random_shapes();
     check_threads();
+    check_long_reductions();
     fprintf(stderr, "worst relative error seen: %.3g\n", worst_rel_seen);
     return test_summary();
 }
