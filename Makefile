@@ -40,6 +40,10 @@ TOOLS     := $(TOOL_SRC:tools/%.c=$(BINDIR)/%)
 TEST_SRC  := $(wildcard tests/test-*.c)
 TESTS     := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 DEPS      := $(LIB_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/%.d) $(TEST_SRC:%.c=$(BUILD)/%.d)
+# Data files compiled into the library: db/schema.sql becomes the byte list
+# $(BUILD)/gen/db/schema.sql.inc, used as #include "db/schema.sql.inc".
+EMBED_INC := $(patsubst %,$(BUILD)/gen/%.inc,$(wildcard db/*.sql))
+CPPFLAGS  += -I$(BUILD)/gen
 
 .PHONY: all test check test-sanitize deps ref bench clean install
 .DELETE_ON_ERROR:
@@ -51,6 +55,13 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/gen/%.inc: %
+	@mkdir -p $(@D)
+	$(Q){ od -An -v -tx1 $< | sed 's/\([0-9a-f][0-9a-f]\)/0x\1,/g'; \
+	    echo 0x00; } >$@
+
+$(LIB_OBJ): | $(EMBED_INC)
 
 $(LIBA): $(LIB_OBJ)
 	@mkdir -p $(@D)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* conv.h: 2-D convolution (PyTorch nn.Conv2d semantics, groups = 1) by
- * im2col + cblas_sgemm, with 1x1 stride-1 convolutions as a direct sgemm.
+ * im2col + cblas_sgemm, with 1x1 stride-1 convolutions as a direct sgemm
+ * (details in conv.c).
  * Conventions in nn.h (backward accumulates; NULL gradient = skip). */
 #ifndef SFC_CONV_H
 #define SFC_CONV_H
@@ -19,8 +20,11 @@ static inline int sfc_conv2d_outsize(int H, int K, int S, int P, int D)
     return (H + 2 * P - D * (K - 1) - 1) / S + 1;
 }
 
-/* Floats of scratch the forward and backward need for an H x W input
- * (0 for a 1x1 stride-1 unpadded convolution). */
+/* Floats of scratch the forward and backward need for an H x W input, for
+ * any batch size N. It depends on the shape only; it may be 0 (a 1x1
+ * stride-1 unpadded convolution on a large map) and may be nonzero for
+ * any convolution (small maps batch several images per sgemm), so size
+ * scratch by calling this for every convolution. */
 size_t sfc_conv2d_scratch(const struct sfc_conv2d *c, int H, int W);
 
 /* y (N, OC, OH, OW) = conv(x (N, C, H, W), w (OC, C, K, K)) + b (OC).

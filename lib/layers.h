@@ -23,7 +23,14 @@ void sfc_relu_backward(float *dx, const float *dy, const float *y, long n);
 
 /* Max pool K x K, stride S, padding P (padding never wins), PyTorch's
  * floor output size: (H + 2P - K) / S + 1. idx (N, C, OH, OW) records the
- * argmax (flat index into H*W) for backward; it may be NULL in inference. */
+ * argmax (flat index into H*W) for backward; it may be NULL in inference.
+ * Ties: the first maximum in row-major window order wins (PyTorch CPU); a
+ * NaN wins and propagates. Requires P <= K/2 (as PyTorch), so that every
+ * window holds at least one input element. */
+static inline int sfc_maxpool2d_outsize(int H, int K, int S, int P)
+{
+    return (H + 2 * P - K) / S + 1;
+}
 void sfc_maxpool2d_forward(float *y, int *idx, const float *x, int N, int C,
                            int H, int W, int K, int S, int P);
 void sfc_maxpool2d_backward(float *dx, const float *dy, const int *idx,

@@ -29,9 +29,13 @@ struct sfc_npz {
     int n;
     char **names;               /* without the ".npy" suffix */
     struct sfc_tensor *arrays;  /* each owns its data */
+    char *path;                 /* as given to sfc_npz_read (messages) */
 };
 
-/* Read every member of an .npz. */
+/* Read every member of an .npz, in archive order. Members must be named
+ * "<name>.npy" and be unique. Errors: "<path>: ..." for the zip structure
+ * (not a zip, truncated, bad offsets, CRC mismatch, unsupported method),
+ * "<path>: member '<name>.npy': ..." for the array inside. */
 int sfc_npz_read(const char *path, struct sfc_npz *out);
 /* The array called name, or NULL with "<path?>: no array 'name'" set. */
 const struct sfc_tensor *sfc_npz_get(const struct sfc_npz *z,

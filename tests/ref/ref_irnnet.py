@@ -1,0 +1,166 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""Oracle for lib/irnnet.c: IRN's edge branch and affinity loss.
+
+Re-expresses sfc-reference.md §6.3 in PyTorch (autograd gives the
+gradients): five side branches conv1x1 (no bias) -> GroupNorm(4, 32) ->
+bilinear upsampling (align_corners False, scale factors 1, 1, 2, 4, 4) ->
+ReLU, cropped to branch 2's size and concatenated, a 1x1 fusion conv with
+bias; then e = sigmoid(logit), aff = 1 - max of e over each path (path
+index of §6.2 from ref_irn.py), and L = (Lpos + Lneg) / 2 with the batch
+sums of §6.3. Random features stand in for the backbone's stage outputs
+(non-negative, as after a ReLU), so no ResNet is needed.
+
+Each case is one .npz: x1..x5, labels (N, h, w) uint8, nclass, every head
+parameter under its state_dict key, logit (N, h, w), loss, lpos, lneg and
+grad.<key> for every parameter.
+
+Usage: ref_irnnet.py --out DIR [--seed S] | --golden
+"""
+import argparse
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from ref_irn import directions, src_grid  # noqa: E402
+
+UP = (1, 1, 2, 4, 4)
+EPS = 1e-5
+
+
+def edge_to_affinity(e, r):
+    """e (h, w) -> aff (ndir, nsrc) = 1 - max over each direction's path."""
+    dirs, paths = directions(r)
+    h, w = e.shape
+    ys, xs = src_grid(r, h, w)
+    ys, xs = torch.from_numpy(ys), torch.from_numpy(xs)
+    rows = []
+    for pts in paths:
+        vals = torch.stack([e[ys + py, xs + px] for py, px in pts])
+        rows.append(1 - vals.max(dim=0).values)
+    return torch.stack(rows)
+
+
+def affinity_labels(L, r, nclass):
+    dirs, _ = directions(r)
+    ys, xs = src_grid(r, *L.shape)
+    f = L[ys, xs].astype(np.int64)
+    bg, fg, ng = [], [], []
+    for dy, dx in dirs:
+        t = L[ys + dy, xs + dx].astype(np.int64)
+        valid = (f < nclass) & (t < nclass)
+        bg.append(valid & (f == t) & (f == 0))
+        fg.append(valid & (f == t) & (f > 0))
+        ng.append(valid & (f != t))
+    cv = lambda a: torch.from_numpy(np.array(a, np.float32))
+    return cv(bg), cv(fg), cv(ng)
+
+
+def head(xs, p):
+    outs = []
+    for i in range(5):
+        k = "fc_edge%d" % (i + 1)
+        y = F.conv2d(xs[i], p[k + ".0.weight"])
+        y = F.group_norm(y, 4, p[k + ".1.weight"], p[k + ".1.bias"], 1e-5)
+        if UP[i] > 1:
+            y = F.interpolate(y, scale_factor=UP[i], mode="bilinear",
+                              align_corners=False)
+        outs.append(F.relu(y))
+    h, w = outs[1].shape[2:]
+    cat = torch.cat([o[:, :, :h, :w] for o in outs], dim=1)
+    return F.conv2d(cat, p["fc_edge6.weight"], p["fc_edge6.bias"])
+
+
+def loss_fn(logit, labels, r, nclass):
+    N = logit.shape[0]
+    aff, lab = [], []
+    for n in range(N):
+        aff.append(edge_to_affinity(torch.sigmoid(logit[n, 0]), r))
+        lab.append(affinity_labels(labels[n], r, nclass))
+    aff = torch.stack(aff)
+    bg = torch.stack([t[0] for t in lab])
+    fg = torch.stack([t[1] for t in lab])
+    ng = torch.stack([t[2] for t in lab])
+    pos = -torch.log(aff + EPS)
+    neg = -torch.log(1 + EPS - aff)
+    lpos = 0.5 * ((bg * pos).sum() / (bg.sum() + EPS) +
+                  (fg * pos).sum() / (fg.sum() + EPS))
+    lneg = (ng * neg).sum() / (ng.sum() + EPS)
+    return (lpos + lneg) / 2, lpos, lneg
+
+
+def make_case(path, rng, N, chans, h, w, nclass, r=10):
+    sizes = [(h, w), (h, w)]
+    for _ in range(3):
+        sizes.append(((sizes[-1][0] + 1) // 2, (sizes[-1][1] + 1) // 2))
+    sizes[4] = sizes[3]  # layer4 keeps layer3's stride
+    xs = [np.maximum(rng.standard_normal((N, c, a, b)), 0).astype(np.float32)
+          for c, (a, b) in zip(chans, sizes)]
+    p = {}
+    for i, c in enumerate(chans):
+        k = "fc_edge%d" % (i + 1)
+        p[k + ".0.weight"] = (rng.standard_normal((32, c, 1, 1)) /
+                              np.sqrt(c)).astype(np.float32)
+        p[k + ".1.weight"] = (1 + 0.2 * rng.standard_normal(32)).astype(
+            np.float32)
+        p[k + ".1.bias"] = (0.2 * rng.standard_normal(32)).astype(np.float32)
+    p["fc_edge6.weight"] = (rng.standard_normal((1, 160, 1, 1)) /
+                            np.sqrt(160)).astype(np.float32)
+    p["fc_edge6.bias"] = (0.1 * rng.standard_normal(1)).astype(np.float32)
+    # blocky labels (regions of 4x4 pixels) with ignored and invalid values
+    blocks = rng.integers(0, nclass, (N, (h + 3) // 4, (w + 3) // 4))
+    labels = np.repeat(np.repeat(blocks, 4, axis=1), 4, axis=2)[:, :h, :w]
+    labels = labels.astype(np.uint8)
+    labels[rng.random((N, h, w)) < 0.05] = 255
+    labels[rng.random((N, h, w)) < 0.02] = nclass  # >= nclass: invalid
+
+    tp = {k: torch.tensor(v, requires_grad=True) for k, v in p.items()}
+    logit = head([torch.from_numpy(x) for x in xs], tp)
+    loss, lpos, lneg = loss_fn(logit, labels, r, nclass)
+    loss.backward()
+    out = {"x%d" % (i + 1): x for i, x in enumerate(xs)}
+    out.update(p)
+    out["labels"] = labels
+    out["nclass"] = np.array(nclass, np.int64)
+    out["radius"] = np.array(r, np.int64)
+    out["logit"] = logit.detach().numpy()[:, 0]
+    out["loss"] = np.array(loss.item(), np.float32)
+    out["lpos"] = np.array(lpos.item(), np.float32)
+    out["lneg"] = np.array(lneg.item(), np.float32)
+    for k, v in tp.items():
+        out["grad." + k] = v.grad.numpy()
+    np.savez_compressed(path, **out)
+
+
+def make_cases(out, seed):
+    os.makedirs(out, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    make_case(os.path.join(out, "head_a.npz"), rng, 2, (8, 12, 16, 20, 24),
+              20, 26, 3)
+    make_case(os.path.join(out, "head_b.npz"), rng, 3, (4, 8, 8, 12, 16),
+              17, 23, 4)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--golden", action="store_true")
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    if a.golden:
+        here = os.path.dirname(os.path.abspath(__file__))
+        make_cases(os.path.join(here, "..", "golden", "irnnet"), 20261124)
+    elif a.out:
+        make_cases(a.out, a.seed)
+    else:
+        ap.error("give --out DIR or --golden")
+
+
+if __name__ == "__main__":
+    main()

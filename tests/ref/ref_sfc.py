@@ -1,0 +1,268 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""Oracle for the SFC network and losses (issue 4, item 4).
+
+A PyTorch re-expression written from ../shared/docs/sfc-reference.md
+sections 2.2 (network, PCM, prototypes), 2.4 (two scales, masks) and 2.5
+(L_cls, L_PDW, L_WDW with DC weights), independent of the C code. The
+backbone is a torchvision-layout bottleneck ResNet (v1.5, stride on the 3x3
+conv, frozen BatchNorm in eval semantics) with configurable blocks, base
+width and stage strides, so tiny networks run in CI; parameter names are
+torchvision's (backbone) plus the SFC heads' (classifier, f9, side1..4).
+
+Usage:
+  ref_sfc.py --out DIR [--seed S]   write weights.safetensors + case.npz
+  ref_sfc.py --golden               the same into tests/golden/sfc/
+"""
+import argparse
+import json
+import os
+import struct
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+EPS = 1e-5
+
+
+# ---- safetensors by hand (the format is 8-byte length + JSON + data) ----
+
+def save_safetensors(path, tensors):
+    header, offset, blobs = {}, 0, []
+    for name, t in tensors.items():
+        a = np.ascontiguousarray(t.detach().cpu().numpy())
+        dt = {np.float32: "F32", np.int64: "I64"}[a.dtype.type]
+        b = a.tobytes()
+        header[name] = {"dtype": dt, "shape": list(a.shape),
+                        "data_offsets": [offset, offset + len(b)]}
+        offset += len(b)
+        blobs.append(b)
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+
+
+# ---- backbone ----------------------------------------------------------
+
+class FrozenBN(nn.Module):
+    """BatchNorm with fixed running statistics; gamma/beta trainable."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(c))
+        self.bias = nn.Parameter(torch.zeros(c))
+        self.register_buffer("running_mean", torch.zeros(c))
+        self.register_buffer("running_var", torch.ones(c))
+
+    def forward(self, x):
+        return F.batch_norm(x, self.running_mean, self.running_var,
+                            self.weight, self.bias, False, 0.0, EPS)
+
+
+class Bottleneck(nn.Module):
+    def __init__(self, cin, planes, stride, dilation):
+        super().__init__()
+        cout = planes * 4
+        self.conv1 = nn.Conv2d(cin, planes, 1, bias=False)
+        self.bn1 = FrozenBN(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride, dilation,
+                               dilation, bias=False)
+        self.bn2 = FrozenBN(planes)
+        self.conv3 = nn.Conv2d(planes, cout, 1, bias=False)
+        self.bn3 = FrozenBN(cout)
+        self.downsample = None
+        if stride != 1 or cin != cout:
+            self.downsample = nn.Sequential(
+                nn.Conv2d(cin, cout, 1, stride, bias=False), FrozenBN(cout))
+
+    def forward(self, x):
+        y = F.relu(self.bn1(self.conv1(x)))
+        y = F.relu(self.bn2(self.conv2(y)))
+        y = self.bn3(self.conv3(y))
+        sc = x if self.downsample is None else self.downsample(x)
+        return F.relu(y + sc)
+
+
+class ResNet(nn.Module):
+    """strides = (conv1, layer2, layer3, layer4) as IRN's resnet50."""
+
+    def __init__(self, blocks=(3, 4, 6, 3), width=64, strides=(2, 2, 2, 1)):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, width, 7, strides[0], 3, bias=False)
+        self.bn1 = FrozenBN(width)
+        cin = width
+        st = (1, strides[1], strides[2], strides[3])
+        for i in range(4):
+            planes = width * 2 ** i
+            layer = []
+            for b in range(blocks[i]):
+                layer.append(Bottleneck(cin, planes, st[i] if b == 0 else 1, 1))
+                cin = planes * 4
+            setattr(self, "layer%d" % (i + 1), nn.Sequential(*layer))
+        self.channels = [width * 4 * 2 ** i for i in range(4)]
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 3, 2, 1)
+        x1 = self.layer1(x)
+        x2 = self.layer2(x1).detach()  # conv1..layer2 frozen (§2.2)
+        x3 = self.layer3(x2)
+        x4 = self.layer4(x3)
+        return x1, x2, x3, x4
+
+
+# ---- the SFC network (§2.2) --------------------------------------------
+
+def l2n(x):
+    return x / (x.norm(dim=1, keepdim=True) + EPS)
+
+
+class SFCNet(nn.Module):
+    def __init__(self, C=20, side=(128, 128, 256, 256), **kw):
+        super().__init__()
+        self.backbone = ResNet(**kw)
+        ch = self.backbone.channels
+        self.C = C
+        self.classifier = nn.Conv2d(ch[3], C, 1, bias=False)
+        self.f9 = nn.Conv2d(3 + ch[3], ch[3], 1, bias=False)
+        for i in range(4):
+            setattr(self, "side%d" % (i + 1),
+                    nn.Conv2d(ch[i], side[i], 1, bias=False))
+
+    def forward(self, x, vm):
+        """x (N,3,H,W) normalised image; vm (N,C+1,h,w) low-res mask."""
+        x1, x2, x3, x4 = self.backbone(x)
+        h, w = x3.shape[2:]
+        cam = self.classifier(x4)
+        score = cam.mean(dim=(2, 3))
+        c = F.relu(cam)
+        c = c / (c.amax(dim=(2, 3), keepdim=True) + EPS)
+        bg = 1 - c.max(dim=1, keepdim=True)[0]
+        cam21 = torch.cat([bg, c], 1)
+        cam21 = F.interpolate(cam21, (h, w), mode="bilinear",
+                              align_corners=True) * vm
+        sides = [getattr(self, "side%d" % (i + 1))(f.detach())
+                 for i, f in enumerate((x1, x2, x3, x4))]
+        hie = torch.cat([F.interpolate(l2n(s), (h, w), mode="bilinear",
+                                       align_corners=False) for s in sides], 1)
+        # PCM: image + x4 -> f9 -> normalised affinity, applied twice
+        xs = F.interpolate(x, (h, w), mode="bilinear", align_corners=True)
+        f = self.f9(torch.cat([xs, x4], 1)).flatten(2)
+        f = f / (f.norm(dim=1, keepdim=True) + EPS)
+        A = F.relu(torch.bmm(f.transpose(1, 2), f))
+        A = A / (A.sum(dim=1, keepdim=True) + EPS)
+        mw = torch.bmm(torch.bmm(cam21.flatten(2), A), A)
+        mw = mw.view(cam21.shape)
+        # prototypes: seeds from M_W with background x0.3 (no gradient)
+        s = mw.detach().clone()
+        s[:, 0] *= 0.3
+        seeds = F.one_hot(s.argmax(1), self.C + 1).permute(0, 3, 1, 2)
+        seeds = seeds.float() * vm
+        proto = (seeds.unsqueeze(2) * hie.unsqueeze(1)).mean(dim=(3, 4))
+        mp = F.relu(F.cosine_similarity(hie.unsqueeze(1),
+                                        proto[..., None, None], dim=2))
+        return dict(score=score, cam=cam, cam21=cam21, hie=hie, mw=mw,
+                    proto=proto, mp=mp)
+
+
+# ---- losses (§2.4, §2.5) ------------------------------------------------
+
+def sfc_losses(net, img, label, vmask, dc):
+    """img (N,3,S,S); label (N,C) multi-hot; vmask (N,C+1,S,S) box mask;
+    dc (C,) class weights. Returns the three terms and the outputs."""
+    N, _, S, _ = img.shape
+    img2 = F.interpolate(img, scale_factor=0.5, mode="bilinear",
+                         align_corners=True)
+    vm = vmask.clone()
+    vm[:, 1:] *= label[:, :, None, None]
+    vm0 = F.interpolate(vm, size=(S // 16, S // 16), mode="nearest")
+    vm1 = F.interpolate(vm, size=(S // 32, S // 32), mode="nearest")
+    y21 = torch.cat([torch.ones(N, 1), label], 1)[:, :, None, None]
+    o1 = net(img, vm0)
+    o2 = net(img2, vm1)
+    l_cls = 0.5 * (F.multilabel_soft_margin_loss(o1["score"], label) +
+                   F.multilabel_soft_margin_loss(o2["score"], label))
+    w21 = torch.cat([torch.ones(1), dc])[None, :, None, None]
+    mp_hat = o1["mp"] / (o1["mp"].amax(dim=(2, 3), keepdim=True) + EPS)
+    l_pdw = 1.6 * (w21 * (o1["mw"] - mp_hat).abs()).mean()
+    d = F.interpolate(o1["mw"], scale_factor=0.5, mode="bilinear",
+                      align_corners=True) * y21
+    e = o2["mw"] * y21
+    l_wdw = 0.8 * (dc[None, :, None, None] *
+                   (d[:, 1:] - e[:, 1:]).abs()).mean()
+    return l_cls, l_pdw, l_wdw, o1, o2
+
+
+def randomise(net, g):
+    """Non-trivial frozen-BN statistics and affine values."""
+    for m in net.modules():
+        if isinstance(m, FrozenBN):
+            c = m.weight.numel()
+            m.running_mean.copy_(torch.randn(c, generator=g) * 0.1)
+            m.running_var.copy_(torch.rand(c, generator=g) * 0.5 + 0.75)
+            with torch.no_grad():
+                m.weight.copy_(torch.rand(c, generator=g) * 0.5 + 0.75)
+                m.bias.copy_(torch.randn(c, generator=g) * 0.1)
+
+
+def make_case(out, seed):
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    C, S, N = 5, 64, 3
+    cfg = dict(blocks=(1, 1, 1, 1), width=4, strides=(2, 2, 2, 1))
+    net = SFCNet(C=C, side=(4, 4, 8, 8), **cfg)
+    randomise(net, g)
+    img = torch.randn(N, 3, S, S, generator=g)
+    label = (torch.rand(N, C, generator=g) < 0.4).float()
+    label[0, 0] = 1
+    vmask = torch.zeros(N, C + 1, S, S)
+    vmask[0] = 1
+    vmask[1, :, 8:56, 0:40] = 1        # a pasted box
+    vmask[2, :, 0:30, 10:64] = 1
+    img = img * vmask[:, :1]           # padding is 0 (the mean colour)
+    dc = torch.rand(C, generator=g) + 0.5
+    l_cls, l_pdw, l_wdw, o1, o2 = sfc_losses(net, img, label, vmask, dc)
+    (l_cls + l_pdw + l_wdw).backward()
+    params = {}
+    for k, v in net.state_dict().items():
+        params[k.replace("backbone.", "")] = v
+    os.makedirs(out, exist_ok=True)
+    save_safetensors(os.path.join(out, "weights.safetensors"), params)
+    arrays = dict(img=img, label=label, box=vmask[:, 0], dc=dc,
+                  l_cls=l_cls, l_pdw=l_pdw, l_wdw=l_wdw)
+    for tag, o in (("s1", o1), ("s2", o2)):
+        for k in ("score", "cam21", "hie", "mw", "proto", "mp"):
+            arrays["%s_%s" % (tag, k)] = o[k]
+    for k, p in net.named_parameters():
+        if p.grad is not None:
+            arrays["grad." + k.replace("backbone.", "")] = p.grad
+    np.savez_compressed(os.path.join(out, "case.npz"),
+             **{k: np.asarray(v.detach().numpy(), dtype=np.float32)
+                for k, v in arrays.items()},
+             config=np.array([C, S, N, 1, 1, 1, 1, 4, 2, 2, 2, 1, 4, 4, 8, 8],
+                             dtype=np.int64))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out")
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--golden", action="store_true")
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    if a.golden:
+        here = os.path.dirname(os.path.abspath(__file__))
+        make_case(os.path.join(here, "..", "golden", "sfc"), 1)
+    elif a.out:
+        make_case(a.out, a.seed)
+    else:
+        ap.error("give --out DIR or --golden")
+
+
+if __name__ == "__main__":
+    main()

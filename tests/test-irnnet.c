@@ -1,0 +1,289 @@
+/* SPDX-License-Identifier: MIT */
+/* test-irnnet.c: IRN's edge head and affinity loss (lib/irnnet.c) against
+ * tests/ref/ref_irnnet.py, a PyTorch re-expression of sfc-reference.md
+ * §6.3 on random stand-in features: logits, Lpos, Lneg, the loss and
+ * every parameter gradient (relative error <= 1e-3 of the tensor's max),
+ * on the committed goldens and, with the oracle, fresh cases. Also: the
+ * batch split into micro-batches gives the same loss and gradients; a
+ * finite-difference check of the head's gradient that needs no PyTorch;
+ * the default initialisation's ranges; the flip merge of §7. */
+#include <math.h>
+#include <time.h>
+
+#include "irnnet.h"
+#include "npy.h"
+#include "sfc.h"
+#include "test.h"
+
+static const struct sfc_tensor *get(const struct sfc_npz *z, const char *n)
+{
+    const struct sfc_tensor *t = sfc_npz_get(z, n);
+    if (!t) {
+        fprintf(stderr, "%s\n", sfc_errmsg());
+        exit(1);
+    }
+    return t;
+}
+
+/* max |got - ref| / max |ref| over n values */
+static double rel_err(const float *got, const float *ref, size_t n)
+{
+    double m = 0, d = 0;
+    for (size_t i = 0; i < n; i++) {
+        m = fmax(m, fabs(ref[i]));
+        double e = fabs((double)got[i] - ref[i]);
+        d = (e > d || isnan(e)) ? (isnan(e) ? INFINITY : e) : d;
+    }
+    return m > 0 ? d / m : d;
+}
+
+struct ccase {
+    struct sfc_npz z;
+    struct sfc_irnhead hd;
+    struct sfc_pathidx p;
+    const float *x[SFC_IRN_BRANCHES];
+    const uint8_t *L;
+    int N, h, w, nclass;
+    int fh[SFC_IRN_BRANCHES], fw[SFC_IRN_BRANCHES];
+    float *scratch;
+};
+
+static int case_open(struct ccase *c, const char *path)
+{
+    if (sfc_npz_read(path, &c->z)) {
+        fprintf(stderr, "%s\n", sfc_errmsg());
+        return -1;
+    }
+    int in_c[SFC_IRN_BRANCHES];
+    for (int i = 0; i < SFC_IRN_BRANCHES; i++) {
+        char name[8];
+        snprintf(name, sizeof name, "x%d", i + 1);
+        const struct sfc_tensor *t = get(&c->z, name);
+        c->x[i] = t->data;
+        c->N = (int)t->shape[0];
+        in_c[i] = (int)t->shape[1];
+        c->fh[i] = (int)t->shape[2];
+        c->fw[i] = (int)t->shape[3];
+    }
+    T_CHECK(sfc_irnhead_init(&c->hd, in_c, NULL, NULL, 0) == 0);
+    for (int k = 0; k < SFC_IRN_NENTRIES; k++) {
+        const struct sfc_irnhead_entry *e = &c->hd.ent[k];
+        const struct sfc_tensor *t = get(&c->z, e->name);
+        T_CHECK_MSG((size_t)sfc_tensor_numel(t) == e->numel &&
+                        t->ndim == e->ndim,
+                    "%s: shape differs", e->name);
+        memcpy(c->hd.params + e->off, t->data, sizeof(float) * e->numel);
+    }
+    const struct sfc_tensor *L = get(&c->z, "labels");
+    c->L = L->data;
+    c->h = (int)L->shape[1];
+    c->w = (int)L->shape[2];
+    c->nclass = (int)*(int64_t *)get(&c->z, "nclass")->data;
+    int r = (int)*(int64_t *)get(&c->z, "radius")->data;
+    T_CHECK(sfc_pathidx_init(&c->p, r) == 0);
+    c->scratch =
+        sfc_xmalloc(sizeof(float) * sfc_irn_loss_scratch(&c->p, c->h, c->w));
+    return 0;
+}
+
+static void case_close(struct ccase *c)
+{
+    sfc_irnhead_release(&c->hd);
+    sfc_pathidx_release(&c->p);
+    sfc_npz_release(&c->z);
+    free(c->scratch);
+}
+
+/* Loss and gradients over images [n0, n0 + n) of the case. */
+static double run_part(struct ccase *c, int n0, int n, const double sums[3],
+                       double *lpos, double *lneg, int backward)
+{
+    const float *xs[SFC_IRN_BRANCHES];
+    for (int i = 0; i < SFC_IRN_BRANCHES; i++)
+        xs[i] = c->x[i] + (size_t)n0 * c->hd.in_c[i] * c->fh[i] * c->fw[i];
+    T_CHECK(sfc_irnhead_plan(&c->hd, n, c->fh, c->fw, backward) == 0);
+    sfc_irnhead_forward(&c->hd, xs);
+    size_t hw = (size_t)c->h * c->w;
+    float *dl = backward ? sfc_xmalloc(sizeof(float) * n * hw) : NULL;
+    double loss = sfc_irn_affinity_loss(&c->p, dl, c->hd.logit,
+                                        c->L + n0 * hw, n, c->h, c->w,
+                                        c->nclass, sums, lpos, lneg,
+                                        c->scratch);
+    if (backward) sfc_irnhead_backward(&c->hd, dl);
+    free(dl);
+    return loss;
+}
+
+static void check_case(const char *path, int fd_check)
+{
+    struct ccase c;
+    memset(&c, 0, sizeof c);
+    if (!T_CHECK(case_open(&c, path) == 0)) return;
+    fprintf(stderr, "case %s: N %d, grid %dx%d\n", path, c.N, c.h, c.w);
+    double sums[3] = {0, 0, 0};
+    sfc_irn_label_sums(&c.p, c.L, c.N, c.h, c.w, c.nclass, sums);
+    T_CHECK(sums[0] > 0 && sums[1] > 0 && sums[2] > 0);
+
+    /* whole batch */
+    double lpos = 0, lneg = 0;
+    sfc_irnhead_zero_grad(&c.hd);
+    double loss = run_part(&c, 0, c.N, sums, &lpos, &lneg, 1);
+    T_CHECK(c.hd.oh == c.h && c.hd.ow == c.w);
+    const struct sfc_tensor *lg = get(&c.z, "logit");
+    T_CHECK(test_close("logit", c.hd.logit, lg->data, sfc_tensor_numel(lg),
+                       1e-5, 1e-4));
+    float got[3] = {(float)loss, (float)lpos, (float)lneg};
+    float want[3] = {*(float *)get(&c.z, "loss")->data,
+                     *(float *)get(&c.z, "lpos")->data,
+                     *(float *)get(&c.z, "lneg")->data};
+    T_CHECK(test_close("loss, lpos, lneg", got, want, 3, 0, 1e-4));
+    float *g_full = sfc_xmalloc(sizeof(float) * c.hd.size);
+    memcpy(g_full, c.hd.grads, sizeof(float) * c.hd.size);
+    double worst = 0;
+    for (int k = 0; k < SFC_IRN_NENTRIES; k++) {
+        const struct sfc_irnhead_entry *e = &c.hd.ent[k];
+        char name[40];
+        snprintf(name, sizeof name, "grad.%s", e->name);
+        const struct sfc_tensor *t = get(&c.z, name);
+        double r = rel_err(c.hd.grads + e->off, t->data, e->numel);
+        worst = fmax(worst, r);
+        T_CHECK_MSG(r <= 1e-3, "%s: relative error %g", name, r);
+    }
+    fprintf(stderr, "  worst gradient relative error %.3g\n", worst);
+
+    /* micro-batches: first image, then the rest */
+    if (c.N > 1) {
+        double lp2 = 0, ln2 = 0;
+        sfc_irnhead_zero_grad(&c.hd);
+        double l2 = run_part(&c, 0, 1, sums, &lp2, &ln2, 1);
+        l2 += run_part(&c, 1, c.N - 1, sums, &lp2, &ln2, 1);
+        T_CHECK_MSG(fabs(l2 - loss) <= 1e-6 * fabs(loss) &&
+                        fabs(lp2 - lpos) <= 1e-6 * fabs(lpos) &&
+                        fabs(ln2 - lneg) <= 1e-6 * fabs(lneg),
+                    "micro-batch loss %.9g vs %.9g", l2, loss);
+        T_CHECK(test_close("micro-batch gradients", c.hd.grads, g_full,
+                           (int64_t)c.hd.size, 1e-7, 1e-4));
+    }
+
+    /* finite differences of the loss against the backward, a few elements
+     * of every parameter; a step that crosses a kink (path max changing
+     * hands, ReLU) shows as disagreeing step sizes and is skipped */
+    if (fd_check) {
+        int tested = 0, skipped = 0, bad = 0;
+        struct sfc_rng rng;
+        sfc_rng_seed(&rng, 3);
+        for (int k = 0; k < SFC_IRN_NENTRIES; k++) {
+            const struct sfc_irnhead_entry *e = &c.hd.ent[k];
+            double gmax = 0;
+            for (size_t j = 0; j < e->numel; j++)
+                gmax = fmax(gmax, fabs(g_full[e->off + j]));
+            for (int rep = 0; rep < 2; rep++) {
+                size_t j = e->off + sfc_rng_below(&rng, e->numel);
+                float *v = &c.hd.params[j], v0 = *v;
+                double fd[2];
+                for (int s = 0; s < 2; s++) {
+                    float step = (s ? 2e-3f : 1e-3f) * fmaxf(1, fabsf(v0));
+                    *v = v0 + step;
+                    double lp = run_part(&c, 0, c.N, sums, NULL, NULL, 0);
+                    *v = v0 - step;
+                    double lm = run_part(&c, 0, c.N, sums, NULL, NULL, 0);
+                    *v = v0;
+                    fd[s] = (lp - lm) / (2.0 * step);
+                }
+                double tol = 0.02 * fabs(fd[0]) + 2e-3 * gmax + 1e-6;
+                if (fabs(fd[0] - fd[1]) > tol) {
+                    skipped++;
+                    continue;
+                }
+                tested++;
+                if (fabs(fd[0] - g_full[j]) > tol) {
+                    bad++;
+                    fprintf(stderr, "  fd %s[%zu]: fd %.6g, backward %.6g\n",
+                            e->name, j - e->off, fd[0], g_full[j]);
+                }
+            }
+        }
+        fprintf(stderr, "  finite differences: %d tested, %d skipped\n",
+                tested, skipped);
+        T_CHECK(bad == 0);
+        T_CHECK(tested >= 3 * (tested + skipped) / 4);
+    }
+    free(g_full);
+    case_close(&c);
+}
+
+static void check_dir(const char *dir, int fd_check)
+{
+    const char *names[] = {"head_a.npz", "head_b.npz"};
+    for (int i = 0; i < 2; i++) {
+        char *p = sfc_xasprintf("%s/%s", dir, names[i]);
+        check_case(p, fd_check && i == 0);
+        free(p);
+    }
+}
+
+static void check_init(void)
+{
+    int in_c[SFC_IRN_BRANCHES] = {64, 256, 512, 1024, 2048};
+    struct sfc_irnhead hd;
+    T_CHECK(sfc_irnhead_init(&hd, in_c, NULL, NULL, 1) == 0);
+    T_CHECK(hd.grads == NULL);
+    T_CHECK(hd.size == 32 * (64 + 256 + 512 + 1024 + 2048) + 5 * 64 + 161);
+    T_CHECK(sfc_irnhead_size(in_c) == hd.size);
+    struct sfc_rng rng;
+    sfc_rng_seed(&rng, 1);
+    sfc_irnhead_init_random(&hd, &rng);
+    const struct sfc_irnhead_entry *e = sfc_irnhead_find(&hd,
+                                                         "fc_edge4.0.weight");
+    T_CHECK(e && e->shape[0] == 32 && e->shape[1] == 1024);
+    double bound = 1 / sqrt(1024.0), mx = 0;
+    for (size_t j = 0; j < e->numel; j++)
+        mx = fmax(mx, fabs(hd.params[e->off + j]));
+    T_CHECK(mx <= bound && mx > 0.95 * bound);
+    e = sfc_irnhead_find(&hd, "fc_edge2.1.weight");
+    T_CHECK(e && hd.params[e->off] == 1 && hd.params[e->off + 31] == 1);
+    e = sfc_irnhead_find(&hd, "fc_edge6.bias");
+    T_CHECK(e && fabs(hd.params[e->off]) <= 1 / sqrt(160.0));
+    T_CHECK(sfc_irnhead_find(&hd, "fc_edge7.bias") == NULL);
+    /* sizes that do not cover branch 2 are refused */
+    int fh[5] = {8, 8, 4, 2, 2}, fw[5] = {8, 8, 4, 2, 2};
+    T_CHECK(sfc_irnhead_plan(&hd, 1, fh, fw, 0) == 0);
+    fh[3] = fh[4] = 1;
+    T_CHECK(sfc_irnhead_plan(&hd, 1, fh, fw, 0) == -1);
+    sfc_irnhead_release(&hd);
+}
+
+static void check_merge(void)
+{
+    int h = 3, w = 5, oh = 2, ow = 4;
+    float lg[2 * 3 * 5], edge[2 * 4];
+    for (int i = 0; i < 30; i++) lg[i] = (float)(i % 7) - 3.0f + 0.1f * i;
+    sfc_irn_edge_merge(edge, lg, h, w, oh, ow);
+    float want[8];
+    for (int y = 0; y < oh; y++)
+        for (int x = 0; x < ow; x++) {
+            double v = 0.5 * lg[y * w + x] + 0.5 * lg[15 + y * w + ow - 1 - x];
+            want[y * ow + x] = (float)(1 / (1 + exp(-v)));
+        }
+    T_CHECK(test_close("edge merge", edge, want, 8, 1e-7, 1e-6));
+}
+
+int main(void)
+{
+    check_init();
+    check_merge();
+    check_dir("tests/golden/irnnet", 1);
+    if (test_oracle()) {
+        char *tmp = test_tmpdir("irnnet");
+        char *cmd = sfc_xasprintf("%s tests/ref/ref_irnnet.py --out %s "
+                                  "--seed %ld",
+                                  test_oracle(), tmp, (long)time(NULL));
+        if (T_CHECK(system(cmd) == 0)) check_dir(tmp, 0);
+        free(cmd);
+        cmd = sfc_xasprintf("rm -rf %s", tmp);
+        T_CHECK(system(cmd) == 0);
+        free(cmd);
+        free(tmp);
+    }
+    return test_summary();
+}
