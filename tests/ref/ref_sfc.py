@@ -233,7 +233,7 @@ def make_case(out, seed):
         params[k.replace("backbone.", "")] = v
     os.makedirs(out, exist_ok=True)
     save_safetensors(os.path.join(out, "weights.safetensors"), params)
-    arrays = dict(img=img, label=label, vmask=vmask, dc=dc,
+    arrays = dict(img=img, label=label, box=vmask[:, 0], dc=dc,
                   l_cls=l_cls, l_pdw=l_pdw, l_wdw=l_wdw)
     for tag, o in (("s1", o1), ("s2", o2)):
         for k in ("score", "cam21", "hie", "mw", "proto", "mp"):
@@ -241,7 +241,7 @@ def make_case(out, seed):
     for k, p in net.named_parameters():
         if p.grad is not None:
             arrays["grad." + k.replace("backbone.", "")] = p.grad
-    np.savez(os.path.join(out, "case.npz"),
+    np.savez_compressed(os.path.join(out, "case.npz"),
              **{k: np.asarray(v.detach().numpy(), dtype=np.float32)
                 for k, v in arrays.items()},
              config=np.array([C, S, N, 1, 1, 1, 1, 4, 2, 2, 2, 1, 4, 4, 8, 8],
