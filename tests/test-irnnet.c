@@ -15,6 +15,7 @@
 #include "irnaug.h"
 #include "irnnet.h"
 #include "npy.h"
+#include "resample.h"
 #include "sfc.h"
 #include "test.h"
 
@@ -260,8 +261,37 @@ static void check_aug(const char *path)
     sfc_npz_release(&z);
 }
 
+/* lib/resample's nearest resize against PIL's index maps, n -> m for all
+ * n, m in 1..48 along rows and columns (exact-half cases such as 2 -> 7
+ * depend on how the coordinate is accumulated). */
+static void check_nearest(const char *dir)
+{
+    char *path = sfc_xasprintf("%s/nearest.npz", dir);
+    struct sfc_npz z;
+    if (!T_CHECK(sfc_npz_read(path, &z) == 0)) {
+        free(path);
+        return;
+    }
+    const uint8_t *maps = get(&z, "maps")->data;
+    uint8_t ramp[48], row[48], col[48];
+    for (int i = 0; i < 48; i++) ramp[i] = (uint8_t)i;
+    long o = 0, bad = 0;
+    for (int n = 1; n <= 48; n++)
+        for (int m = 1; m <= 48; m++) {
+            sfc_resize_nearest_u8(row, 1, m, ramp, 1, n, 1);
+            sfc_resize_nearest_u8(col, m, 1, ramp, n, 1, 1);
+            bad += memcmp(row, maps + o, m) != 0;
+            bad += memcmp(col, maps + o + m, m) != 0;
+            o += 2 * m;
+        }
+    T_CHECK_MSG(bad == 0, "%ld nearest index maps differ from PIL's", bad);
+    sfc_npz_release(&z);
+    free(path);
+}
+
 static void check_dir(const char *dir, int fd_check)
 {
+    check_nearest(dir);
     const char *names[] = {"head_a.npz", "head_b.npz"};
     for (int i = 0; i < 2; i++) {
         char *p = sfc_xasprintf("%s/%s", dir, names[i]);

@@ -191,6 +191,20 @@ def make_cases(out, seed):
               20, 26, 3)
     make_case(os.path.join(out, "head_b.npz"), rng, 3, (4, 8, 8, 12, 16),
               17, 23, 4)
+    # PIL nearest index maps for every n -> m in 1..48 (rows of a 1 x n
+    # ramp resized to 1 x m, then the same as columns), concatenated
+    from PIL import Image
+    maps = []
+    for n in range(1, 49):
+        ramp = np.arange(n, dtype=np.uint8)
+        for m in range(1, 49):
+            r = np.asarray(Image.fromarray(ramp[None, :]).resize(
+                (m, 1), Image.NEAREST))[0]
+            c = np.asarray(Image.fromarray(ramp[:, None]).resize(
+                (1, m), Image.NEAREST))[:, 0]
+            maps += [r, c]
+    np.savez_compressed(os.path.join(out, "nearest.npz"),
+                        maps=np.concatenate(maps))
     for k, (H, W, crop) in enumerate(((37, 50, 32), (30, 24, 40),
                                       (45, 41, 36), (20, 60, 28))):
         aug_case(os.path.join(out, "aug_%d.npz" % k), rng, H, W, crop)
