@@ -34,8 +34,8 @@ static int fail(struct parser *ps, const char *why)
 
 static void skip_ws(struct parser *ps)
 {
-    while (ps->p < ps->end &&
-           (*ps->p == ' ' || *ps->p == '\t' || *ps->p == '\n' || *ps->p == '\r'))
+    while (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t' ||
+                               *ps->p == '\n' || *ps->p == '\r'))
         ps->p++;
 }
 
@@ -89,10 +89,14 @@ static size_t utf8_len(const unsigned char *p, const unsigned char *end)
     size_t n;
     unsigned long cp;
     if (c < 0x80) return 1;
-    if (c >= 0xc2 && c <= 0xdf) n = 2, cp = c & 0x1f;
-    else if (c >= 0xe0 && c <= 0xef) n = 3, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4) n = 4, cp = c & 0x07;
-    else return 0;
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2, cp = c & 0x1f;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4, cp = c & 0x07;
+    else
+        return 0;
     if ((size_t)(end - p) < n) return 0;
     for (size_t i = 1; i < n; i++) {
         if ((p[i] & 0xc0) != 0x80) return 0;
@@ -110,10 +114,14 @@ static int hex4(struct parser *ps, unsigned long *out)
     if (ps->end - ps->p < 4) return fail(ps, "short \\u escape");
     for (int i = 0; i < 4; i++) {
         int c = ps->p[i], d;
-        if (c >= '0' && c <= '9') d = c - '0';
-        else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-        else return fail(ps, "bad \\u escape");
+        if (c >= '0' && c <= '9')
+            d = c - '0';
+        else if (c >= 'a' && c <= 'f')
+            d = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+            d = c - 'A' + 10;
+        else
+            return fail(ps, "bad \\u escape");
         v = v << 4 | (unsigned long)d;
     }
     ps->p += 4;
@@ -159,14 +167,30 @@ static int parse_string(struct parser *ps, char **out, size_t *len)
         }
         char e = (char)*ps->p++, ch;
         switch (e) {
-        case '"': ch = '"'; break;
-        case '\\': ch = '\\'; break;
-        case '/': ch = '/'; break;
-        case 'b': ch = '\b'; break;
-        case 'f': ch = '\f'; break;
-        case 'n': ch = '\n'; break;
-        case 'r': ch = '\r'; break;
-        case 't': ch = '\t'; break;
+        case '"':
+            ch = '"';
+            break;
+        case '\\':
+            ch = '\\';
+            break;
+        case '/':
+            ch = '/';
+            break;
+        case 'b':
+            ch = '\b';
+            break;
+        case 'f':
+            ch = '\f';
+            break;
+        case 'n':
+            ch = '\n';
+            break;
+        case 'r':
+            ch = '\r';
+            break;
+        case 't':
+            ch = '\t';
+            break;
         case 'u': {
             unsigned long cp, lo;
             if (hex4(ps, &cp) != 0) goto bad;
@@ -175,7 +199,8 @@ static int parse_string(struct parser *ps, char **out, size_t *len)
                 goto bad;
             }
             if (cp >= 0xd800 && cp <= 0xdbff) {
-                if (ps->end - ps->p < 2 || ps->p[0] != '\\' || ps->p[1] != 'u') {
+                if (ps->end - ps->p < 2 || ps->p[0] != '\\' ||
+                    ps->p[1] != 'u') {
                     fail(ps, "lone high surrogate");
                     goto bad;
                 }
@@ -224,20 +249,23 @@ static int parse_number(struct parser *ps, struct sfc_json *out)
         ps->p++;
         if (is_digit(ps->p, ps->end)) return fail(ps, "leading zero");
     } else {
-        while (is_digit(ps->p, ps->end)) ps->p++;
+        while (is_digit(ps->p, ps->end))
+            ps->p++;
     }
     if (ps->p < ps->end && *ps->p == '.') {
         integral = 0;
         ps->p++;
         if (!is_digit(ps->p, ps->end)) return fail(ps, "bad fraction");
-        while (is_digit(ps->p, ps->end)) ps->p++;
+        while (is_digit(ps->p, ps->end))
+            ps->p++;
     }
     if (ps->p < ps->end && (*ps->p == 'e' || *ps->p == 'E')) {
         integral = 0;
         ps->p++;
         if (ps->p < ps->end && (*ps->p == '+' || *ps->p == '-')) ps->p++;
         if (!is_digit(ps->p, ps->end)) return fail(ps, "bad exponent");
-        while (is_digit(ps->p, ps->end)) ps->p++;
+        while (is_digit(ps->p, ps->end))
+            ps->p++;
     }
     char tmp[64];
     size_t n = (size_t)(ps->p - start);
@@ -285,9 +313,11 @@ static int parse_container(struct parser *ps, struct sfc_json *out, int depth)
     for (;;) {
         if (out->n == cap) {
             cap = cap ? 2 * cap : 4;
-            out->items = sfc_xrealloc(out->items, (size_t)cap * sizeof *out->items);
+            out->items =
+                sfc_xrealloc(out->items, (size_t)cap * sizeof *out->items);
             if (object)
-                out->keys = sfc_xrealloc(out->keys, (size_t)cap * sizeof *out->keys);
+                out->keys =
+                    sfc_xrealloc(out->keys, (size_t)cap * sizeof *out->keys);
         }
         skip_ws(ps);
         if (object) {
@@ -297,7 +327,8 @@ static int parse_container(struct parser *ps, struct sfc_json *out, int depth)
             memset(&out->items[out->n], 0, sizeof out->items[0]);
             out->n++; /* the key is owned from here on */
             skip_ws(ps);
-            if (ps->p >= ps->end || *ps->p != ':') return fail(ps, "expected ':'");
+            if (ps->p >= ps->end || *ps->p != ':')
+                return fail(ps, "expected ':'");
             ps->p++;
             if (parse_value(ps, &out->items[out->n - 1], depth + 1) != 0)
                 return -1;
@@ -326,7 +357,8 @@ static int parse_value(struct parser *ps, struct sfc_json *out, int depth)
     if (ps->p >= ps->end) return fail(ps, "unexpected end of text");
     switch (*ps->p) {
     case '{':
-    case '[': return parse_container(ps, out, depth);
+    case '[':
+        return parse_container(ps, out, depth);
     case '"':
         out->type = SFC_JSON_STRING;
         return parse_string(ps, &out->str, &out->len);
@@ -337,7 +369,8 @@ static int parse_value(struct parser *ps, struct sfc_json *out, int depth)
     case 'f':
         out->type = SFC_JSON_BOOL;
         return literal(ps, "false");
-    case 'n': return literal(ps, "null");
+    case 'n':
+        return literal(ps, "null");
     default:
         if (*ps->p == '-' || (*ps->p >= '0' && *ps->p <= '9'))
             return parse_number(ps, out);
@@ -374,8 +407,7 @@ void sfc_json_release(struct sfc_json *j)
     memset(j, 0, sizeof *j);
 }
 
-const struct sfc_json *sfc_json_get(const struct sfc_json *obj,
-                                    const char *key)
+const struct sfc_json *sfc_json_get(const struct sfc_json *obj, const char *key)
 {
     if (!obj || obj->type != SFC_JSON_OBJECT) return NULL;
     for (int i = 0; i < obj->n; i++)
@@ -391,13 +423,27 @@ char *sfc_json_quote(const char *s)
         char esc[8];
         const char *e = NULL;
         switch (*p) {
-        case '"': e = "\\\""; break;
-        case '\\': e = "\\\\"; break;
-        case '\b': e = "\\b"; break;
-        case '\f': e = "\\f"; break;
-        case '\n': e = "\\n"; break;
-        case '\r': e = "\\r"; break;
-        case '\t': e = "\\t"; break;
+        case '"':
+            e = "\\\"";
+            break;
+        case '\\':
+            e = "\\\\";
+            break;
+        case '\b':
+            e = "\\b";
+            break;
+        case '\f':
+            e = "\\f";
+            break;
+        case '\n':
+            e = "\\n";
+            break;
+        case '\r':
+            e = "\\r";
+            break;
+        case '\t':
+            e = "\\t";
+            break;
         default:
             if (*p < 0x20) {
                 snprintf(esc, sizeof esc, "\\u%04x", *p);

@@ -11,9 +11,9 @@
 enum sfc_json_type {
     SFC_JSON_NULL = 0,
     SFC_JSON_BOOL,
-    SFC_JSON_INT,    /* a number without fraction or exponent that fits
-                        int64 (also available as .real) */
-    SFC_JSON_REAL,   /* any other number */
+    SFC_JSON_INT,  /* a number without fraction or exponent that fits
+                      int64 (also available as .real) */
+    SFC_JSON_REAL, /* any other number */
     SFC_JSON_STRING,
     SFC_JSON_ARRAY,
     SFC_JSON_OBJECT

@@ -102,8 +102,8 @@ struct lit {
 
 static void lit_ws(struct lit *l)
 {
-    while (l->p < l->end && (*l->p == ' ' || *l->p == '\t' || *l->p == '\n' ||
-                             *l->p == '\r'))
+    while (l->p < l->end &&
+           (*l->p == ' ' || *l->p == '\t' || *l->p == '\n' || *l->p == '\r'))
         l->p++;
 }
 
@@ -140,8 +140,9 @@ static int lit_word(struct lit *l, const char *w)
     lit_ws(l);
     if ((size_t)(l->end - l->p) >= n && memcmp(l->p, w, n) == 0) {
         const char *q = l->p + n;
-        if (q < l->end && (*q == '_' || (*q >= 'a' && *q <= 'z') ||
-                           (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9')))
+        if (q < l->end &&
+            (*q == '_' || (*q >= 'a' && *q <= 'z') ||
+             (*q >= 'A' && *q <= 'Z') || (*q >= '0' && *q <= '9')))
             return 0;
         l->p = q;
         return 1;
@@ -154,7 +155,7 @@ static int descr_dtype(const char *domain, const char *d, enum sfc_dtype *out)
     static const struct {
         const char *descr;
         enum sfc_dtype dt;
-    } ok[] = {{"<f4", SFC_F32}, {"|u1", SFC_U8}, {"<u1", SFC_U8},
+    } ok[] = {{"<f4", SFC_F32}, {"|u1", SFC_U8},  {"<u1", SFC_U8},
               {">u1", SFC_U8},  {"<i4", SFC_I32}, {"<i8", SFC_I64}};
     for (size_t i = 0; i < SFC_ARRAY_LEN(ok); i++)
         if (strcmp(d, ok[i].descr) == 0) {
@@ -251,20 +252,21 @@ bad:
 
 /* Preamble: magic, version and header length from the first bytes.
  * Returns 0 and sets *len_field_end (10 or 12) and *hlen. */
-static int parse_preamble(const char *domain, const unsigned char *p,
-                          size_t n, size_t *len_field_end, size_t *hlen)
+static int parse_preamble(const char *domain, const unsigned char *p, size_t n,
+                          size_t *len_field_end, size_t *hlen)
 {
     if (n < 8 || memcmp(p, NPY_MAGIC, NPY_MAGIC_LEN) != 0) {
         if (n >= 4 && memcmp(p, "PK\x03\x04", 4) == 0)
             return sfc_error(domain, "is an .npz archive, not an .npy file");
-        if (n < 8 && memcmp(p, NPY_MAGIC, SFC_MIN(n, (size_t)NPY_MAGIC_LEN)) == 0)
+        if (n < 8 &&
+            memcmp(p, NPY_MAGIC, SFC_MIN(n, (size_t)NPY_MAGIC_LEN)) == 0)
             return sfc_error(domain, "truncated .npy header");
         return sfc_error(domain, "not an .npy file (bad magic)");
     }
     int major = p[6], minor = p[7];
     if ((major != 1 && major != 2 && major != 3) || minor != 0)
-        return sfc_error(domain, "unsupported .npy format version %d.%d",
-                         major, minor);
+        return sfc_error(domain, "unsupported .npy format version %d.%d", major,
+                         minor);
     *len_field_end = major == 1 ? 10 : 12;
     if (n < *len_field_end) return sfc_error(domain, "truncated .npy header");
     *hlen = major == 1 ? rd16(p + 8) : rd32(p + 8);
@@ -276,8 +278,8 @@ static int parse_preamble(const char *domain, const unsigned char *p,
 }
 
 /* Parse the header at the start of buf (n bytes available). */
-static int parse_header(const char *domain, const unsigned char *buf,
-                        size_t n, struct npy_info *info)
+static int parse_header(const char *domain, const unsigned char *buf, size_t n,
+                        struct npy_info *info)
 {
     size_t off, hlen;
     if (parse_preamble(domain, buf, n, &off, &hlen) != 0) return -1;
@@ -295,8 +297,7 @@ static int size_mismatch(const char *domain, const struct npy_info *info,
                          "truncated data: shape needs %zu bytes, found "
                          "%llu",
                          info->data_bytes, (unsigned long long)have);
-    return sfc_error(domain,
-                     "%llu bytes of data where the shape needs %zu",
+    return sfc_error(domain, "%llu bytes of data where the shape needs %zu",
                      (unsigned long long)have, info->data_bytes);
 }
 
@@ -379,11 +380,16 @@ fail:
 static const char *descr_of(enum sfc_dtype dt)
 {
     switch (dt) {
-    case SFC_F32: return "<f4";
-    case SFC_U8: return "|u1";
-    case SFC_I32: return "<i4";
-    case SFC_I64: return "<i8";
-    default: return NULL;
+    case SFC_F32:
+        return "<f4";
+    case SFC_U8:
+        return "|u1";
+    case SFC_I32:
+        return "<i4";
+    case SFC_I64:
+        return "<i8";
+    default:
+        return NULL;
     }
 }
 
@@ -415,9 +421,9 @@ static int encode_header(const char *domain, const struct sfc_tensor *t,
     len += (size_t)snprintf(dict + len, sizeof dict - len, "%s), }",
                             t->ndim == 1 ? "," : "");
     if (t->ndim > 0) {
-        int digits = snprintf(num, sizeof num, "%lld",
-                              (long long)t->shape[0]);
-        for (int i = digits; i < NPY_GROWTH_DIGITS; i++) dict[len++] = ' ';
+        int digits = snprintf(num, sizeof num, "%lld", (long long)t->shape[0]);
+        for (int i = digits; i < NPY_GROWTH_DIGITS; i++)
+            dict[len++] = ' ';
     }
     SFC_ASSERT(len < sizeof dict);
     size_t hlen = len + 1; /* the '\n' */
@@ -473,7 +479,8 @@ int sfc_npy_write(const char *path, const struct sfc_tensor *t)
         free(h);
         return -1;
     }
-    if (fwrite(h, 1, hn, fp) != hn || (nb && fwrite(t->data, 1, nb, fp) != nb)) {
+    if (fwrite(h, 1, hn, fp) != hn ||
+        (nb && fwrite(t->data, 1, nb, fp) != nb)) {
         sfc_error(path, "write error:");
         free(h);
         sfc_atomic_abort(&a);
@@ -545,9 +552,8 @@ static int zip_find_cd(const char *path, const unsigned char *b, size_t n,
     if (n >= NPY_MAGIC_LEN && memcmp(b, NPY_MAGIC, NPY_MAGIC_LEN) == 0)
         return sfc_error(path, "is an .npy file, not an .npz archive");
     if (n < ZIP_EOCD_LEN)
-        return sfc_error(path, n && b[0] == 'P'
-                                   ? "truncated zip archive"
-                                   : "not a zip archive");
+        return sfc_error(path, n && b[0] == 'P' ? "truncated zip archive"
+                                                : "not a zip archive");
     size_t lo = n - ZIP_EOCD_LEN > 0xffff ? n - ZIP_EOCD_LEN - 0xffff : 0;
     size_t eocd = SIZE_MAX;
     for (size_t p = n - ZIP_EOCD_LEN + 1; p-- > lo;)
@@ -572,7 +578,8 @@ static int zip_find_cd(const char *path, const unsigned char *b, size_t n,
         const unsigned char *loc = e - ZIP64_LOC_LEN;
         uint64_t z = rd64(loc + 8);
         if (rd32(loc + 4) != 0 || rd32(loc + 16) > 1 ||
-            z > eocd - ZIP64_LOC_LEN || eocd - ZIP64_LOC_LEN - z < ZIP64_EOCD_LEN ||
+            z > eocd - ZIP64_LOC_LEN ||
+            eocd - ZIP64_LOC_LEN - z < ZIP64_EOCD_LEN ||
             rd32(b + z) != ZIP64_EOCD_SIG)
             return sfc_error(path, "bad zip64 end of central directory");
         const unsigned char *r = b + z;
@@ -593,8 +600,9 @@ static int zip_find_cd(const char *path, const unsigned char *b, size_t n,
         return sfc_error(path, "bad zip structure: central directory is out "
                                "of range");
     if (n_total > *cd_size / ZIP_CENTRAL_LEN)
-        return sfc_error(path, "bad zip structure: %llu entries do not fit "
-                               "in the central directory",
+        return sfc_error(path,
+                         "bad zip structure: %llu entries do not fit "
+                         "in the central directory",
                          (unsigned long long)n_total);
     *count = n_total;
     return 0;
@@ -627,8 +635,9 @@ static int zip_entry_parse(const char *path, const unsigned char *b,
     if (zip64_extra(c + ZIP_CENTRAL_LEN + nlen, xlen, e,
                     e->usize == 0xffffffffu, e->csize == 0xffffffffu,
                     e->local_off == 0xffffffffu) != 0)
-        return sfc_error(path, "bad zip structure: member '%s': bad zip64 "
-                               "extra field",
+        return sfc_error(path,
+                         "bad zip structure: member '%s': bad zip64 "
+                         "extra field",
                          e->name);
     if (disk != 0 && disk != 0xffff)
         return sfc_error(path, "multi-disk zip archives are not supported");
@@ -642,24 +651,28 @@ static int zip_entry_parse(const char *path, const unsigned char *b,
     /* Local header: signature, then skip its own name and extra field. */
     if (e->local_off > cd_off || cd_off - e->local_off < ZIP_LOCAL_LEN ||
         rd32(b + e->local_off) != ZIP_LOCAL_SIG)
-        return sfc_error(path, "bad zip structure: member '%s': bad local "
-                               "header offset",
+        return sfc_error(path,
+                         "bad zip structure: member '%s': bad local "
+                         "header offset",
                          e->name);
     const unsigned char *l = b + e->local_off;
     uint64_t data = e->local_off + ZIP_LOCAL_LEN + rd16(l + 26) + rd16(l + 28);
     if (rd16(l + 26) != nlen || memcmp(l + ZIP_LOCAL_LEN, e->name, nlen) != 0)
-        return sfc_error(path, "bad zip structure: member '%s': local and "
-                               "central names differ",
+        return sfc_error(path,
+                         "bad zip structure: member '%s': local and "
+                         "central names differ",
                          e->name);
     if (data > cd_off || e->csize > cd_off - data)
         return sfc_error(path, "truncated zip member '%s'", e->name);
     if (e->method == 0 && e->csize != e->usize)
-        return sfc_error(path, "bad zip structure: stored member '%s' has "
-                               "different sizes",
+        return sfc_error(path,
+                         "bad zip structure: stored member '%s' has "
+                         "different sizes",
                          e->name);
     if (e->method == 8 && e->usize / DEFLATE_MAX_RATIO > e->csize + 1)
-        return sfc_error(path, "bad zip structure: member '%s' claims an "
-                               "impossible size",
+        return sfc_error(path,
+                         "bad zip structure: member '%s' claims an "
+                         "impossible size",
                          e->name);
     e->local_off = data; /* from here on: where the member's data starts */
     return 0;
@@ -687,7 +700,8 @@ static int inflate_member(const char *path, const struct zip_entry *e,
             out_left -= z.avail_out;
         }
         rc = inflate(&z, Z_NO_FLUSH);
-    } while (rc == Z_OK && (z.avail_in || in_left) && (z.avail_out || out_left));
+    } while (rc == Z_OK && (z.avail_in || in_left) &&
+             (z.avail_out || out_left));
     int ok = rc == Z_STREAM_END && z.avail_in == 0 && in_left == 0 &&
              z.avail_out == 0 && out_left == 0;
     if (rc == Z_OK && z.avail_out == 0 && out_left == 0) {
@@ -702,8 +716,9 @@ static int inflate_member(const char *path, const struct zip_entry *e,
     inflateEnd(&z);
     if (ok) return 0;
     if (rc == Z_DATA_ERROR || rc == Z_STREAM_END || rc == Z_OK)
-        return sfc_error(path, "member '%s': corrupt deflate data or wrong "
-                               "size",
+        return sfc_error(path,
+                         "member '%s': corrupt deflate data or wrong "
+                         "size",
                          e->name);
     return sfc_error(path, "member '%s': truncated deflate data", e->name);
 }
@@ -757,13 +772,11 @@ int sfc_npz_read(const char *path, struct sfc_npz *out)
             k += chunk;
         }
         if ((uint32_t)crc != e.crc) {
-            sfc_error(path, "member '%s': CRC mismatch (corrupt data)",
-                      e.name);
+            sfc_error(path, "member '%s': CRC mismatch (corrupt data)", e.name);
             goto fail;
         }
         domain = sfc_xasprintf("%s: member '%s'", path, e.name);
-        if (sfc_npy_read_mem(domain, data, e.usize, &out->arrays[out->n]) !=
-            0)
+        if (sfc_npy_read_mem(domain, data, e.usize, &out->arrays[out->n]) != 0)
             goto fail;
         free(domain);
         domain = NULL;
@@ -858,7 +871,8 @@ static int write_member_data(const char *path, FILE *fp, int compress,
                 if (write_all(path, fp, p, chunk) != 0) return -1;
                 m->csize += chunk;
             } else {
-                int flush = (part == 1 && chunk == left) ? Z_FINISH : Z_NO_FLUSH;
+                int flush =
+                    (part == 1 && chunk == left) ? Z_FINISH : Z_NO_FLUSH;
                 z.next_in = (unsigned char *)p;
                 z.avail_in = chunk;
                 do {
@@ -1021,9 +1035,9 @@ int sfc_npz_write(const char *path, int n, const char *const *names,
         p = wr32(p, big_u ? 0xffffffffu : (uint32_t)e->usize);
         p = wr16(p, (uint32_t)nlen);
         p = wr16(p, (uint32_t)xlen);
-        p = wr16(p, 0);           /* comment */
-        p = wr16(p, 0);           /* disk */
-        p = wr16(p, 0);           /* internal attributes */
+        p = wr16(p, 0);              /* comment */
+        p = wr16(p, 0);              /* disk */
+        p = wr16(p, 0);              /* internal attributes */
         p = wr32(p, 0100644u << 16); /* regular file, rw-r--r-- */
         p = wr32(p, big_o ? 0xffffffffu : (uint32_t)e->off);
         if (write_all(path, fp, rec, (size_t)(p - rec)) != 0 ||
@@ -1040,8 +1054,8 @@ int sfc_npz_write(const char *path, int n, const char *const *names,
         }
         cd_size += ZIP_CENTRAL_LEN + nlen + xlen;
     }
-    int z64_end = n >= 0xffff || cd_off >= 0xffffffffu ||
-                  cd_size >= 0xffffffffu;
+    int z64_end =
+        n >= 0xffff || cd_off >= 0xffffffffu || cd_size >= 0xffffffffu;
     if (z64_end) {
         uint64_t z = cd_off + cd_size;
         p = rec;
@@ -1077,7 +1091,8 @@ fail:
     sfc_atomic_abort(&a);
 done:
     free(hdr);
-    for (i = 0; i < n; i++) free(m[i].name);
+    for (i = 0; i < n; i++)
+        free(m[i].name);
     free(m);
     return rc;
 }

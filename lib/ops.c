@@ -17,6 +17,7 @@
 #include <math.h>
 #include <stdint.h>
 
+#include "err.h"
 #include "ops.h"
 #include "util.h"
 
@@ -30,6 +31,7 @@ void sfc_groupnorm_forward(float *y, float *mean, float *rstd, const float *x,
                            const float *gamma, const float *beta, float eps,
                            int N, int C, int G, int HW)
 {
+    SFC_ASSERT(G > 0 && C % G == 0);
     int Cg = C / G;
     long M = (long)Cg * HW;
 #pragma omp parallel for schedule(static)
@@ -766,6 +768,7 @@ void sfc_mlsm_loss_backward(float *dx, float dloss, const float *x,
 float sfc_l1_loss_forward(const float *a, const float *b, const float *w,
                           int N, int C, int HW, int c0, int nc)
 {
+    SFC_ASSERT(c0 >= 0 && nc > 0 && c0 + nc <= C);
     double s = 0;
     for (int n = 0; n < N; n++)
         for (int c = c0; c < c0 + nc; c++) {

@@ -31,7 +31,7 @@
  * statistics per sample and group; biased variance). ---------------------
  * x, y (N, C, HW); gamma, beta (C) (NULL: 1 and 0); C % G == 0.
  * mean, rstd (N, G) receive the statistics for backward (either may be
- * NULL in inference). y may equal x. */
+ * NULL in inference). y may equal x (inference only: backward needs x). */
 void sfc_groupnorm_forward(float *y, float *mean, float *rstd, const float *x,
                            const float *gamma, const float *beta, float eps,
                            int N, int C, int G, int HW);

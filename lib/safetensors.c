@@ -111,15 +111,17 @@ static int parse_entry(const char *path, const char *name,
                          "are supported)",
                          name, dt->str);
     if (shape->type != SFC_JSON_ARRAY || shape->n > SFC_MAXDIM)
-        return sfc_error(path, "tensor '%s': bad shape (a list of at most %d "
-                               "sizes)",
+        return sfc_error(path,
+                         "tensor '%s': bad shape (a list of at most %d "
+                         "sizes)",
                          name, SFC_MAXDIM);
     uint64_t bytes = sfc_dtype_size(e->dtype);
     for (int i = 0; i < shape->n; i++) {
         const struct sfc_json *d = &shape->items[i];
         if (d->type != SFC_JSON_INT || d->i < 0)
-            return sfc_error(path, "tensor '%s': bad shape (sizes must be "
-                                   "non-negative integers)",
+            return sfc_error(path,
+                             "tensor '%s': bad shape (sizes must be "
+                             "non-negative integers)",
                              name);
         if (d->i && bytes > (uint64_t)INT64_MAX / 2 / (uint64_t)d->i)
             return sfc_error(path, "tensor '%s': shape is too large", name);
@@ -130,14 +132,16 @@ static int parse_entry(const char *path, const char *name,
     if (offs->type != SFC_JSON_ARRAY || offs->n != 2 ||
         offs->items[0].type != SFC_JSON_INT || offs->items[0].i < 0 ||
         offs->items[1].type != SFC_JSON_INT || offs->items[1].i < 0)
-        return sfc_error(path, "tensor '%s': bad data_offsets (want [begin, "
-                               "end], non-negative integers)",
+        return sfc_error(path,
+                         "tensor '%s': bad data_offsets (want [begin, "
+                         "end], non-negative integers)",
                          name);
     e->begin = (uint64_t)offs->items[0].i;
     e->end = (uint64_t)offs->items[1].i;
     if (e->begin > e->end)
-        return sfc_error(path, "tensor '%s': data_offsets begin %llu > end "
-                               "%llu",
+        return sfc_error(path,
+                         "tensor '%s': data_offsets begin %llu > end "
+                         "%llu",
                          name, (unsigned long long)e->begin,
                          (unsigned long long)e->end);
     if (e->end - e->begin != bytes) {
@@ -183,7 +187,8 @@ int sfc_safetensors_read(const char *path, struct sfc_safetensors *out)
         goto fail;
     }
     uint64_t hn = 0;
-    for (int i = 7; i >= 0; i--) hn = hn << 8 | n8[i];
+    for (int i = 7; i >= 0; i--)
+        hn = hn << 8 | n8[i];
     if (hn > ST_MAX_HEADER) {
         sfc_error(path, "header size %llu exceeds the limit of %u bytes",
                   (unsigned long long)hn, ST_MAX_HEADER);
@@ -222,8 +227,10 @@ int sfc_safetensors_read(const char *path, struct sfc_safetensors *out)
                 sfc_error(path, ST_META " is not an object");
                 goto fail;
             }
-            out->meta_keys = sfc_xcalloc(m->n ? (size_t)m->n : 1, sizeof(char *));
-            out->meta_values = sfc_xcalloc(m->n ? (size_t)m->n : 1, sizeof(char *));
+            out->meta_keys =
+                sfc_xcalloc(m->n ? (size_t)m->n : 1, sizeof(char *));
+            out->meta_values =
+                sfc_xcalloc(m->n ? (size_t)m->n : 1, sizeof(char *));
             for (int k = 0; k < m->n; k++) {
                 for (int j = 0; j < k; j++)
                     if (!strcmp(m->keys[j], m->keys[k])) {
@@ -371,8 +378,9 @@ int sfc_safetensors_write(const char *path, int n, const char *const *names,
             if (!strcmp(names[i], names[j]))
                 return sfc_error(path, "duplicate tensor name '%s'", names[i]);
         if (!st_dtype_name(t->dtype))
-            return sfc_error(path, "tensor '%s': cannot write dtype %s (F32 "
-                                   "and I64 are supported)",
+            return sfc_error(path,
+                             "tensor '%s': cannot write dtype %s (F32 "
+                             "and I64 are supported)",
                              names[i], sfc_dtype_name(t->dtype));
         if (t->ndim < 0 || t->ndim > SFC_MAXDIM)
             return sfc_error(path, "tensor '%s': bad rank %d", names[i],
@@ -424,10 +432,12 @@ int sfc_safetensors_write(const char *path, int n, const char *const *names,
         off += nb;
     }
     sb_add(&h, "}");
-    while (h.len % 8) sb_add(&h, " ");
+    while (h.len % 8)
+        sb_add(&h, " ");
 
     unsigned char n8[8];
-    for (int i = 0; i < 8; i++) n8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        n8[i] = (unsigned char)((uint64_t)h.len >> (8 * i));
     FILE *fp = sfc_atomic_open(&a, path);
     if (!fp) goto done;
     if (fwrite(n8, 1, 8, fp) != 8 || fwrite(h.p, 1, h.len, fp) != h.len)

@@ -52,8 +52,10 @@ static int manifest_read(const char *path, struct mline **out)
             }
             m->w[m->nw++] = sfc_xstrdup(w);
         }
-        if (m->nw) nl++;
-        else free(m->w);
+        if (m->nw)
+            nl++;
+        else
+            free(m->w);
     }
     free(text);
     *out = ls;
@@ -63,7 +65,8 @@ static int manifest_read(const char *path, struct mline **out)
 static void manifest_free(struct mline *ls, int n)
 {
     for (int i = 0; i < n; i++) {
-        for (int j = 0; j < ls[i].nw; j++) free(ls[i].w[j]);
+        for (int j = 0; j < ls[i].nw; j++)
+            free(ls[i].w[j]);
         free(ls[i].w);
     }
     free(ls);
@@ -73,7 +76,8 @@ static int dtype_from_name(const char *s, enum sfc_dtype *dt)
 {
     static const char *const st[] = {"F32", "U8", "I32", "I64"};
     for (int i = 0; i < SFC_NDTYPES; i++)
-        if (!strcmp(s, sfc_dtype_name((enum sfc_dtype)i)) || !strcmp(s, st[i])) {
+        if (!strcmp(s, sfc_dtype_name((enum sfc_dtype)i)) ||
+            !strcmp(s, st[i])) {
             *dt = (enum sfc_dtype)i;
             return 0;
         }
@@ -121,7 +125,8 @@ static int manifest_array(char **w, int nw, struct sfc_tensor *t, int *used)
     if (nw < 2 || dtype_from_name(w[0], &dt) != 0) return -1;
     int nd = atoi(w[1]);
     if (nd < 0 || nd > SFC_MAXDIM || nw < 3 + nd) return -1;
-    for (int i = 0; i < nd; i++) shape[i] = atoll(w[2 + i]);
+    for (int i = 0; i < nd; i++)
+        shape[i] = atoll(w[2 + i]);
     if (sfc_tensor_init(t, dt, nd, shape) != 0) return -1;
     size_t n;
     unsigned char *raw = unhex(w[2 + nd], &n);
@@ -139,7 +144,8 @@ static void print_array(FILE *fp, const struct sfc_tensor *t, int st_names)
     static const char *const st[] = {"F32", "U8", "I32", "I64"};
     fprintf(fp, "%s %d", st_names ? st[t->dtype] : sfc_dtype_name(t->dtype),
             t->ndim);
-    for (int i = 0; i < t->ndim; i++) fprintf(fp, " %lld", (long long)t->shape[i]);
+    for (int i = 0; i < t->ndim; i++)
+        fprintf(fp, " %lld", (long long)t->shape[i]);
     char *h = tohex(t->data, sfc_tensor_nbytes(t));
     fprintf(fp, " %s", h);
     free(h);
@@ -161,8 +167,9 @@ static int error_is(const char *path, const char *want)
     size_t pl = strlen(path);
     int ok = !strncmp(m, path, pl) && !strncmp(m + pl, ": ", 2) &&
              strstr(m + pl, want) && !strchr(m, '\n');
-    if (!ok) fprintf(stderr, "    error was \"%s\", want \"%s: ...%s...\"\n", m,
-                     path, want);
+    if (!ok)
+        fprintf(stderr, "    error was \"%s\", want \"%s: ...%s...\"\n", m,
+                path, want);
     return ok;
 }
 
@@ -170,7 +177,8 @@ static int error_is(const char *path, const char *want)
 static char *join_words(char **w, int nw)
 {
     size_t len = 1;
-    for (int i = 0; i < nw; i++) len += strlen(w[i]) + 1;
+    for (int i = 0; i < nw; i++)
+        len += strlen(w[i]) + 1;
     char *s = sfc_xcalloc(1, len);
     for (int i = 0; i < nw; i++) {
         if (i) strcat(s, " ");

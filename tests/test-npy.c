@@ -86,8 +86,10 @@ static void check_line(const char *dir, struct mline *m)
         const struct sfc_npz *z = npz_cached(path);
         T_CHECK_MSG(z && z->n == m->nw - 2, "%s: member count", path);
         for (int i = 0; z && i < z->n && i < m->nw - 2; i++)
-            T_CHECK_MSG(!strcmp(z->names[i], m->w[2 + i]), "%s: member %d is"
-                        " %s, want %s", path, i, z->names[i], m->w[2 + i]);
+            T_CHECK_MSG(!strcmp(z->names[i], m->w[2 + i]),
+                        "%s: member %d is"
+                        " %s, want %s",
+                        path, i, z->names[i], m->w[2 + i]);
         if (z) {
             T_CHECK(sfc_npz_get(z, "no-such-array") == NULL);
             T_CHECK(error_is(path, "no array 'no-such-array'"));
@@ -124,7 +126,8 @@ static void check_manifest(const char *dir)
     char *mf = sfc_path_join(dir, "manifest.txt");
     int n = manifest_read(mf, &ls);
     T_CHECK_MSG(n > 0, "cannot read %s", mf);
-    for (int i = 0; i < n; i++) check_line(dir, &ls[i]);
+    for (int i = 0; i < n; i++)
+        check_line(dir, &ls[i]);
     manifest_free(ls, n);
     free(mf);
     sfc_npz_release(&cache);
@@ -144,7 +147,8 @@ static void fill_random(struct sfc_tensor *t, struct sfc_rng *r)
             sfc_tensor_f(t)[i] = (float)sfc_rng_normal(r);
         return;
     }
-    for (size_t i = 0; i < n; i++) p[i] = (unsigned char)sfc_rng_u64(r);
+    for (size_t i = 0; i < n; i++)
+        p[i] = (unsigned char)sfc_rng_u64(r);
 }
 
 static const int64_t wshapes[][5] = {
@@ -200,9 +204,9 @@ static void check_writes(const char *dir, uint64_t seed)
     for (int compress = 0; compress < 2; compress++) {
         char *fn = sfc_xasprintf("w%d.npz", compress);
         char *p = sfc_path_join(dir, fn);
-        T_CHECK_MSG(sfc_npz_write(p, nt, (const char *const *)names, tp,
-                                  compress) == 0,
-                    "%s", sfc_errmsg());
+        T_CHECK_MSG(
+            sfc_npz_write(p, nt, (const char *const *)names, tp, compress) == 0,
+            "%s", sfc_errmsg());
         struct sfc_npz z;
         T_CHECK_MSG(sfc_npz_read(p, &z) == 0, "%s", sfc_errmsg());
         T_CHECK(z.n == nt);
@@ -231,7 +235,8 @@ static void check_writes(const char *dir, uint64_t seed)
         unlink(p2);
         free(p2);
         fprintf(vf, "npzmembers %s", fn);
-        for (int i = 0; i < nt; i++) fprintf(vf, " %s", names[i]);
+        for (int i = 0; i < nt; i++)
+            fprintf(vf, " %s", names[i]);
         fputc('\n', vf);
         for (int i = 0; i < nt; i++) {
             fprintf(vf, "npz %s %s ", fn, names[i]);
@@ -299,8 +304,9 @@ static void check_write_failures(void)
     free(nodir);
     /* An existing file survives a failed overwrite. */
     T_CHECK(sfc_npy_write(p, &a) == 0);
-    T_CHECK(sfc_npz_write(p, 2, names, (const struct sfc_tensor *const[]){&a,
-                          &bad}, 0) == -1);
+    T_CHECK(sfc_npz_write(p, 2, names,
+                          (const struct sfc_tensor *const[]){&a, &bad},
+                          0) == -1);
     struct sfc_tensor back;
     T_CHECK(sfc_npy_read(p, &back) == 0 && same_tensor(&back, &a));
     sfc_tensor_release(&back);

@@ -3,7 +3,8 @@
  * (tests/ref/ref_ops.py: the committed goldens in tests/golden/ops/, and
  * fresh random cases when test_oracle() is set), with the issue's bar of
  * max relative error <= 1e-4 (relative to max(|ref|, 1e-2 max|ref|)).
- * Backward gradients are checked to accumulate (buffers start at 1).
+ * Backward gradients are checked to accumulate (each gradient buffer starts
+ * as a copy of its reference).
  * Independently of PyTorch: central finite differences of the forward,
  * summed in double, against the backward for several ops; results do not
  * depend on the OpenMP thread count; NULL gradients are skipped. And the

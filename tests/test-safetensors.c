@@ -43,7 +43,8 @@ static int rewrite_same(const struct sfc_safetensors *s, const char *path)
     char *p = sfc_path_join(scratch, "rewrite.safetensors");
     int ok;
     const struct sfc_tensor **tp = sfc_xcalloc((size_t)s->n + 1, sizeof *tp);
-    for (int i = 0; i < s->n; i++) tp[i] = &s->tensors[i];
+    for (int i = 0; i < s->n; i++)
+        tp[i] = &s->tensors[i];
     ok = sfc_safetensors_write(p, s->n, (const char *const *)s->names, tp,
                                s->nmeta, (const char *const *)s->meta_keys,
                                (const char *const *)s->meta_values) == 0;
@@ -146,7 +147,8 @@ static void check_manifest(const char *dir, const char *file)
     char *mf = sfc_path_join(dir, file);
     int n = manifest_read(mf, &ls);
     T_CHECK_MSG(n > 0, "cannot read %s", mf);
-    for (int i = 0; i < n; i++) check_line(dir, &ls[i]);
+    for (int i = 0; i < n; i++)
+        check_line(dir, &ls[i]);
     manifest_free(ls, n);
     free(mf);
     sfc_safetensors_release(&cache);
@@ -159,14 +161,16 @@ static void check_manifest(const char *dir, const char *file)
 static void check_json(void)
 {
     struct sfc_json j;
-    const char *doc = " {\"a\" : [1, -2, 3.5e1, true, false, null],"
-                      "\"s\":\"q\\\"b\\\\s\\/\\b\\f\\n\\r\\t\\u00e9\\ud83d\\ude00\","
-                      "\"big\": 9223372036854775807, \"bigger\": 9223372036854775808,"
-                      "\"e\":{}, \"z\":[]} ";
+    const char *doc =
+        " {\"a\" : [1, -2, 3.5e1, true, false, null],"
+        "\"s\":\"q\\\"b\\\\s\\/\\b\\f\\n\\r\\t\\u00e9\\ud83d\\ude00\","
+        "\"big\": 9223372036854775807, \"bigger\": 9223372036854775808,"
+        "\"e\":{}, \"z\":[]} ";
     T_CHECK_MSG(sfc_json_parse("doc", doc, strlen(doc), &j) == 0, "%s",
                 sfc_errmsg());
     T_CHECK(j.type == SFC_JSON_OBJECT && j.n == 6);
-    const struct sfc_json *a = sfc_json_get(&j, "a"), *s = sfc_json_get(&j, "s");
+    const struct sfc_json *a = sfc_json_get(&j, "a"),
+                          *s = sfc_json_get(&j, "s");
     T_CHECK(a && a->type == SFC_JSON_ARRAY && a->n == 6);
     if (a && a->n == 6) {
         T_CHECK(a->items[0].type == SFC_JSON_INT && a->items[0].i == 1);
@@ -189,11 +193,35 @@ static void check_json(void)
     T_CHECK(j.type == SFC_JSON_NULL && j.items == NULL);
 
     static const char *const bad[] = {
-        "", "{", "[1,]", "{\"a\":1,}", "{\"a\" 1}", "{a:1}", "01", "-", "1.",
-        "1e", ".5", "+1", "\"abc", "\"\\x\"", "\"\\u12\"", "\"\\ud800\"",
-        "\"\\udc00\"", "\"\\ud800\\u0041\"", "\"\\u0000\"", "\"\x01\"",
-        "\"\xff\"", "\"\xc0\xaf\"", "\"\xed\xa0\x80\"", "tru", "nul", "[1] 2",
-        "{\"a\":1}}", "'a'", "[1 2]",
+        "",
+        "{",
+        "[1,]",
+        "{\"a\":1,}",
+        "{\"a\" 1}",
+        "{a:1}",
+        "01",
+        "-",
+        "1.",
+        "1e",
+        ".5",
+        "+1",
+        "\"abc",
+        "\"\\x\"",
+        "\"\\u12\"",
+        "\"\\ud800\"",
+        "\"\\udc00\"",
+        "\"\\ud800\\u0041\"",
+        "\"\\u0000\"",
+        "\"\x01\"",
+        "\"\xff\"",
+        "\"\xc0\xaf\"",
+        "\"\xed\xa0\x80\"",
+        "tru",
+        "nul",
+        "[1] 2",
+        "{\"a\":1}}",
+        "'a'",
+        "[1 2]",
     };
     for (size_t i = 0; i < SFC_ARRAY_LEN(bad); i++) {
         int rc = sfc_json_parse("bad", bad[i], strlen(bad[i]), &j);
@@ -296,7 +324,8 @@ static void check_writes(const char *dir, uint64_t seed)
     T_CHECK(vf != NULL);
     if (vf) {
         fprintf(vf, "storder w.safetensors");
-        for (int i = 0; i < NT; i++) fprintf(vf, " %s", names[i]);
+        for (int i = 0; i < NT; i++)
+            fprintf(vf, " %s", names[i]);
         fprintf(vf, "\n");
         for (int i = 0; i < NT; i++) {
             fprintf(vf, "st w.safetensors %s ", names[i]);
@@ -314,7 +343,8 @@ static void check_writes(const char *dir, uint64_t seed)
     }
     free(vp);
     free(p);
-    for (int i = 0; i < NT; i++) sfc_tensor_release(&ts[i]);
+    for (int i = 0; i < NT; i++)
+        sfc_tensor_release(&ts[i]);
 }
 
 static void check_write_failures(void)
@@ -427,8 +457,8 @@ int main(void)
         unsigned seed = (unsigned)sfc_rng_below(&r, 1000000);
         fprintf(stderr, "oracle seed %u\n", seed);
         dir = test_tmpdir("st-oracle");
-        char *args = sfc_xasprintf("--out '%s' --torch '%s' --seed %u", dir,
-                                   dir, seed);
+        char *args =
+            sfc_xasprintf("--out '%s' --torch '%s' --seed %u", dir, dir, seed);
         T_CHECK(run_oracle(args) == 0);
         free(args);
         ncases = 0;
@@ -436,8 +466,10 @@ int main(void)
         T_CHECK(ncases > 50);
         ncases = 0;
         check_manifest(dir, "manifest-torch.txt");
-        T_CHECK_MSG(ncases == 122, "resnet18 has 122 state_dict entries, "
-                    "checked %d", ncases);
+        T_CHECK_MSG(ncases == 122,
+                    "resnet18 has 122 state_dict entries, "
+                    "checked %d",
+                    ncases);
 
         /* Rewrite the resnet in state_dict order (the manifest's order)
          * with a step in the metadata; torchvision must load it. */

@@ -6,6 +6,9 @@ labels and class counts.
 
   ref_ingest.py --golden              3 images into tests/golden/ingest/voc/
   ref_ingest.py --out DIR --seed S    a fresh folder (8 images) into DIR
+  ref_ingest.py --expect DIR --to D   expected_labels.txt and
+      expected_counts.txt of any VOC folder DIR (its classes.txt, lists
+      and SegmentationClass masks, read with PIL), written into D
 
 The folder: JPEGImages/<id>.jpg (one .png), SegmentationClass/<id>.png
 (palette PNGs with the VOC colour map, one grayscale), Annotations/<id>.xml
@@ -133,13 +136,46 @@ def make(out, n, seed):
     save_mask(os.path.join(d["bad"], "wrong_size.png"), wide, gray=False)
 
 
+def expect(root, to):
+    """The expectations of an existing folder, from its masks."""
+    with open(os.path.join(root, "classes.txt")) as f:
+        ncls = len([ln for ln in f if ln.strip()])
+    ldir = os.path.join(root, "ImageSets", "Segmentation")
+    splits = {}
+    for name in sorted(os.listdir(ldir)):
+        if name.endswith(".txt"):
+            with open(os.path.join(ldir, name)) as f:
+                splits[name[:-4]] = [ln.split()[0] for ln in f if ln.strip()]
+    labels = {}
+    for ids in splits.values():
+        for i in ids:
+            if i not in labels:
+                m = np.array(Image.open(os.path.join(
+                    root, "SegmentationClass", i + ".png")))
+                labels[i] = sorted(int(v) for v in np.unique(m)
+                                   if 0 < v < 255)
+    os.makedirs(to, exist_ok=True)
+    with open(os.path.join(to, "expected_labels.txt"), "w") as f:
+        for i in sorted(labels):
+            f.write(" ".join([i] + [str(c) for c in labels[i]]) + "\n")
+    with open(os.path.join(to, "expected_counts.txt"), "w") as f:
+        for s in sorted(splits):
+            for c in range(1, ncls + 1):
+                f.write("%s %d %d\n" % (s, c, sum(c in labels[i]
+                                                  for i in splits[s])))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--golden", action="store_true")
     ap.add_argument("--out")
     ap.add_argument("--seed", type=int, default=20240102)
+    ap.add_argument("--expect")
+    ap.add_argument("--to")
     a = ap.parse_args()
-    if a.golden:
+    if a.expect:
+        expect(a.expect, a.to or a.expect)
+    elif a.golden:
         here = os.path.dirname(os.path.abspath(__file__))
         make(os.path.join(here, "..", "golden", "ingest", "voc"), 3, 20240102)
     elif a.out:
