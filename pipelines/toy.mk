@@ -50,12 +50,16 @@ MIOU ?= $(BINDIR)/sfc-miou
 
 TOY_DB := $(TOY_RUN)/sfc.db
 
-.PHONY: demo toy-data toy-clean
+.PHONY: demo demo-files toy-data toy-clean
+# keep every stage output (chained pattern rules would delete them)
+.SECONDARY:
 
 TOY_RESULTS := $(foreach m,$(TOY_METHODS),$(TOY_RUN)/$(m)/cam-miou.txt \
     $(TOY_RUN)/$(m)/crf-miou.txt)
 
-demo: $(TOY_RESULTS)
+demo-files: $(TOY_RESULTS)
+
+demo: demo-files
 	@echo
 	@echo "class statistics and DC weights (sqlite3 $(TOY_DB)):"
 	@sqlite3 -column -header $(TOY_DB) "SELECT c.name AS class, \
