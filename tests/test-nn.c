@@ -170,6 +170,11 @@ static void check_bn_case(const char *dir, const char *cs)
         compare(cs, "dx", gdx, dx, n, 1e-5, 1e-4);
         compare(cs, "dgamma", gdg, dg, C, 1e-5, 1e-4);
         compare(cs, "dbeta", gdb, dbt, C, 1e-5, 1e-4);
+        /* dbeta alone needs no x */
+        memset(gdb, 0, sizeof(float) * C);
+        sfc_bn_frozen_backward(NULL, NULL, gdb, dout, NULL, gamma, mean, var,
+                               *eps, N, C, HW);
+        compare(cs, "dbeta_alone", gdb, dbt, C, 1e-5, 1e-4);
         /* in place (y == x) gives the same result */
         memcpy(gy, x, sizeof(float) * n);
         sfc_bn_frozen_forward(gy, gy, gamma, beta, mean, var, *eps, N, C, HW);
