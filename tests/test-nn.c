@@ -17,11 +17,12 @@
 
 #include <omp.h>
 
+#include "err.h"
 #include "nn.h"
+#include "npy.h"
 #include "rng.h"
 #include "util.h"
 #include "test.h"
-#include "npz-mini.h"
 
 #define GOLDEN_DIR "tests/golden/nn"
 #define REF_SCRIPT "tests/ref/ref_nn.py"
@@ -79,29 +80,29 @@ static void compare(const char *cs, const char *tn, const float *got,
 
 /* The float32 array called name with exactly n elements, or NULL after a
  * failed check. */
-static const float *getf(const struct npzm *z, const char *cs,
+static const float *getf(const struct sfc_npz *z, const char *cs,
                          const char *name, long n)
 {
-    const struct npzm_arr *a = npzm_get(z, name);
-    int ok = a && !strcmp(a->descr, "<f4") && a->n == n;
+    const struct sfc_tensor *a = sfc_npz_get(z, name);
+    int ok = a && a->dtype == SFC_F32 && sfc_tensor_numel(a) == n;
     T_CHECK_MSG(ok, "%s: array '%s' missing or not float32[%ld]", cs, name,
                 n);
     return ok ? a->data : NULL;
 }
 
-static int load(const char *dir, const char *cs, struct npzm *z,
+static int load(const char *dir, const char *cs, struct sfc_npz *z,
                 const int64_t **meta, int nmeta)
 {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s.npz", dir, cs);
-    int ok = npzm_read(path, z) == 0;
-    T_CHECK_MSG(ok, "%s: cannot load", path);
+    int ok = sfc_npz_read(path, z) == 0;
+    T_CHECK_MSG(ok, "%s", sfc_errmsg());
     if (!ok) return -1;
-    const struct npzm_arr *m = npzm_get(z, "meta");
-    ok = m && !strcmp(m->descr, "<i8") && m->n == nmeta;
+    const struct sfc_tensor *m = sfc_npz_get(z, "meta");
+    ok = m && m->dtype == SFC_I64 && sfc_tensor_numel(m) == nmeta;
     T_CHECK_MSG(ok, "%s: bad meta", path);
     if (!ok) {
-        npzm_release(z);
+        sfc_npz_release(z);
         return -1;
     }
     *meta = m->data;
@@ -113,7 +114,7 @@ static int load(const char *dir, const char *cs, struct npzm *z,
 
 static void check_conv_case(const char *dir, const char *cs)
 {
-    struct npzm z;
+    struct sfc_npz z;
     const int64_t *m;
     if (load(dir, cs, &z, &m, 10)) return;
     int N = m[0], H = m[3], W = m[4], bias = m[9];
@@ -141,12 +142,12 @@ static void check_conv_case(const char *dir, const char *cs)
         if (bias) compare(cs, "db", gdb, db, c.OC, 1e-5, 1e-4);
         free(scratch), free(gy), free(gdx), free(gdw), free(gdb);
     }
-    npzm_release(&z);
+    sfc_npz_release(&z);
 }
 
 static void check_bn_case(const char *dir, const char *cs)
 {
-    struct npzm z;
+    struct sfc_npz z;
     const int64_t *m;
     if (load(dir, cs, &z, &m, 4)) return;
     int N = m[0], C = m[1], HW = m[2] * m[3];
@@ -181,12 +182,12 @@ static void check_bn_case(const char *dir, const char *cs)
         compare(cs, "y_inplace", gy, y, n, 1e-5, 1e-4);
         free(gy), free(gdx), free(gdg), free(gdb);
     }
-    npzm_release(&z);
+    sfc_npz_release(&z);
 }
 
 static void check_relu_case(const char *dir, const char *cs)
 {
-    struct npzm z;
+    struct sfc_npz z;
     const int64_t *m;
     if (load(dir, cs, &z, &m, 4)) return;
     long n = m[0] * m[1] * m[2] * m[3];
@@ -201,12 +202,12 @@ static void check_relu_case(const char *dir, const char *cs)
                     cs);
         free(gy), free(gdx);
     }
-    npzm_release(&z);
+    sfc_npz_release(&z);
 }
 
 static void check_pool_case(const char *dir, const char *cs)
 {
-    struct npzm z;
+    struct sfc_npz z;
     const int64_t *m;
     if (load(dir, cs, &z, &m, 7)) return;
     int N = m[0], C = m[1], H = m[2], W = m[3], K = m[4], S = m[5], P = m[6];
@@ -215,10 +216,11 @@ static void check_pool_case(const char *dir, const char *cs)
     long nx = (long)N * C * H * W, ny = (long)N * C * OH * OW;
     const float *x = getf(&z, cs, "x", nx), *y = getf(&z, cs, "y", ny);
     const float *dout = getf(&z, cs, "dout", ny), *dx = getf(&z, cs, "dx", nx);
-    const struct npzm_arr *ia = npzm_get(&z, "idx");
-    T_CHECK_MSG(ia && !strcmp(ia->descr, "<i4") && ia->n == ny,
+    const struct sfc_tensor *ia = sfc_npz_get(&z, "idx");
+    int iok = ia && ia->dtype == SFC_I32 && sfc_tensor_numel(ia) == ny;
+    T_CHECK_MSG(iok,
                 "%s: bad idx", cs);
-    if (x && y && dout && dx && ia && ia->n == ny) {
+    if (x && y && dout && dx && iok) {
         float *gy = falloc(ny), *gdx = falloc(nx);
         int *gi = calloc(ny, sizeof(int));
         sfc_maxpool2d_forward(gy, gi, x, N, C, H, W, K, S, P);
@@ -236,12 +238,12 @@ static void check_pool_case(const char *dir, const char *cs)
                     cs);
         free(gy), free(gdx), free(gi);
     }
-    npzm_release(&z);
+    sfc_npz_release(&z);
 }
 
 static void check_gap_case(const char *dir, const char *cs)
 {
-    struct npzm z;
+    struct sfc_npz z;
     const int64_t *m;
     if (load(dir, cs, &z, &m, 4)) return;
     int N = m[0], C = m[1], HW = m[2] * m[3];
@@ -257,7 +259,7 @@ static void check_gap_case(const char *dir, const char *cs)
         compare(cs, "dx", gdx, dx, nx, 1e-6, 1e-5);
         free(gy), free(gdx);
     }
-    npzm_release(&z);
+    sfc_npz_release(&z);
 }
 
 static void check_dir(const char *dir)
