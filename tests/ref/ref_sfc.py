@@ -14,7 +14,6 @@ Usage:
   ref_sfc.py --out DIR [--seed S]   write weights.safetensors + case.npz
   ref_sfc.py --golden               the same into tests/golden/sfc/
 """
-import argparse
 import json
 import os
 import struct
@@ -23,6 +22,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from refcommon import main_cases
 
 EPS = 1e-5
 
@@ -296,19 +297,7 @@ def make_case(out, seed):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--golden", action="store_true")
-    a = ap.parse_args()
-    torch.set_num_threads(1)
-    if a.golden:
-        here = os.path.dirname(os.path.abspath(__file__))
-        make_case(os.path.join(here, "..", "golden", "sfc"), 1)
-    elif a.out:
-        make_case(a.out, a.seed)
-    else:
-        ap.error("give --out DIR or --golden")
+    main_cases(make_case, "sfc", before=lambda: torch.set_num_threads(1))
 
 
 if __name__ == "__main__":
