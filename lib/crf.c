@@ -350,28 +350,24 @@ static float *lattice_splat_blur(const struct sfc_lattice *lat,
         }
 #pragma omp for schedule(static)
         for (v = 0; v < M * V; v++) a[v] += b[v];
-        /* blur along each axis: b = a + (left + right)/2, then swap */
+        /* blur along each axis j: dst = src + (left + right)/2, the two
+         * buffers alternating (the loop's barrier ends each pass) */
         for (int j = 0; j <= d; j++) {
             const int32_t *nb = lat->nbr + (int64_t)j * M * 2;
+            const float *src = j & 1 ? b : a;
+            float *dst = j & 1 ? a : b;
 #pragma omp for schedule(static)
             for (v = 0; v < M; v++) {
-                const float *o = a + v * V;
-                const float *n1 = a + (int64_t)nb[2 * v] * V;
-                const float *n2 = a + (int64_t)nb[2 * v + 1] * V;
-                float *r = b + v * V;
+                const float *o = src + v * V;
+                const float *n1 = src + (int64_t)nb[2 * v] * V;
+                const float *n2 = src + (int64_t)nb[2 * v + 1] * V;
+                float *r = dst + v * V;
 #pragma omp simd
                 for (int k = 0; k < V; k++) r[k] = o[k] + 0.5f * (n1[k] + n2[k]);
             }
-            /* the loop's barrier has passed; one thread swaps, all wait */
-#pragma omp single
-            {
-                float *t = a;
-                a = b;
-                b = t;
-            }
         }
     }
-    return a;
+    return d & 1 ? a : b;
 }
 
 /* Slice: out_i (+)= out_scale_i * alpha * sum_r bary_ir * vals[corner_ir]. */
@@ -583,10 +579,18 @@ void sfc_crf_message(const struct sfc_crf *crf, int kernel, const float *Q,
 /* exp(x) for x <= 0 in plain float arithmetic that vectorises: x = n ln2 +
  * r with |r| <= ln2/2 (ln2 split in two for exactness), exp(r) by its
  * Taylor polynomial to degree 7 (relative error < 2e-7 incl. rounding),
- * times 2^n built in the exponent bits. x < -87 gives exp(-87) (> 0). */
+ * times 2^n built in the exponent bits. x < -87 gives exp(-87) (> 0).
+ * The clamp compares bit patterns (for x <= 0 a larger pattern is a
+ * larger magnitude): a float comparison would keep the loop from
+ * vectorising under the default -ftrapping-math. */
 static inline float exp_nonpos(float x)
 {
-    x = x < -87.0f ? -87.0f : x;
+    union {
+        float f;
+        uint32_t u;
+    } c = {.f = x};
+    c.u = c.u > 0xC2AE0000u ? 0xC2AE0000u : c.u; /* 0xC2AE0000 = -87.0f */
+    x = c.f;
     int32_t n = (int32_t)(x * 1.44269504f - 0.5f); /* round to nearest */
     float fn = (float)n;
     float r = (x - fn * 0.693359375f) + fn * 2.12194440e-4f;
@@ -605,33 +609,34 @@ static inline float exp_nonpos(float x)
     return p * two_n.f;
 }
 
-/* Q_i = softmax(x_i) over the first K of V lanes, per pixel. */
-static void softmax_rows(const float *x, int64_t N, int K, int V, float *Q)
+/* Q_i = softmax(x_i - U_i) over the first K of V lanes, per pixel; x
+ * (N, V) may be NULL (zeros), U is (N, K). */
+static void softmax_rows(const float *x, const float *U, int64_t N, int K,
+                         int V, float *Q)
 {
     int64_t i;
 #pragma omp parallel for schedule(static) if (N * K > PAR_MIN)
     for (i = 0; i < N; i++) {
-        const float *a = x + i * V;
+        const float *u = U + i * K;
         float *q = Q + i * V;
-        float mx = a[0];
-        for (int k = 1; k < K; k++) mx = a[k] > mx ? a[k] : mx;
+        if (x) {
 #pragma omp simd
-        for (int k = 0; k < K; k++) q[k] = exp_nonpos(a[k] - mx);
+            for (int k = 0; k < K; k++) q[k] = x[i * V + k] - u[k];
+        } else {
+            for (int k = 0; k < K; k++) q[k] = -u[k];
+        }
+        float mx = q[0];
+        /* max is exact in any order */
+#pragma omp simd reduction(max : mx)
+        for (int k = 1; k < K; k++) mx = q[k] > mx ? q[k] : mx;
+#pragma omp simd
+        for (int k = 0; k < K; k++) q[k] = exp_nonpos(q[k] - mx);
         float s = 0;
         for (int k = 0; k < K; k++) s += q[k];
         float inv = 1.0f / s;
 #pragma omp simd
         for (int k = 0; k < K; k++) q[k] *= inv;
     }
-}
-
-/* x (N, V) = -U (N, K) in the first K lanes. */
-static void neg_unary(const float *U, int64_t N, int K, int V, float *x)
-{
-    int64_t i;
-#pragma omp parallel for schedule(static) if (N * K > PAR_MIN)
-    for (i = 0; i < N; i++)
-        for (int k = 0; k < K; k++) x[i * V + k] = -U[i * K + k];
 }
 
 void sfc_crf_inference(const struct sfc_crf *crf, const float *U, int K,
@@ -646,15 +651,17 @@ void sfc_crf_inference(const struct sfc_crf *crf, const float *U, int K,
     memset(Q, 0, (size_t)(N * V) * sizeof *Q);
     struct crf_scratch w;
     scratch_init(&w, crf, V);
-    neg_unary(U, N, K, V, x);
-    softmax_rows(x, N, K, V, Q);
+    softmax_rows(NULL, U, N, K, V, Q);
     for (int it = 0; it < iters; it++) {
-        neg_unary(U, N, K, V, x);
-        /* Potts: energy -compat * message, so it adds to -U */
+        /* x = sum of compat * message; Potts: energy -compat * message,
+         * so Q = softmax(x - U) */
+        int first = 1;
         for (int m = 0; m < 2; m++)
-            if (crf->k[m].compat != 0)
-                crf_message(crf, m, Q, V, crf->k[m].compat, x, 1, &w);
-        softmax_rows(x, N, K, V, Q);
+            if (crf->k[m].compat != 0) {
+                crf_message(crf, m, Q, V, crf->k[m].compat, x, !first, &w);
+                first = 0;
+            }
+        softmax_rows(first ? NULL : x, U, N, K, V, Q);
     }
     for (int64_t i = 0; i < N; i++)
         memcpy(Q_out + i * K, Q + i * V, (size_t)K * sizeof *Q);
