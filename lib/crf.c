@@ -316,6 +316,43 @@ void sfc_lattice_free(struct sfc_lattice *lat)
 
 int64_t sfc_lattice_size(const struct sfc_lattice *lat) { return lat->M; }
 
+/* Row kernels over V values. Rows never overlap (restrict), and V = 4
+ * (K <= 4, the usual IR-label case) gets a fixed-length copy the compiler
+ * turns into single vector operations. */
+static inline void row_axpy(float *restrict o, float w,
+                            const float *restrict x, int V)
+{
+    if (V == 4) {
+        for (int k = 0; k < 4; k++) o[k] += w * x[k];
+    } else {
+#pragma omp simd
+        for (int k = 0; k < V; k++) o[k] += w * x[k];
+    }
+}
+
+static inline void row_ax(float *restrict o, float w, const float *restrict x,
+                          int V)
+{
+    if (V == 4) {
+        for (int k = 0; k < 4; k++) o[k] = w * x[k];
+    } else {
+#pragma omp simd
+        for (int k = 0; k < V; k++) o[k] = w * x[k];
+    }
+}
+
+static inline void row_blur(float *restrict r, const float *restrict o,
+                            const float *restrict n1,
+                            const float *restrict n2, int V)
+{
+    if (V == 4) {
+        for (int k = 0; k < 4; k++) r[k] = o[k] + 0.5f * (n1[k] + n2[k]);
+    } else {
+#pragma omp simd
+        for (int k = 0; k < V; k++) r[k] = o[k] + 0.5f * (n1[k] + n2[k]);
+    }
+}
+
 /* Splat and blur V values per point; a and b are caller buffers of (M+1,
  * V) floats; returns the one holding the result (row M is zero). The values of point i are scaled by in_scale[i].
  * The splat scatters in point order: the first half of the points into
@@ -342,9 +379,8 @@ static float *lattice_splat_blur(const struct sfc_lattice *lat,
                 float s = in_scale ? in_scale[i] : 1.0f;
                 for (int r = 0; r < d1; r++) {
                     float w = lat->bary[i * d1 + r] * s;
-                    float *row = acc + (int64_t)lat->corner[i * d1 + r] * V;
-#pragma omp simd
-                    for (int k = 0; k < V; k++) row[k] += w * x[k];
+                    row_axpy(acc + (int64_t)lat->corner[i * d1 + r] * V, w, x,
+                             V);
                 }
             }
         }
@@ -358,19 +394,16 @@ static float *lattice_splat_blur(const struct sfc_lattice *lat,
             float *dst = j & 1 ? a : b;
 #pragma omp for schedule(static)
             for (v = 0; v < M; v++) {
-                const float *o = src + v * V;
-                const float *n1 = src + (int64_t)nb[2 * v] * V;
-                const float *n2 = src + (int64_t)nb[2 * v + 1] * V;
-                float *r = dst + v * V;
-#pragma omp simd
-                for (int k = 0; k < V; k++) r[k] = o[k] + 0.5f * (n1[k] + n2[k]);
+                row_blur(dst + v * V, src + v * V, src + (int64_t)nb[2 * v] * V,
+                         src + (int64_t)nb[2 * v + 1] * V, V);
             }
         }
     }
     return d & 1 ? a : b;
 }
 
-/* Slice: out_i (+)= out_scale_i * alpha * sum_r bary_ir * vals[corner_ir]. */
+/* Slice: out_i (+)= sum_r (out_scale_i * alpha * gain * bary_ir) *
+ * vals[corner_ir], accumulated into the output row corner by corner. */
 static void lattice_slice(const struct sfc_lattice *lat, const float *vals,
                           int V, const float *out_scale, float gain,
                           float *out, int accumulate)
@@ -379,26 +412,18 @@ static void lattice_slice(const struct sfc_lattice *lat, const float *vals,
     int64_t i;
 #pragma omp parallel for schedule(static) if (lat->N * d1 * V > PAR_MIN)
     for (i = 0; i < lat->N; i++) {
-        float acc[256];
         float *o = out + i * V;
-        for (int k0 = 0; k0 < V; k0 += 256) {
-            int n = SFC_MIN(256, V - k0);
-            for (int k = 0; k < n; k++) acc[k] = 0;
-            for (int r = 0; r < d1; r++) {
-                float w = lat->bary[i * d1 + r];
-                const float *x = vals + (int64_t)lat->corner[i * d1 + r] * V + k0;
-#pragma omp simd
-                for (int k = 0; k < n; k++) acc[k] += w * x[k];
-            }
-            float s = lat->alpha * gain * (out_scale ? out_scale[i] : 1.0f);
-            if (accumulate) {
-#pragma omp simd
-                for (int k = 0; k < n; k++) o[k0 + k] += s * acc[k];
-            } else {
-#pragma omp simd
-                for (int k = 0; k < n; k++) o[k0 + k] = s * acc[k];
-            }
-        }
+        float s = lat->alpha * gain * (out_scale ? out_scale[i] : 1.0f);
+        const int32_t *c = lat->corner + i * d1;
+        const float *b = lat->bary + i * d1;
+        const float *x = vals + (int64_t)c[0] * V;
+        float w = b[0] * s;
+        if (accumulate)
+            row_axpy(o, w, x, V);
+        else
+            row_ax(o, w, x, V);
+        for (int r = 1; r < d1; r++)
+            row_axpy(o, b[r] * s, vals + (int64_t)c[r] * V, V);
     }
 }
 
@@ -609,8 +634,10 @@ static inline float exp_nonpos(float x)
     return p * two_n.f;
 }
 
-/* Q_i = softmax(x_i - U_i) over the first K of V lanes, per pixel; x
- * (N, V) may be NULL (zeros), U is (N, K). */
+/* Q_i = softmax(x_i - U_i) over the first K of V lanes, per pixel; the
+ * other lanes of Q are set to 0. x (N, V) may be NULL (zeros), U is
+ * (N, K). The exponentials run over all V lanes (the padding holds -inf
+ * and is zeroed after), so they vectorise even for K < 4. */
 static void softmax_rows(const float *x, const float *U, int64_t N, int K,
                          int V, float *Q)
 {
@@ -620,22 +647,32 @@ static void softmax_rows(const float *x, const float *U, int64_t N, int K,
         const float *u = U + i * K;
         float *q = Q + i * V;
         if (x) {
-#pragma omp simd
             for (int k = 0; k < K; k++) q[k] = x[i * V + k] - u[k];
         } else {
             for (int k = 0; k < K; k++) q[k] = -u[k];
         }
+        for (int k = K; k < V; k++) q[k] = -INFINITY;
         float mx = q[0];
-        /* max is exact in any order */
+        if (V == 4) { /* fixed length: single vector operations */
+            for (int k = 1; k < 4; k++) mx = q[k] > mx ? q[k] : mx;
+            for (int k = 0; k < 4; k++) q[k] = exp_nonpos(q[k] - mx);
+        } else {
+            /* max is exact in any order */
 #pragma omp simd reduction(max : mx)
-        for (int k = 1; k < K; k++) mx = q[k] > mx ? q[k] : mx;
+            for (int k = 1; k < V; k++) mx = q[k] > mx ? q[k] : mx;
 #pragma omp simd
-        for (int k = 0; k < K; k++) q[k] = exp_nonpos(q[k] - mx);
+            for (int k = 0; k < V; k++) q[k] = exp_nonpos(q[k] - mx);
+        }
+        for (int k = K; k < V; k++) q[k] = 0;
         float s = 0;
         for (int k = 0; k < K; k++) s += q[k];
         float inv = 1.0f / s;
+        if (V == 4) {
+            for (int k = 0; k < 4; k++) q[k] *= inv;
+        } else {
 #pragma omp simd
-        for (int k = 0; k < K; k++) q[k] *= inv;
+            for (int k = 0; k < V; k++) q[k] *= inv;
+        }
     }
 }
 
