@@ -11,6 +11,8 @@
  *    bands of output rows so that it stays in cache (TILE_MAX);
  *  - small feature maps (OH*OW < MIN_COLS): the columns of several images
  *    side by side in one wider sgemm, the product reordered into NCHW.
+ * im2col/col2im of a strided convolution work on input rows split into
+ * their S phases, so that every copy is contiguous (im2col_phased).
  * Backward: dw += dy col^T (beta 1), then the same scratch is reused for
  * dcol = w^T dy, scattered back by col2im; db in double.
  *
@@ -107,8 +109,9 @@ static void valid_range(int W, int OW, int S, int P, int off, int *lo,
 
 /* Column matrix of output rows [oh0, oh1) of nimg images x (nimg, C, H, W):
  * row r (= (ch*K + kh)*K + kw) starts at col + r*ld, image i's columns at
- * offset i*(oh1-oh0)*OW. Padding reads as 0. */
-static void im2col(const struct sfc_conv2d *c, float *col, long ld,
+ * offset i*(oh1-oh0)*OW. Padding reads as 0. One task per column-matrix
+ * row; a strided convolution gathers every S-th input. */
+static void im2col_gather(const struct sfc_conv2d *c, float *col, long ld,
                    const float *x, int nimg, int H, int W, int OW, int oh0,
                    int oh1)
 {
@@ -149,7 +152,7 @@ static void im2col(const struct sfc_conv2d *c, float *col, long ld,
 /* dx (nimg, C, H, W) += col2im(col), col laid out as im2col writes it.
  * Each thread owns whole (image, channel) planes and visits (kh, kw, oh,
  * ow) in a fixed order. */
-static void col2im_add(const struct sfc_conv2d *c, float *dx,
+static void col2im_scatter(const struct sfc_conv2d *c, float *dx,
                        const float *col, long ld, int nimg, int H, int W,
                        int OW, int oh0, int oh1)
 {
@@ -183,6 +186,166 @@ static void col2im_add(const struct sfc_conv2d *c, float *dx,
                 }
             }
     }
+}
+
+/* Strided convolutions (S > 1) by phases: an input row split into its S
+ * phases (x[j*S + ph] at buf[ph*Wq + j]) makes the inputs of consecutive
+ * output columns contiguous, so every column-matrix row segment is one
+ * memcpy (and, backward, one contiguous add) instead of a gather with
+ * stride S. One task per input row; rows of at most MAXROW floats and
+ * kernels of at most MAXK (else the gather path). */
+#define MAXROW 4096
+#define MAXK 32
+
+struct phase {
+    int ph, q, lo, hi; /* x column of output ow: (ow + q)*S + ph, valid in
+                          [lo, hi) */
+};
+
+static struct phase phase_of(const struct sfc_conv2d *c, int W, int OW,
+                             int kw)
+{
+    struct phase f;
+    int off = kw * c->D - c->P;
+    f.ph = ((off % c->S) + c->S) % c->S;
+    f.q = (off - f.ph) / c->S;
+    valid_range(W, OW, c->S, c->P, kw * c->D, &f.lo, &f.hi);
+    return f;
+}
+
+/* The band of input rows [*ih0, *ih1) that output rows [oh0, oh1) read. */
+static void input_band(const struct sfc_conv2d *c, int H, int oh0, int oh1,
+                       int *ih0, int *ih1)
+{
+    int a = oh0 * c->S - c->P, b = (oh1 - 1) * c->S - c->P +
+                                   (c->K - 1) * c->D + 1;
+    *ih0 = a < 0 ? 0 : a;
+    *ih1 = b > H ? H : b;
+    if (*ih1 < *ih0) *ih1 = *ih0;
+}
+
+static void im2col_phased(const struct sfc_conv2d *c, float *col, long ld,
+                          const float *x, int nimg, int H, int W, int OW,
+                          int oh0, int oh1)
+{
+    const int K = c->K, S = c->S, P = c->P, D = c->D, C = c->C;
+    const long rows = (long)C * K * K;
+    const long ncol = (long)(oh1 - oh0) * OW;
+    const int Wq = (W + S - 1) / S;
+    int ih0, ih1;
+    input_band(c, H, oh0, oh1, &ih0, &ih1);
+    const int nih = ih1 - ih0;
+    const int par = rows * nimg * ncol >= PAR_MIN_WORK;
+    struct phase fk[MAXK];
+    for (int kw = 0; kw < K; kw++) fk[kw] = phase_of(c, W, OW, kw);
+    /* output rows that read a padding row are zero */
+#pragma omp parallel for schedule(dynamic, 8) if (par)
+    for (long t = 0; t < rows * nimg; t++) {
+        long r = t % rows, img = t / rows;
+        int kh = (int)(r / K % K);
+        float *dst = col + (size_t)r * ld + (size_t)img * ncol;
+        for (int oh = oh0; oh < oh1; oh++) {
+            int ih = oh * S - P + kh * D;
+            if (ih < 0 || ih >= H)
+                memset(dst + (size_t)(oh - oh0) * OW, 0, sizeof(float) * OW);
+        }
+    }
+    if (nih == 0) return;
+    /* every other output row is filled from the one input row it reads */
+#pragma omp parallel for schedule(dynamic, 4) if (par)
+    for (long t = 0; t < (long)nimg * C * nih; t++) {
+        long pl = t / nih, img = pl / C;
+        int ih = ih0 + (int)(t % nih), ch = (int)(pl % C);
+        const float *xr = x + (size_t)pl * H * W + (size_t)ih * W;
+        float buf[MAXROW];
+        for (int ph = 0; ph < S; ph++)
+            for (int j = 0; j * S + ph < W; j++)
+                buf[ph * Wq + j] = xr[j * S + ph];
+        for (int kh = 0; kh < K; kh++) {
+            int num = ih + P - kh * D, oh = num / S;
+            if (num < 0 || num % S || oh < oh0 || oh >= oh1) continue;
+            for (int kw = 0; kw < K; kw++) {
+                struct phase f = fk[kw];
+                float *d = col + ((size_t)(ch * K + kh) * K + kw) * ld +
+                           (size_t)img * ncol + (size_t)(oh - oh0) * OW;
+                memset(d, 0, sizeof(float) * f.lo);
+                if (f.hi > f.lo) /* buf index only formed when in range */
+                    memcpy(d + f.lo, buf + f.ph * Wq + f.q + f.lo,
+                           sizeof(float) * (f.hi - f.lo));
+                memset(d + f.hi, 0, sizeof(float) * (OW - f.hi));
+            }
+        }
+    }
+}
+
+/* Backward of im2col_phased: each input row sums its contributions (in
+ * (kh, kw, ow) order) in phase layout, then adds them to dx. */
+static void col2im_phased(const struct sfc_conv2d *c, float *dx,
+                          const float *col, long ld, int nimg, int H, int W,
+                          int OW, int oh0, int oh1)
+{
+    const int K = c->K, S = c->S, P = c->P, D = c->D, C = c->C;
+    const long ncol = (long)(oh1 - oh0) * OW;
+    const int Wq = (W + S - 1) / S;
+    int ih0, ih1;
+    input_band(c, H, oh0, oh1, &ih0, &ih1);
+    const int nih = ih1 - ih0;
+    if (nih == 0) return;
+    struct phase fk[MAXK];
+    for (int kw = 0; kw < K; kw++) fk[kw] = phase_of(c, W, OW, kw);
+#pragma omp parallel for schedule(dynamic, 4) \
+    if ((long)nimg * C * K * K * ncol >= PAR_MIN_WORK)
+    for (long t = 0; t < (long)nimg * C * nih; t++) {
+        long pl = t / nih, img = pl / C;
+        int ih = ih0 + (int)(t % nih), ch = (int)(pl % C);
+        float buf[MAXROW];
+        int used = 0;
+        for (int kh = 0; kh < K; kh++) {
+            int num = ih + P - kh * D, oh = num / S;
+            if (num < 0 || num % S || oh < oh0 || oh >= oh1) continue;
+            if (!used) memset(buf, 0, sizeof(float) * S * Wq), used = 1;
+            for (int kw = 0; kw < K; kw++) {
+                struct phase f = fk[kw];
+                const float *s = col +
+                                 ((size_t)(ch * K + kh) * K + kw) * ld +
+                                 (size_t)img * ncol +
+                                 (size_t)(oh - oh0) * OW;
+                long bi = (long)f.ph * Wq + f.q;
+                for (int ow = f.lo; ow < f.hi; ow++) buf[bi + ow] += s[ow];
+            }
+        }
+        if (!used) continue;
+        float *xr = dx + (size_t)pl * H * W + (size_t)ih * W;
+        for (int ph = 0; ph < S; ph++)
+            for (int j = 0; j * S + ph < W; j++)
+                xr[j * S + ph] += buf[ph * Wq + j];
+    }
+}
+
+static int phased(const struct sfc_conv2d *c, int W)
+{
+    return c->S > 1 && c->K <= MAXK &&
+           (long)c->S * ((W + c->S - 1) / c->S) <= MAXROW;
+}
+
+static void im2col(const struct sfc_conv2d *c, float *col, long ld,
+                   const float *x, int nimg, int H, int W, int OW, int oh0,
+                   int oh1)
+{
+    if (phased(c, W))
+        im2col_phased(c, col, ld, x, nimg, H, W, OW, oh0, oh1);
+    else
+        im2col_gather(c, col, ld, x, nimg, H, W, OW, oh0, oh1);
+}
+
+static void col2im_add(const struct sfc_conv2d *c, float *dx,
+                       const float *col, long ld, int nimg, int H, int W,
+                       int OW, int oh0, int oh1)
+{
+    if (phased(c, W))
+        col2im_phased(c, dx, col, ld, nimg, H, W, OW, oh0, oh1);
+    else
+        col2im_scatter(c, dx, col, ld, nimg, H, W, OW, oh0, oh1);
 }
 
 /* buf (OC, nimg*ohw), the batched layout, from y (nimg, OC, ohw). */

@@ -140,11 +140,17 @@ void sfc_resize_bicubic_u8(uint8_t *out, int OH, int OW, const uint8_t *in,
 void sfc_resize_nearest_u8(uint8_t *out, int OH, int OW, const uint8_t *in,
                            int H, int W, int C)
 {
-    for (int y = 0; y < OH; y++) {
-        int sy = (int)((y + 0.5) * H / OH);
+    /* Pillow (ImagingScaleAffine) steps the source coordinate by adding
+     * the double in/out once per pixel from in/out * 0.5 and truncates;
+     * the rounding of that running sum decides exact-half cases (e.g. 2 ->
+     * 7 pixels), so it is reproduced step by step, not as a product. */
+    double ay = (double)H / OH, ax = (double)W / OW, yo = ay * 0.5;
+    for (int y = 0; y < OH; y++, yo += ay) {
+        int sy = (int)yo;
         if (sy > H - 1) sy = H - 1;
-        for (int x = 0; x < OW; x++) {
-            int sx = (int)((x + 0.5) * W / OW);
+        double xo = ax * 0.5;
+        for (int x = 0; x < OW; x++, xo += ax) {
+            int sx = (int)xo;
             if (sx > W - 1) sx = W - 1;
             memcpy(out + ((size_t)y * OW + x) * C,
                    in + ((size_t)sy * W + sx) * C, (size_t)C);

@@ -20,7 +20,8 @@ void sfc_resize_bicubic_u8(uint8_t *out, int OH, int OW, const uint8_t *in,
                            int H, int W, int C);
 
 /* Nearest resize of a uint8 (H, W, C) image, as PIL's Image.resize with
- * Image.NEAREST: source index floor((dst + 0.5) * in / out). */
+ * Image.NEAREST: source index floor(in/out * 0.5 + dst * in/out), the
+ * sum accumulated in double one pixel at a time as Pillow does. */
 void sfc_resize_nearest_u8(uint8_t *out, int OH, int OW, const uint8_t *in,
                            int H, int W, int C);
 

@@ -6,12 +6,16 @@
  * on the committed goldens and, with the oracle, fresh cases. Also: the
  * batch split into micro-batches gives the same loss and gradients; a
  * finite-difference check of the head's gradient that needs no PyTorch;
- * the default initialisation's ranges; the flip merge of §7. */
+ * the default initialisation's ranges; the flip merge of §7. The
+ * training sample of §6.1 (lib/irnaug.c: rescale, normalise, flip, crop,
+ * label grid) against the same steps in PIL + numpy for given draws. */
 #include <math.h>
 #include <time.h>
 
+#include "irnaug.h"
 #include "irnnet.h"
 #include "npy.h"
+#include "resample.h"
 #include "sfc.h"
 #include "test.h"
 
@@ -212,12 +216,91 @@ static void check_case(const char *path, int fd_check)
     case_close(&c);
 }
 
+static void check_aug(const char *path)
+{
+    struct sfc_npz z;
+    if (!T_CHECK(sfc_npz_read(path, &z) == 0)) {
+        fprintf(stderr, "%s\n", sfc_errmsg());
+        return;
+    }
+    const struct sfc_tensor *img = get(&z, "img"), *lab = get(&z, "lab"),
+                            *dr = get(&z, "draw"), *x = get(&z, "x"),
+                            *grid = get(&z, "grid");
+    const int64_t *v = dr->data;
+    struct sfc_irn_aug_draw d = {0, (int)v[0], (int)v[1], (int)v[2],
+                                 (int)v[3], (int)v[4], (int)v[5], (int)v[6],
+                                 (int)v[7], (int)v[8]};
+    struct sfc_irn_aug a = {0.5, 1.5, (int)v[9], 1};
+    int H = (int)img->shape[0], W = (int)img->shape[1];
+    int g = sfc_irn_grid_side(a.crop);
+    T_CHECK(grid->shape[0] == g);
+    float *xo = sfc_xmalloc(sizeof(float) * 3 * a.crop * a.crop);
+    uint8_t *go = sfc_xmalloc((size_t)g * g);
+    sfc_irn_aug_apply(xo, go, img->data, lab->data, H, W, &a, &d);
+    T_CHECK(test_close("augmented image", xo, x->data, sfc_tensor_numel(x),
+                       1e-6, 1e-6));
+    T_CHECK_MSG(!memcmp(go, grid->data, (size_t)g * g),
+                "%s: label grid differs", path);
+    /* the draw: sizes and window within bounds for this input */
+    struct sfc_rng rng;
+    sfc_rng_seed(&rng, 11);
+    for (int k = 0; k < 50; k++) {
+        struct sfc_irn_aug_draw e;
+        sfc_irn_aug_draw(&e, H, W, &a, &rng);
+        int ok = e.scale >= 0.5 && e.scale <= 1.5 && e.sy >= 0 && e.sx >= 0 &&
+                 e.sy + e.ly <= e.sh && e.sx + e.lx <= e.sw &&
+                 e.dy + e.ly <= a.crop && e.dx + e.lx <= a.crop &&
+                 (e.sy == 0 || e.dy == 0) && (e.sx == 0 || e.dx == 0);
+        if (!ok) {
+            T_CHECK_MSG(0, "draw %d out of bounds", k);
+            break;
+        }
+    }
+    free(xo);
+    free(go);
+    sfc_npz_release(&z);
+}
+
+/* lib/resample's nearest resize against PIL's index maps, n -> m for all
+ * n, m in 1..48 along rows and columns (exact-half cases such as 2 -> 7
+ * depend on how the coordinate is accumulated). */
+static void check_nearest(const char *dir)
+{
+    char *path = sfc_xasprintf("%s/nearest.npz", dir);
+    struct sfc_npz z;
+    if (!T_CHECK(sfc_npz_read(path, &z) == 0)) {
+        free(path);
+        return;
+    }
+    const uint8_t *maps = get(&z, "maps")->data;
+    uint8_t ramp[48], row[48], col[48];
+    for (int i = 0; i < 48; i++) ramp[i] = (uint8_t)i;
+    long o = 0, bad = 0;
+    for (int n = 1; n <= 48; n++)
+        for (int m = 1; m <= 48; m++) {
+            sfc_resize_nearest_u8(row, 1, m, ramp, 1, n, 1);
+            sfc_resize_nearest_u8(col, m, 1, ramp, n, 1, 1);
+            bad += memcmp(row, maps + o, m) != 0;
+            bad += memcmp(col, maps + o + m, m) != 0;
+            o += 2 * m;
+        }
+    T_CHECK_MSG(bad == 0, "%ld nearest index maps differ from PIL's", bad);
+    sfc_npz_release(&z);
+    free(path);
+}
+
 static void check_dir(const char *dir, int fd_check)
 {
+    check_nearest(dir);
     const char *names[] = {"head_a.npz", "head_b.npz"};
     for (int i = 0; i < 2; i++) {
         char *p = sfc_xasprintf("%s/%s", dir, names[i]);
         check_case(p, fd_check && i == 0);
+        free(p);
+    }
+    for (int i = 0; i < 4; i++) {
+        char *p = sfc_xasprintf("%s/aug_%d.npz", dir, i);
+        check_aug(p);
         free(p);
     }
 }

@@ -423,6 +423,10 @@ static void check_random_shapes(void)
     check_shape(&r, (struct sfc_conv2d){6, 5, 1, 2, 0, 1}, 7, 9, 11, 0);
     check_shape(&r, (struct sfc_conv2d){3, 4, 1, 1, 0, 1}, 2, 32, 33, 1);
     check_shape(&r, (struct sfc_conv2d){3, 4, 3, 1, 1, 1}, 2, 33, 32, 0);
+    /* strided rows too long for the phase buffer (conv.c MAXROW): the
+     * gather path */
+    check_shape(&r, (struct sfc_conv2d){2, 2, 3, 2, 1, 1}, 1, 3, 4200, 1);
+    check_shape(&r, (struct sfc_conv2d){2, 2, 3, 3, 2, 2}, 1, 4, 4500, 0);
 }
 
 /* ------------------------------------------------------------------ */

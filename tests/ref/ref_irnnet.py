@@ -15,7 +15,13 @@ Each case is one .npz: x1..x5, labels (N, h, w) uint8, nclass, every head
 parameter under its state_dict key, logit (N, h, w), loss, lpos, lneg and
 grad.<key> for every parameter.
 
+--cli-fixture DIR copies a few toy images and masks (from sfc-toygen's
+folder given as --toy) as PNG images and IR labels and writes CAM files
+for them (smoothed one-hot masks plus noise), the inputs of the sfc-irn
+CLI tests; these are fixtures, not oracle values.
+
 Usage: ref_irnnet.py --out DIR [--seed S] | --golden
+       ref_irnnet.py --cli-fixture DIR --toy TOYDIR [--seed S]
 """
 import argparse
 import os
@@ -136,6 +142,47 @@ def make_case(path, rng, N, chans, h, w, nclass, r=10):
     np.savez_compressed(path, **out)
 
 
+MEAN = np.array([0.485, 0.456, 0.406], np.float32)
+STD = np.array([0.229, 0.224, 0.225], np.float32)
+
+
+def aug_case(path, rng, H, W, crop):
+    """One training sample of §6.1 with PIL, for a random draw."""
+    from PIL import Image
+    img = rng.integers(0, 256, (H, W, 3)).astype(np.uint8)
+    img = np.clip(img.astype(np.int64) // 2 + 64 + np.arange(W)[None, :, None],
+                  0, 255).astype(np.uint8)  # some structure for bicubic
+    lab = rng.integers(0, 4, (H, W)).astype(np.uint8)
+    lab[rng.random((H, W)) < 0.1] = 255
+    scale = rng.uniform(0.5, 1.5)
+    sh, sw = int(np.round(H * scale)), int(np.round(W * scale))
+    flip = int(rng.random() < 0.5)
+    box = []
+    for n in (sh, sw):
+        ln = min(n, crop)
+        if n > crop:
+            box += [int(rng.integers(0, n - crop + 1)), 0, ln]
+        else:
+            box += [0, int(rng.integers(0, crop - n + 1)), ln]
+    sy, dy, ly, sx, dx, lx = box
+    ri = np.asarray(Image.fromarray(img).resize((sw, sh), Image.BICUBIC))
+    rl = np.asarray(Image.fromarray(lab).resize((sw, sh), Image.NEAREST))
+    x = (ri.astype(np.float32) / 255.0 - MEAN) / STD
+    if flip:
+        x, rl = x[:, ::-1], rl[:, ::-1]
+    cx = np.zeros((crop, crop, 3), np.float32)
+    cl = np.full((crop, crop), 255, np.uint8)
+    cx[dy:dy + ly, dx:dx + lx] = x[sy:sy + ly, sx:sx + lx]
+    cl[dy:dy + ly, dx:dx + lx] = rl[sy:sy + ly, sx:sx + lx]
+    g = int(np.round(crop * 0.25))
+    grid = np.asarray(Image.fromarray(cl).resize((g, g), Image.NEAREST))
+    np.savez_compressed(path, img=img, lab=lab,
+                        draw=np.array([sh, sw, flip, sy, dy, sx, dx, ly, lx,
+                                       crop], np.int64),
+                        x=np.ascontiguousarray(cx.transpose(2, 0, 1)),
+                        grid=grid)
+
+
 def make_cases(out, seed):
     os.makedirs(out, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -144,6 +191,54 @@ def make_cases(out, seed):
               20, 26, 3)
     make_case(os.path.join(out, "head_b.npz"), rng, 3, (4, 8, 8, 12, 16),
               17, 23, 4)
+    # PIL nearest index maps for every n -> m in 1..48 (rows of a 1 x n
+    # ramp resized to 1 x m, then the same as columns), concatenated
+    from PIL import Image
+    maps = []
+    for n in range(1, 49):
+        ramp = np.arange(n, dtype=np.uint8)
+        for m in range(1, 49):
+            r = np.asarray(Image.fromarray(ramp[None, :]).resize(
+                (m, 1), Image.NEAREST))[0]
+            c = np.asarray(Image.fromarray(ramp[:, None]).resize(
+                (1, m), Image.NEAREST))[:, 0]
+            maps += [r, c]
+    np.savez_compressed(os.path.join(out, "nearest.npz"),
+                        maps=np.concatenate(maps))
+    for k, (H, W, crop) in enumerate(((37, 50, 32), (30, 24, 40),
+                                      (45, 41, 36), (20, 60, 28))):
+        aug_case(os.path.join(out, "aug_%d.npz" % k), rng, H, W, crop)
+
+
+def cli_fixture(out, toy, seed, n=4):
+    from PIL import Image
+    rng = np.random.default_rng(seed)
+    for sub in ("images", "labels", "cam"):
+        os.makedirs(os.path.join(out, sub), exist_ok=True)
+    ids = [l.split()[0] for l in
+           open(os.path.join(toy, "ImageSets", "Segmentation", "train.txt"))]
+    ids = ids[:n]
+    for i in ids:
+        img = Image.open(os.path.join(toy, "JPEGImages", i + ".jpg"))
+        img.convert("RGB").save(os.path.join(out, "images", i + ".png"))
+        m = np.array(Image.open(os.path.join(toy, "SegmentationClass",
+                                             i + ".png")))
+        Image.fromarray(m).save(os.path.join(out, "labels", i + ".png"))
+        keys = [0] + sorted(int(c) for c in np.unique(m) if 0 < c < 255)
+        oh = np.stack([(m == k).astype(np.float32) for k in keys])
+        t = torch.from_numpy(oh)[None]
+        cam = F.avg_pool2d(t, 9, 1, 4, count_include_pad=False)[0].numpy()
+        cam[0] *= 0.5  # weak background, strong foreground (as SFC's x2)
+        cam[1:] *= 2
+        cam = np.clip(cam + 0.1 * rng.random(cam.shape), 0, None)
+        cam_p = np.clip(cam + 0.1 * rng.random(cam.shape), 0, None)
+        cam, cam_p = np.round(cam * 64) / 64, np.round(cam_p * 64) / 64
+        np.savez_compressed(os.path.join(out, "cam", i + ".npz"),
+                            keys=np.array(keys, np.int64),
+                            cam_w=cam.astype(np.float32),
+                            cam_p=cam_p.astype(np.float32))
+    with open(os.path.join(out, "list.txt"), "w") as f:
+        f.write("".join(i + "\n" for i in ids))
 
 
 def main():
@@ -151,9 +246,13 @@ def main():
     ap.add_argument("--out")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--golden", action="store_true")
+    ap.add_argument("--cli-fixture")
+    ap.add_argument("--toy")
     a = ap.parse_args()
     torch.set_num_threads(1)
-    if a.golden:
+    if a.cli_fixture:
+        cli_fixture(a.cli_fixture, a.toy, a.seed)
+    elif a.golden:
         here = os.path.dirname(os.path.abspath(__file__))
         make_cases(os.path.join(here, "..", "golden", "irnnet"), 20261124)
     elif a.out:
