@@ -158,6 +158,14 @@ double sfc_sgd_step(struct sfc_sgd *o, float *params, float *grads)
 int sfc_checkpoint_save(const char *path, const struct sfc_pblock *pb,
                         const float *params, const struct sfc_sgd *o)
 {
+    return sfc_checkpoint_save_meta(path, pb, params, o, 0, NULL, NULL);
+}
+
+int sfc_checkpoint_save_meta(const char *path, const struct sfc_pblock *pb,
+                             const float *params, const struct sfc_sgd *o,
+                             int nmeta, const char *const *keys,
+                             const char *const *values)
+{
     int n = pb->n + 1;
     char **names = sfc_xcalloc((size_t)n, sizeof *names);
     struct sfc_tensor *views = sfc_xcalloc((size_t)n, sizeof *views);
@@ -173,9 +181,15 @@ int sfc_checkpoint_save(const char *path, const struct sfc_pblock *pb,
     for (int i = 0; i < nt; i++) tp[i] = &views[i];
     char step[32];
     snprintf(step, sizeof step, "%ld", o ? o->step : 0L);
-    const char *mk[1] = {"optim.step"}, *mv[1] = {step};
+    int nm = 0;
+    const char **mk = sfc_xmalloc(sizeof(char *) * (size_t)(nmeta + 1));
+    const char **mv = sfc_xmalloc(sizeof(char *) * (size_t)(nmeta + 1));
+    if (o) mk[nm] = "optim.step", mv[nm++] = step;
+    for (int i = 0; i < nmeta; i++) mk[nm] = keys[i], mv[nm++] = values[i];
     int rc = sfc_safetensors_write(path, nt, (const char *const *)names, tp,
-                                   o ? 1 : 0, mk, mv);
+                                   nm, mk, mv);
+    free(mk);
+    free(mv);
     sfc_pblock_names_free(names, nt);
     free(names);
     free(views);

@@ -79,6 +79,12 @@ double sfc_sgd_step(struct sfc_sgd *o, float *params, float *grads);
  * sfc_pblock_load. */
 int sfc_checkpoint_save(const char *path, const struct sfc_pblock *pb,
                         const float *params, const struct sfc_sgd *o);
+/* The same with nmeta extra metadata pairs (e.g. a model's configuration);
+ * o may be NULL to write weights only. */
+int sfc_checkpoint_save_meta(const char *path, const struct sfc_pblock *pb,
+                             const float *params, const struct sfc_sgd *o,
+                             int nmeta, const char *const *keys,
+                             const char *const *values);
 int sfc_checkpoint_load(const char *path, const struct sfc_pblock *pb,
                         float *params, struct sfc_sgd *o);
 

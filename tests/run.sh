@@ -23,8 +23,9 @@ if [ -z "${SFC_ORACLE+x}" ]; then
     fi
 fi
 export SFC_ORACLE
-# Oracle scripts run with 1 thread so they do not fight the test.
-export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
+# Idle OpenMP threads sleep instead of spinning: spinning OpenMP and
+# OpenBLAS thread pools starve each other on a busy 2-core machine.
+export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
 SFC_TESTLOG=${SFC_TESTLOG:-$(mktemp -d "${TMPDIR:-/tmp}/sfc-testlog-XXXXXX")}
 export SFC_TESTLOG
 pattern="$1"

@@ -29,8 +29,10 @@ EPS = 1e-5
 
 # ---- safetensors by hand (the format is 8-byte length + JSON + data) ----
 
-def save_safetensors(path, tensors):
+def save_safetensors(path, tensors, meta=None):
     header, offset, blobs = {}, 0, []
+    if meta:
+        header["__metadata__"] = meta
     for name, t in tensors.items():
         a = np.ascontiguousarray(t.detach().cpu().numpy())
         dt = {np.float32: "F32", np.int64: "I64"}[a.dtype.type]
@@ -170,6 +172,41 @@ class SFCNet(nn.Module):
                     proto=proto, mp=mp)
 
 
+def cam_infer(net, x2, y21):
+    """§3: x2 (2,3,H,W) image and its flip; y21 (K,) padded label.
+    Returns M_W, M_P (K,h,w): both copies summed (flip undone) for the
+    CAM, the hierarchical feature, the image and x4; no label masking
+    before PCM; prototypes seeded inside y21."""
+    def fuse(t):
+        return t[0] + t[1].flip(-1)
+    x1, x2_, x3, x4 = net.backbone(x2)
+    h, w = x3.shape[2:]
+    sides = [getattr(net, "side%d" % (i + 1))(f)
+             for i, f in enumerate((x1, x2_, x3, x4))]
+    hie = torch.cat([F.interpolate(l2n(s), (h, w), mode="bilinear",
+                                   align_corners=False) for s in sides], 1)
+    cam = fuse(net.classifier(x4))[None]
+    hie = fuse(hie)[None]
+    c = F.relu(cam)
+    c = c / (c.amax(dim=(2, 3), keepdim=True) + EPS)
+    cam21 = torch.cat([1 - c.max(dim=1, keepdim=True)[0], c], 1)
+    xs = F.interpolate(fuse(x2)[None], (h, w), mode="bilinear",
+                       align_corners=True)
+    f = net.f9(torch.cat([xs, fuse(x4)[None]], 1)).flatten(2)
+    f = f / (f.norm(dim=1, keepdim=True) + EPS)
+    A = F.relu(torch.bmm(f.transpose(1, 2), f))
+    A = A / (A.sum(dim=1, keepdim=True) + EPS)
+    mw = torch.bmm(torch.bmm(cam21.flatten(2), A), A).view(cam21.shape)
+    s = mw.clone()
+    s[:, 0] *= 0.3
+    seeds = F.one_hot(s.argmax(1), net.C + 1).permute(0, 3, 1, 2).float()
+    seeds = seeds * y21[None, :, None, None]
+    proto = (seeds.unsqueeze(2) * hie.unsqueeze(1)).mean(dim=(3, 4))
+    mp = F.relu(F.cosine_similarity(hie.unsqueeze(1), proto[..., None, None],
+                                    dim=2))
+    return mw[0], mp[0]
+
+
 # ---- losses (§2.4, §2.5) ------------------------------------------------
 
 def sfc_losses(net, img, label, vmask, dc):
@@ -228,12 +265,22 @@ def make_case(out, seed):
     dc = torch.rand(C, generator=g) + 0.5
     l_cls, l_pdw, l_wdw, o1, o2 = sfc_losses(net, img, label, vmask, dc)
     (l_cls + l_pdw + l_wdw).backward()
+    # CAM inference on the first image (H x W not a multiple of 16)
+    with torch.no_grad():
+        xi = torch.randn(1, 3, 50, 44, generator=g)
+        y21 = torch.cat([torch.ones(1), label[0]])
+        cam_mw, cam_mp = cam_infer(net, torch.cat([xi, xi.flip(-1)]), y21)
     params = {}
     for k, v in net.state_dict().items():
         params[k.replace("backbone.", "")] = v
     os.makedirs(out, exist_ok=True)
-    save_safetensors(os.path.join(out, "weights.safetensors"), params)
+    # the sfc.* metadata sfc-trainstep writes, so sfc-cam can load it
+    meta = {"sfc.classes": str(C), "sfc.blocks": "1,1,1,1", "sfc.width": "4",
+            "sfc.stem_stride": "2", "sfc.strides": "1,2,2,1",
+            "sfc.dilate": "0,0,0,0", "sfc.side": "4,4,8,8", "sfc.frozen": "3"}
+    save_safetensors(os.path.join(out, "weights.safetensors"), params, meta)
     arrays = dict(img=img, label=label, box=vmask[:, 0], dc=dc,
+                  cam_img=xi[0], cam_y21=y21, cam_mw=cam_mw, cam_mp=cam_mp,
                   l_cls=l_cls, l_pdw=l_pdw, l_wdw=l_wdw)
     for tag, o in (("s1", o1), ("s2", o2)):
         for k in ("score", "cam21", "hie", "mw", "proto", "mp"):

@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/* sfcnet.h: the SFC classification network and its training losses
+ * (sfc-reference.md §2.2, §2.4, §2.5).
+ *
+ * Backbone: a ResNet (lib/resnet.h) with conv1..layer2 frozen; heads:
+ * classifier (C4 -> C), f9 (3 + C4 -> C4) for PCM, side1..4 (layer1..4 ->
+ * side[i]) for the hierarchical feature; all 1x1, no bias. One scale's
+ * forward gives score (GAP of the CAM), M_W (the max-normalised CAM with a
+ * 1 - max background, masked, refined twice by the PCM affinity) and M_P
+ * (ReLU of the cosine between the hierarchical feature and per-image
+ * prototypes seeded by the argmax of M_W with background x proto_bg).
+ * Gradient paths as the reference: sides read detached features, seeds
+ * carry no gradient, PCM is not detached.
+ *
+ * Parameters: ONE block (the backbone's, in torchvision names, then
+ * classifier.weight, f9.weight, side1..4.weight); gradients in a second
+ * block of the same layout. The two scales use two backbone instances
+ * over the same blocks, each with its own activation plan. */
+#ifndef SFC_SFCNET_H
+#define SFC_SFCNET_H
+
+#include "arena.h"
+#include "pblock.h"
+#include "resnet.h"
+
+struct sfc_sfcnet_config {
+    struct sfc_resnet_config backbone;
+    int C;          /* foreground classes */
+    int side[4];    /* side conv widths: 128, 128, 256, 256 */
+    float proto_bg; /* background weight of the prototype seeds: 0.3 */
+};
+
+/* ResNet-50 with SFC strides, conv1..layer2 frozen, sides as §2.2. */
+void sfc_sfcnet_config_default(struct sfc_sfcnet_config *cfg, int C);
+
+/* Activations of one scale (planned once per input shape). */
+struct sfc_sfcnet_act {
+    int N, H, W, h, w, K, D; /* input, feature grid, K = C + 1, D = sum side */
+    struct sfc_arena arena;
+    float *vm;                      /* (N, K, hw) low-res valid mask */
+    float *cam, *score;             /* (N, C, hw), (N, C) */
+    float *crelu, *cn, *cmax;       /* relu, max-normalised, max (N, C) */
+    int *cidx;                      /* (N, C) argmax of crelu */
+    float *bgmax;                   /* (N, hw) max over classes of cn */
+    int *bgidx;
+    float *cam21;                   /* (N, K, hw) */
+    float *sraw[4], *snorm[4], *sn[4]; /* side outputs, norms, normalised */
+    float *hie;                     /* (N, D, hw) */
+    float *xs, *f, *fnorm, *fn;     /* (N,3,hw), (N,C4,hw), (N,hw), ... */
+    float *A, *colsum;              /* (N, hw, hw), (N, hw) */
+    float *t, *mw;                  /* (N, K, hw): cam21 A, M_W */
+    float *seeds, *proto, *cos, *mp; /* (N,K,hw), (N,K,D), (N,K,hw) x2 */
+    /* gradients and scratch (training) */
+    float *dmw, *dmp, *dscore, *dx4;
+    float *g1, *g2, *g3, *gA, *gcam, *gside, *gsn, *scratch;
+    float *cscratch;                /* for the 1x1 convolutions */
+};
+
+struct sfc_sfcnet {
+    struct sfc_sfcnet_config cfg;
+    struct sfc_pblock pb;
+    float *params, *grads;
+    size_t bb_size;                  /* floats of the backbone part */
+    struct sfc_resnet bb[2];         /* one per scale, shared blocks */
+    float *w_cls, *w_f9, *w_side[4]; /* views into params */
+    float *dw_cls, *dw_f9, *dw_side[4];
+    struct sfc_sfcnet_act act[2];
+};
+
+int sfc_sfcnet_init(struct sfc_sfcnet *net, const struct sfc_sfcnet_config *cfg);
+void sfc_sfcnet_release(struct sfc_sfcnet *net);
+/* Load all parameters (backbone + heads) from a safetensors file. With
+ * backbone_only, only the backbone's keys are read (ImageNet weights) and
+ * other keys in the file are ignored. */
+int sfc_sfcnet_load(struct sfc_sfcnet *net, const char *path,
+                    int backbone_only);
+/* Save every parameter, with the network configuration and any extra
+ * metadata pairs (e.g. the optimiser step) in the file's metadata. */
+int sfc_sfcnet_save(const struct sfc_sfcnet *net, const char *path,
+                    int nmeta, const char *const *keys,
+                    const char *const *values);
+/* The same plus the optimiser's state (opt may be NULL): a training
+ * checkpoint that sfc_checkpoint_load resumes and every tool can read. */
+struct sfc_sgd;
+int sfc_sfcnet_checkpoint(const struct sfc_sfcnet *net, const char *path,
+                          const struct sfc_sgd *opt, int nmeta,
+                          const char *const *keys, const char *const *values);
+/* Read the configuration a checkpoint was saved with. */
+int sfc_sfcnet_config_read(struct sfc_sfcnet_config *cfg,
+                           const struct sfc_safetensors *st,
+                           const char *domain);
+/* Heads: PyTorch's default Conv2d init, U(+-1/sqrt(fan_in)); backbone:
+ * sfc_resnet_init_random. */
+void sfc_sfcnet_init_random(struct sfc_sfcnet *net, struct sfc_rng *rng);
+
+/* Forward one scale s (0 or 1) for images x (N, 3, H, W) and the low-res
+ * valid mask vm (N, K, h, w) (h, w = the layer3 grid); train keeps what
+ * backward needs. Outputs in net->act[s]. heads = 0 computes score only
+ * (the plain CAM baseline). */
+void sfc_sfcnet_forward(struct sfc_sfcnet *net, int s, const float *x,
+                        const float *vm, int N, int H, int W, int train,
+                        int heads);
+/* The layer3 grid of an H x W input. */
+void sfc_sfcnet_grid(struct sfc_sfcnet *net, int H, int W, int *h, int *w);
+
+/* Backward of scale s from act[s].dscore, dmw, dmp (filled by the caller,
+ * zero where unused). Accumulates into net->grads. */
+void sfc_sfcnet_backward(struct sfc_sfcnet *net, int s, int heads);
+
+/* CAM inference at one scale (§3, class CAM of the reference): x (2, 3,
+ * H, W) holds the image and its horizontal flip; the two copies' CAMs,
+ * hierarchical features, images and x4 are summed (the flip flipped
+ * back); the background is 1 - max over all classes, with no label
+ * masking before PCM; the prototypes are seeded inside y21 (K), the
+ * background-padded label. mw, mp (K, h, w) receive M_W and M_P. */
+void sfc_sfcnet_cam(struct sfc_sfcnet *net, const float *x, int H, int W,
+                    const float *y21, float *mw, float *mp);
+
+/* Loss switches (the paper's ablation rows). */
+enum sfc_sfc_flags {
+    SFC_LOSS_SCALE2 = 1 << 0, /* second scale (x0.5) in L_cls */
+    SFC_LOSS_PDW = 1 << 1,    /* L_PDW x1.6 */
+    SFC_LOSS_WDW = 1 << 2,    /* L_WDW x0.8 */
+    SFC_LOSS_DC = 1 << 3,     /* DC weights (else 1) */
+    SFC_LOSS_SFC = 0xf
+};
+
+struct sfc_sfc_losses {
+    float cls, pdw, wdw;
+};
+
+/* One training step's gradients: zero the gradient block, forward both
+ * scales, the losses of §2.5, backward. img (N, 3, S, S) normalised (0 on
+ * padding), label (N, C) multi-hot, box (N, S, S) 1 on the pasted image,
+ * dc (C) class weights. Returns the loss terms. */
+void sfc_sfcnet_step(struct sfc_sfcnet *net, const float *img,
+                     const float *label, const float *box, const float *dc,
+                     int N, int S, unsigned flags,
+                     struct sfc_sfc_losses *out);
+
+#endif

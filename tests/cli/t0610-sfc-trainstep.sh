@@ -1,0 +1,55 @@
+# t0610: sfc-trainstep on a tiny toy set: the schedule trains to the end,
+# train_log gets a row per step, a run stopped part-way (--steps, or
+# SIGKILL) and resumed ends at the same bytes as an uninterrupted run, the
+# baseline trains, and bad input fails with one line. Needs: sqlite3.
+. tests/cli/lib.sh
+
+expect_ok sfc-toygen --out "$T/toy" --size 32 --train 40 --val 6 \
+    --classes 4 --seed 3 -q
+expect_ok sfc-ingest --db "$T/db" -q "$T/toy"
+expect_ok sfc-sample --db "$T/db" --split train --epochs 1 --batch 4 \
+    --draws 2 --crop 32 --seed 1 -q
+NET="--blocks 1,1,1,1 --width 4 --side 4,4,8,8 --lr 0.05 -q"
+
+expect_ok sfc-trainstep --db "$T/db" --out "$T/a" --ckpt-every 3 $NET
+check "final written" test -s "$T/a/final.safetensors"
+check "a train_log row per step" test "$(sqlite3 "$T/db" \
+    "SELECT count(*) FROM train_log")" = 10
+check "losses are finite and positive" test "$(sqlite3 "$T/db" \
+    "SELECT count(*) FROM train_log WHERE loss > 0 AND loss_cls > 0
+     AND loss_pdw >= 0 AND loss_wdw >= 0 AND lr > 0")" = 10
+expect_ok sfc-trainstep --db "$T/db" --out "$T/a" --ckpt-every 3 $NET
+check "a finished run does nothing" test "$(sqlite3 "$T/db" \
+    "SELECT count(*) FROM train_log")" = 10
+
+# stop after 4 steps (checkpoint at 3), resume: same final bytes
+expect_ok sfc-trainstep --db "$T/db" --out "$T/b" --ckpt-every 3 --steps 4 \
+    $NET
+check "no final after a partial run" test ! -e "$T/b/final.safetensors"
+expect_ok sfc-trainstep --db "$T/db" --out "$T/b" --ckpt-every 3 $NET
+same_bytes "$T/a/final.safetensors" "$T/b/final.safetensors"
+
+# killed at a random moment, then resumed
+timeout -s KILL 1 sfc-trainstep --db "$T/db" --out "$T/c" --ckpt-every 2 \
+    $NET >/dev/null 2>&1
+check "no temporary left visible" sh -c "! ls '$T/c' 2>/dev/null | grep -q tmp"
+expect_ok sfc-trainstep --db "$T/db" --out "$T/c" --ckpt-every 3 $NET
+same_bytes "$T/a/final.safetensors" "$T/c/final.safetensors"
+
+expect_ok sfc-trainstep --db "$T/db" --out "$T/base" --baseline $NET
+check "baseline logs no MSDW terms" test "$(sqlite3 "$T/db" \
+    "SELECT count(*) FROM train_log t JOIN runs r ON r.id = t.run
+     WHERE r.config LIKE '%\"baseline\":true%' AND loss_pdw = 0
+     AND loss_wdw = 0")" = 10
+
+# errors
+expect_fail 1 sfc-trainstep --db "$T/nodb" --out "$T/x" $NET
+check "nothing created" test ! -e "$T/x"
+expect_fail 1 sfc-trainstep --db "$T/db" --out "$T/x" --schedule 99 $NET
+echo "not a checkpoint" >"$T/bad.safetensors"
+expect_fail 1 sfc-trainstep --db "$T/db" --out "$T/y" \
+    --weights "$T/bad.safetensors" $NET
+stderr_has "bad.safetensors"
+expect_fail 2 sfc-trainstep --db "$T/db" --out "$T/z" $NET --blocks 1,1
+expect_fail 2 sfc-trainstep --db "$T/db"
+finish

@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: MIT */
+/* sfc-cam: multi-scale CAMs of a trained SFC network (sfc-reference.md
+ * §3): per scale the image (PIL bicubic) and its flip through the network,
+ * M_W and M_P resized to the image and summed over scales, max-normalised
+ * per channel, background + 0.4 and foreground x 2, the present classes
+ * kept. Writes cam/<id>.npz with keys (int64), cam_w and cam_p (float32
+ * [K, H, W]); skips finished images; --shard. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "db.h"
+#include "img.h"
+#include "npy.h"
+#include "ops.h"
+#include "resample.h"
+#include "safetensors.h"
+#include "sfc.h"
+#include "sfcnet.h"
+
+#define BG_OFFSET 0.4f /* §3 fusion step 3 */
+#define FG_SCALE 2.0f
+
+static const char *const usage[] = {
+    "sfc-cam --db FILE --ckpt FILE --out DIR [options] [ID...]",
+    "   (ids from --split, --list, the arguments, or stdin)",
+    NULL,
+};
+
+struct cmdline {
+    const char *db, *ckpt, *out, *split, *list, *scales;
+    struct sfc_shard shard;
+    int compress, quiet;
+};
+
+static int parse_scales(const char *s, double *v, int max)
+{
+    int n = 0;
+    while (*s && n < max) {
+        char *end;
+        double x = strtod(s, &end);
+        if (end == s || !(x > 0 && x <= 8)) return -1;
+        v[n++] = x;
+        s = end;
+        if (*s == ',') s++;
+        else if (*s) return -1;
+    }
+    return *s ? -1 : n;
+}
+
+/* Read ids: arguments, a list file, or stdin. */
+static char **read_ids(FILE *fp, long *n_out)
+{
+    char **v = NULL, line[4096];
+    long n = 0, cap = 0;
+    while (fgets(line, sizeof line, fp)) {
+        char *p = line + strspn(line, " \t");
+        p[strcspn(p, " \t\r\n")] = '\0';
+        if (!*p) continue;
+        if (n == cap) v = sfc_xrealloc(v, sizeof *v * (size_t)(cap = cap ? 2 * cap : 256));
+        v[n++] = sfc_xstrdup(p);
+    }
+    *n_out = n;
+    return v;
+}
+
+/* x (3, H, W) normalised image -> xx (2, 3, H, W): the image, its flip. */
+static void with_flip(float *xx, const float *x, int H, int W)
+{
+    size_t n = (size_t)3 * H * W;
+    memcpy(xx, x, sizeof(float) * n);
+    for (int c = 0; c < 3; c++)
+        for (int y = 0; y < H; y++) {
+            const float *r = x + ((size_t)c * H + y) * W;
+            float *o = xx + n + ((size_t)c * H + y) * W;
+            for (int i = 0; i < W; i++) o[i] = r[W - 1 - i];
+        }
+}
+
+/* The CAMs of one image into cam_w, cam_p (nk, H, W) for the keys. */
+static void image_cams(struct sfc_sfcnet *net, const uint8_t *rgb, int H,
+                       int W, const int64_t *keys, int nk, const double *sc,
+                       int nsc, float *cam_w, float *cam_p)
+{
+    int K = net->cfg.C + 1;
+    size_t HW = (size_t)H * W;
+    float *y21 = sfc_xcalloc((size_t)K, sizeof(float));
+    for (int k = 0; k < nk; k++) y21[keys[k]] = 1;
+    float *sw = sfc_xcalloc((size_t)K * HW, sizeof(float));
+    float *sp = sfc_xcalloc((size_t)K * HW, sizeof(float));
+    float *up = sfc_xmalloc(sizeof(float) * (size_t)K * HW);
+    for (int i = 0; i < nsc; i++) {
+        int Hs = sfc_rescale_size(H, sc[i]), Ws = sfc_rescale_size(W, sc[i]);
+        uint8_t *im = (uint8_t *)rgb;
+        if (sc[i] != 1.0) {
+            im = sfc_xmalloc((size_t)Hs * Ws * 3);
+            sfc_resize_bicubic_u8(im, Hs, Ws, rgb, H, W, 3);
+        } else {
+            Hs = H;
+            Ws = W;
+        }
+        float *x = sfc_xmalloc(sizeof(float) * 3 * (size_t)Hs * Ws);
+        float *xx = sfc_xmalloc(sizeof(float) * 6 * (size_t)Hs * Ws);
+        sfc_normalize_image(x, im, Hs, Ws);
+        with_flip(xx, x, Hs, Ws);
+        int h, w;
+        sfc_sfcnet_grid(net, Hs, Ws, &h, &w);
+        float *mw = sfc_xmalloc(sizeof(float) * (size_t)K * h * w);
+        float *mp = sfc_xmalloc(sizeof(float) * (size_t)K * h * w);
+        sfc_sfcnet_cam(net, xx, Hs, Ws, y21, mw, mp);
+        sfc_resize_bilinear_forward(up, mw, 1, K, h, w, H, W, 0, 0, 0);
+        for (size_t j = 0; j < K * HW; j++) sw[j] += up[j];
+        sfc_resize_bilinear_forward(up, mp, 1, K, h, w, H, W, 0, 0, 0);
+        for (size_t j = 0; j < K * HW; j++) sp[j] += up[j];
+        free(mw);
+        free(mp);
+        free(x);
+        free(xx);
+        if (im != rgb) free(im);
+    }
+    /* max-normalise each channel, background + 0.4, foreground x 2 */
+    float *maps[2] = {sw, sp}, *outs[2] = {cam_w, cam_p};
+    for (int m = 0; m < 2; m++)
+        for (int k = 0; k < nk; k++) {
+            const float *src = maps[m] + (size_t)keys[k] * HW;
+            float mx = 0;
+            for (size_t j = 0; j < HW; j++) mx = src[j] > mx ? src[j] : mx;
+            float *dst = outs[m] + (size_t)k * HW;
+            for (size_t j = 0; j < HW; j++) {
+                float v = src[j] / (mx + 1e-5f);
+                dst[j] = k == 0 ? v + BG_OFFSET : FG_SCALE * v;
+            }
+        }
+    free(up);
+    free(sw);
+    free(sp);
+    free(y21);
+}
+
+int main(int argc, char **argv)
+{
+    struct cmdline cl = {0};
+    cl.scales = "1,0.5,1.5,2";
+    cl.shard.n = 1;
+    cl.compress = 1;
+    const struct sfc_opt opts[] = {
+        SFC_OPT_STRING_("db", &cl.db, "FILE", "the run's db (images, labels)"),
+        SFC_OPT_STRING_("ckpt", &cl.ckpt, "FILE",
+                        "trained network (sfc-trainstep's final.safetensors)"),
+        SFC_OPT_STRING_("out", &cl.out, "DIR", "output folder for <id>.npz"),
+        SFC_OPT_STRING_("split", &cl.split, "NAME", "process a split's ids"),
+        SFC_OPT_STRING_("list", &cl.list, "FILE", "process the ids in FILE"),
+        SFC_OPT_STRING_("scales", &cl.scales, "S,S,...",
+                        "input scales (PIL bicubic), each with its flip"),
+        SFC_OPT_INT_("compress", &cl.compress, "0|1", 0, 1,
+                     "deflate the .npz members (np.savez_compressed)"),
+        SFC_OPT_SHARD_(&cl.shard),
+        SFC_OPT_FLAG_("quiet", 'q', &cl.quiet, "no progress on stderr"),
+        SFC_OPT_END_,
+    };
+    const struct sfc_cli cli = {
+        usage,
+        "Compute M_W (the PCM-refined classifier CAM) and M_P (the prototype "
+        "CAM) of each image at every scale with its flip, sum them over "
+        "scales at full resolution, max-normalise each channel, add 0.4 to "
+        "the background and double the foreground, and keep the background "
+        "and the image's classes. Images whose output exists are skipped.",
+        opts};
+    sfc_proginit(argv[0]);
+    int npos = sfc_cli_parse(&cli, argc, argv);
+    if (!cl.db || !cl.ckpt || !cl.out)
+        sfc_cli_die("--db, --ckpt and --out are required");
+    double sc[16];
+    int nsc = parse_scales(cl.scales, sc, 16);
+    if (nsc < 1) sfc_cli_die("--scales: bad list '%s'", cl.scales);
+    if ((cl.split != NULL) + (cl.list != NULL) + (npos > 0) > 1)
+        sfc_cli_die("give ids by one of --split, --list or arguments");
+
+    struct sfc_db *db = sfc_db_open(cl.db, 0);
+    if (!db) sfc_die_errmsg();
+    char **ids = NULL;
+    long n = 0;
+    if (cl.split) {
+        struct sfc_db_image *im;
+        if (sfc_db_split_images(db, cl.split, &im, &n)) sfc_die_errmsg();
+        ids = sfc_xmalloc(sizeof *ids * (size_t)(n ? n : 1));
+        for (long i = 0; i < n; i++) ids[i] = sfc_xstrdup(im[i].id);
+        sfc_db_images_free(im, n);
+    } else if (cl.list) {
+        FILE *fp = fopen(cl.list, "r");
+        if (!fp) sfc_die("%s: cannot open:", cl.list);
+        ids = read_ids(fp, &n);
+        fclose(fp);
+    } else if (npos) {
+        n = npos;
+        ids = sfc_xmalloc(sizeof *ids * (size_t)n);
+        for (long i = 0; i < n; i++) ids[i] = sfc_xstrdup(argv[i]);
+    } else {
+        ids = read_ids(stdin, &n);
+    }
+
+    struct sfc_safetensors st;
+    struct sfc_sfcnet_config cfg;
+    if (sfc_safetensors_read(cl.ckpt, &st) ||
+        sfc_sfcnet_config_read(&cfg, &st, cl.ckpt))
+        sfc_die_errmsg();
+    sfc_safetensors_release(&st);
+    struct sfc_sfcnet net;
+    if (sfc_sfcnet_init(&net, &cfg) || sfc_sfcnet_load(&net, cl.ckpt, 0))
+        sfc_die_errmsg();
+    if (sfc_mkdirs(cl.out, 0777)) sfc_die_errmsg();
+
+    char *config = sfc_cli_config_json(&cli);
+    int64_t run = sfc_db_run_begin(db, "sfc-cam", SFC_DB_NO_SEED, config);
+    if (run < 0) sfc_die_errmsg();
+    long todo = 0;
+    for (long i = 0; i < n; i++) todo += sfc_shard_mine(&cl.shard, i);
+    struct sfc_progress pr;
+    sfc_progress_start(&pr, "cam", todo, cl.quiet);
+    long done = 0, skipped = 0;
+    for (long i = 0; i < n; i++) {
+        if (!sfc_shard_mine(&cl.shard, i)) continue;
+        char *name = sfc_xasprintf("%s.npz", ids[i]);
+        char *path = sfc_path_join(cl.out, name);
+        free(name);
+        if (sfc_file_exists(path)) {
+            skipped++;
+        } else {
+            struct sfc_db_image im;
+            struct sfc_tensor rgb;
+            if (sfc_db_image_get(db, ids[i], &im) ||
+                sfc_image_load(im.path, &rgb))
+                sfc_die_errmsg();
+            int H = (int)rgb.shape[0], W = (int)rgb.shape[1];
+            int nk = 1 + im.nlabels;
+            struct sfc_tensor keys, cw, cp;
+            sfc_tensor_init(&keys, SFC_I64, 1, (const int64_t[]){nk});
+            sfc_tensor_f32(&cw, nk, H, W);
+            sfc_tensor_f32(&cp, nk, H, W);
+            int64_t *kv = keys.data;
+            kv[0] = 0;
+            for (int k = 0; k < im.nlabels; k++) kv[k + 1] = im.labels[k];
+            image_cams(&net, rgb.data, H, W, kv, nk, sc, nsc, cw.data,
+                       cp.data);
+            const char *names[] = {"keys", "cam_w", "cam_p"};
+            const struct sfc_tensor *arr[] = {&keys, &cw, &cp};
+            if (sfc_npz_write(path, 3, names, arr, cl.compress))
+                sfc_die_errmsg();
+            sfc_tensor_release(&keys);
+            sfc_tensor_release(&cw);
+            sfc_tensor_release(&cp);
+            sfc_tensor_release(&rgb);
+            sfc_db_image_release(&im);
+        }
+        free(path);
+        sfc_progress_update(&pr, ++done);
+    }
+    sfc_progress_end(&pr);
+    if (sfc_db_run_end(db, run, SFC_RUN_OK)) sfc_die_errmsg();
+    printf("cam\t%ld written\t%ld skipped\n", done - skipped, skipped);
+    for (long i = 0; i < n; i++) free(ids[i]);
+    free(ids);
+    free(config);
+    sfc_sfcnet_release(&net);
+    sfc_db_close(db);
+    return sfc_fshut(stdout, "<stdout>");
+}

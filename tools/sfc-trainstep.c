@@ -1,0 +1,300 @@
+/* SPDX-License-Identifier: MIT */
+/* sfc-trainstep: train the SFC classifier (or the plain CAM baseline) on
+ * the schedule sfc-sample wrote, from the last checkpoint, writing
+ * checkpoints, per-step losses into train_log and the final weights
+ * (sfc-reference.md §2; lib/sfcnet.h, lib/optim.h, lib/batch.h). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "db.h"
+#include "img.h"
+#include "optim.h"
+#include "safetensors.h"
+#include "sfc.h"
+#include "sfcnet.h"
+
+static const char *const usage[] = {
+    "sfc-trainstep --db FILE --out DIR [options]",
+    NULL,
+};
+
+struct cmdline {
+    const char *db, *out, *weights, *blocks, *side;
+    int schedule, steps, ckpt_every, width, frozen, seed, quiet;
+    int baseline, no_ibr, no_pdw, no_wdw, no_dc, pdw_warmup;
+    double lr, head_mult, wd, momentum, power, clip;
+};
+
+static int parse_list(const char *what, const char *s, int *v, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char *end;
+        long x = strtol(s, &end, 10);
+        if (end == s || x < 1 || x > 100000 || (i + 1 < n && *end != ',') ||
+            (i + 1 == n && *end))
+            sfc_cli_die("%s: expected %d comma-separated positive integers, "
+                        "got '%s'", what, n, s);
+        v[i] = (int)x;
+        s = end + 1;
+    }
+    return 0;
+}
+
+/* Labels of an image as a multi-hot float row. */
+static void label_row(float *row, int C, const struct sfc_db_image *im)
+{
+    memset(row, 0, sizeof(float) * (size_t)C);
+    for (int k = 0; im && k < im->nlabels; k++) row[im->labels[k] - 1] = 1;
+}
+
+int main(int argc, char **argv)
+{
+    struct cmdline cl = {0};
+    cl.blocks = "3,4,6,3";
+    cl.side = "128,128,256,256";
+    cl.width = 64;
+    cl.frozen = -1;
+    cl.ckpt_every = 50;
+    cl.seed = 10;
+    cl.lr = 0.1;
+    cl.head_mult = 10;
+    cl.wd = 1e-4;
+    cl.momentum = 1e-4;
+    cl.power = 0.9;
+    cl.clip = 1;
+    const struct sfc_opt opts[] = {
+        SFC_OPT_STRING_("db", &cl.db, "FILE", "the run's db"),
+        SFC_OPT_STRING_("out", &cl.out, "DIR",
+                        "checkpoint folder (ckpt.safetensors, "
+                        "final.safetensors)"),
+        SFC_OPT_INT_("schedule", &cl.schedule, "RUN", 0, 2147483647,
+                     "sfc-sample run to train on; 0 = the latest"),
+        SFC_OPT_INT_("steps", &cl.steps, "N", 0, 2147483647,
+                     "stop after N steps in this call; 0 = to the end"),
+        SFC_OPT_INT_("ckpt-every", &cl.ckpt_every, "N", 1, 2147483647,
+                     "steps between checkpoints"),
+        SFC_OPT_STRING_("weights", &cl.weights, "FILE",
+                        "ImageNet backbone (torchvision names); none = "
+                        "random init"),
+        SFC_OPT_STRING_("blocks", &cl.blocks, "A,B,C,D",
+                        "bottlenecks per stage (ResNet-50: 3,4,6,3)"),
+        SFC_OPT_INT_("width", &cl.width, "N", 1, 4096,
+                     "stem width (ResNet: 64)"),
+        SFC_OPT_STRING_("side", &cl.side, "A,B,C,D", "side conv widths"),
+        SFC_OPT_INT_("frozen", &cl.frozen, "N", -1, 5,
+                     "frozen stages (stem, layer1, ...); -1 = 3 with "
+                     "--weights, else 0"),
+        SFC_OPT_FLAG_("baseline", 0, &cl.baseline,
+                      "plain CAM classifier: no IBR, one scale, no MSDW"),
+        SFC_OPT_FLAG_("no-ibr", 0, &cl.no_ibr, "ignore the bank draws"),
+        SFC_OPT_FLAG_("no-pdw", 0, &cl.no_pdw, "switch L_PDW off"),
+        SFC_OPT_FLAG_("no-wdw", 0, &cl.no_wdw, "switch L_WDW off"),
+        SFC_OPT_FLAG_("no-dc", 0, &cl.no_dc, "class weights 1 instead of DC"),
+        SFC_OPT_INT_("pdw-warmup", &cl.pdw_warmup, "N", 0, 2147483647,
+                     "keep L_PDW off for the first N steps (from scratch)"),
+        SFC_OPT_DOUBLE_("lr", &cl.lr, "X", 0, 1e6, "backbone learning rate"),
+        SFC_OPT_DOUBLE_("head-lr-mult", &cl.head_mult, "X", 0, 1e6,
+                        "learning rate factor of the new layers"),
+        SFC_OPT_DOUBLE_("wd", &cl.wd, "X", 0, 1, "weight decay"),
+        SFC_OPT_DOUBLE_("momentum", &cl.momentum, "X", 0, 1,
+                        "SGD momentum (the reference's effective 1e-4)"),
+        SFC_OPT_DOUBLE_("power", &cl.power, "X", 0, 100, "poly power"),
+        SFC_OPT_DOUBLE_("clip", &cl.clip, "X", 0, 1e12,
+                        "max global gradient norm; 0 = off"),
+        SFC_OPT_INT_("seed", &cl.seed, "N", 0, 2147483647,
+                     "seed of the random initialisation"),
+        SFC_OPT_FLAG_("quiet", 'q', &cl.quiet, "no progress on stderr"),
+        SFC_OPT_END_,
+    };
+    const struct sfc_cli cli = {
+        usage,
+        "Train the SFC network (L_cls + L_PDW + L_WDW with DC weights, two "
+        "scales, image-bank draws) or the plain CAM baseline on a schedule "
+        "written by sfc-sample, continuing from DIR/ckpt.safetensors when it "
+        "exists. Writes a checkpoint every --ckpt-every steps, a train_log "
+        "row per step, and DIR/final.safetensors at the end of the schedule.",
+        opts};
+    sfc_proginit(argv[0]);
+    if (sfc_cli_parse(&cli, argc, argv) != 0)
+        sfc_cli_die("unexpected argument '%s'", argv[0]);
+    if (!cl.db) sfc_cli_die("--db is required");
+    if (!cl.out) sfc_cli_die("--out is required");
+
+    struct sfc_db *db = sfc_db_open(cl.db, 0);
+    if (!db) sfc_die_errmsg();
+    int64_t sched = cl.schedule, crop = 0, nsteps = 0;
+    if (!sched && sfc_db_query_int64(db, &sched,
+                                     "SELECT max(id) FROM runs WHERE tool = "
+                                     "'sfc-sample' AND status = 'ok'",
+                                     "") < 0)
+        sfc_die_errmsg();
+    if (!sched) sfc_die("%s: no sfc-sample run to train on", cl.db);
+    if (sfc_db_query_int64(db, &crop, "SELECT json_extract(config, "
+                                      "'$.crop') FROM runs WHERE id = ?1",
+                           "I", sched) ||
+        sfc_db_query_int64(db, &nsteps, "SELECT max(step) + 1 FROM schedule "
+                                        "WHERE run = ?1", "I", sched))
+        sfc_die("%s: run %lld is not an sfc-sample run with a schedule",
+                cl.db, (long long)sched);
+
+    char **names;
+    int ncls;
+    if (sfc_db_class_names(db, &names, &ncls)) sfc_die_errmsg();
+    int C = ncls - 1;
+    /* DC from the sampling run's class statistics */
+    int64_t *counts = sfc_xcalloc((size_t)ncls, sizeof *counts);
+    double *dcd = sfc_xcalloc((size_t)ncls, sizeof *dcd);
+    float *dc = sfc_xmalloc(sizeof(float) * (size_t)C);
+    {
+        sqlite3_stmt *st = sfc_db_prepare(db, "SELECT split FROM class_stats "
+                                              "WHERE run = ?1 LIMIT 1");
+        if (!st || sfc_db_bind(db, st, "I", sched) || sfc_db_step(db, st) != 1)
+            sfc_die("%s: run %lld has no class statistics", cl.db,
+                    (long long)sched);
+        char *split = sfc_xstrdup((const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        if (sfc_db_class_stats_read(db, sched, split, counts, dcd, NULL, ncls))
+            sfc_die_errmsg();
+        free(split);
+    }
+    for (int c = 0; c < C; c++) dc[c] = (float)dcd[c + 1];
+
+    /* the network */
+    struct sfc_sfcnet_config cfg;
+    sfc_sfcnet_config_default(&cfg, C);
+    parse_list("--blocks", cl.blocks, cfg.backbone.blocks, 4);
+    parse_list("--side", cl.side, cfg.side, 4);
+    cfg.backbone.width = cl.width;
+    cfg.backbone.frozen = cl.frozen >= 0 ? cl.frozen : (cl.weights ? 3 : 0);
+    struct sfc_sfcnet net;
+    if (sfc_sfcnet_init(&net, &cfg)) sfc_die_errmsg();
+    struct sfc_rng rng;
+    sfc_rng_seed(&rng, (uint64_t)cl.seed);
+    sfc_sfcnet_init_random(&net, &rng);
+    if (cl.weights && sfc_sfcnet_load(&net, cl.weights, 1)) sfc_die_errmsg();
+
+    struct sfc_sgd opt;
+    if (sfc_sgd_init(&opt, net.pb.size, cl.momentum, cl.power, (long)nsteps,
+                     cl.clip))
+        sfc_die_errmsg();
+    struct sfc_range rb = {net.bb[0].train_off, net.bb[0].train_len};
+    struct sfc_range rh = {net.bb_size, net.pb.size - net.bb_size};
+    if (rb.len) sfc_sgd_add_group(&opt, cl.lr, cl.wd, 1, &rb);
+    sfc_sgd_add_group(&opt, cl.lr * cl.head_mult, cl.wd, 1, &rh);
+
+    if (sfc_mkdirs(cl.out, 0777)) sfc_die_errmsg();
+    char *ckpt = sfc_path_join(cl.out, "ckpt.safetensors");
+    char *final = sfc_path_join(cl.out, "final.safetensors");
+    if (sfc_file_exists(ckpt) &&
+        sfc_checkpoint_load(ckpt, &net.pb, net.params, &opt))
+        sfc_die_errmsg();
+    long start = opt.step;
+    if (start >= nsteps && sfc_file_exists(final)) {
+        if (!cl.quiet)
+            fprintf(stderr, "%s: %s: schedule already done (%ld steps)\n",
+                    sfc_progname(), final, start);
+        return sfc_fshut(stdout, "<stdout>");
+    }
+    long stop = cl.steps ? SFC_MIN(nsteps, start + cl.steps) : nsteps;
+
+    char *config = sfc_cli_config_json(&cli);
+    int64_t run = sfc_db_run_begin(db, "sfc-trainstep", cl.seed, config);
+    if (run < 0) sfc_die_errmsg();
+
+    unsigned flags = cl.baseline ? 0 : SFC_LOSS_SFC;
+    if (cl.no_pdw) flags &= ~(unsigned)SFC_LOSS_PDW;
+    if (cl.no_wdw) flags &= ~(unsigned)SFC_LOSS_WDW;
+    if (cl.no_dc) flags &= ~(unsigned)SFC_LOSS_DC;
+    int use_bank = !cl.baseline && !cl.no_ibr;
+    int S = (int)crop;
+    struct sfc_progress pr;
+    sfc_progress_start(&pr, "train step", stop - start, cl.quiet);
+    float *img = NULL, *box = NULL, *lab = NULL;
+    int cap = 0;
+    for (long t = start; t < stop; t++) {
+        double t0 = sfc_now();
+        struct sfc_step_slot *sl;
+        int ns;
+        if (sfc_step_slots_read(db, sched, t, &sl, &ns)) sfc_die_errmsg();
+        if (ns > cap) {
+            cap = ns;
+            img = sfc_xrealloc(img, sizeof(float) * 3 * (size_t)cap * S * S);
+            box = sfc_xrealloc(box, sizeof(float) * (size_t)cap * S * S);
+            lab = sfc_xrealloc(lab, sizeof(float) * (size_t)cap * C);
+        }
+        int N = 0;
+        for (int j = 0; j < ns; j++) {
+            if (sl[j].bank_class && !use_bank) continue;
+            struct sfc_db_image im;
+            struct sfc_tensor rgb = {0};
+            int have = sl[j].image != NULL;
+            if (have && (sfc_db_image_get(db, sl[j].image, &im) ||
+                         sfc_image_load(im.path, &rgb)))
+                sfc_die_errmsg();
+            int H = have ? (int)rgb.shape[0] : 0, W = have ? (int)rgb.shape[1]
+                                                           : 0;
+            if (have && (H != im.height || W != im.width))
+                sfc_die("%s: image is %dx%d, the db says %dx%d", im.path, W,
+                        H, im.width, im.height);
+            struct sfc_aug a = sl[j].aug;
+            if (have) sfc_aug_resized(H, W, a.scale, &a.h, &a.w);
+            sfc_batch_fill(img + (size_t)N * 3 * S * S,
+                           box + (size_t)N * S * S, have ? rgb.data : NULL, H,
+                           W, &a, S);
+            label_row(lab + (size_t)N * C, C, have ? &im : NULL);
+            if (have) sfc_db_image_release(&im);
+            sfc_tensor_release(&rgb);
+            N++;
+        }
+        int epoch = sl[0].epoch;
+        sfc_step_slots_free(sl, ns);
+        unsigned f = flags;
+        if (t < cl.pdw_warmup) f &= ~(unsigned)SFC_LOSS_PDW;
+        struct sfc_sfc_losses L;
+        sfc_sfcnet_step(&net, img, lab, box, dc, N, S, f, &L);
+        double lr = opt.groups[0].lr0 * sfc_sgd_poly(&opt, t);
+        double gnorm = sfc_sgd_step(&opt, net.params, net.grads);
+        double sec = sfc_now() - t0;
+        double loss = (double)L.cls + L.pdw + L.wdw;
+        if (!isfinite(loss)) sfc_die("%s: loss is not finite at step %ld",
+                                     cl.out, t);
+        if (sfc_db_execv(db, "INSERT OR REPLACE INTO train_log (run, step, "
+                             "epoch, loss, loss_cls, loss_pdw, loss_wdw, "
+                             "grad_norm, lr, images_per_s, seconds) VALUES "
+                             "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                         "IIiddddddd", run, (int64_t)t, epoch, loss,
+                         (double)L.cls, (double)L.pdw, (double)L.wdw, gnorm,
+                         lr, N / sec, sec))
+            sfc_die_errmsg();
+        if ((t + 1) % cl.ckpt_every == 0 || t + 1 == stop) {
+            if (sfc_sfcnet_checkpoint(&net, ckpt, &opt, 0, NULL, NULL))
+                sfc_die_errmsg();
+        }
+        sfc_progress_update(&pr, t + 1 - start);
+    }
+    sfc_progress_end(&pr);
+    if (stop == nsteps) {
+        char stepv[32];
+        snprintf(stepv, sizeof stepv, "%ld", stop);
+        const char *mk[] = {"sfc.step"}, *mv[] = {stepv};
+        if (sfc_sfcnet_save(&net, final, 1, mk, mv)) sfc_die_errmsg();
+        printf("%s\n", final);
+    }
+    if (sfc_db_run_end(db, run, SFC_RUN_OK)) sfc_die_errmsg();
+    free(img);
+    free(box);
+    free(lab);
+    free(config);
+    free(ckpt);
+    free(final);
+    free(counts);
+    free(dcd);
+    free(dc);
+    sfc_sgd_release(&opt);
+    sfc_sfcnet_release(&net);
+    sfc_db_strv_free(names, ncls);
+    sfc_db_close(db);
+    return sfc_fshut(stdout, "<stdout>");
+}
