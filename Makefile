@@ -88,6 +88,15 @@ test-sanitize:
 deps:
 	@sh scripts/deps.sh
 
+# Benchmarks (bench/run.sh says what each measures); long: run on purpose.
+$(BUILD)/bench/bench-%: $(BUILD)/bench/bench-%.o $(LIBA)
+	@mkdir -p $(@D)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
+
+bench: $(BUILD)/bench/bench-resnet
+	@sh bench/run.sh $(BUILD)/bench/bench-resnet
+
 ref:
 	@for s in tests/ref/ref_*.py; do \
 	    echo "$$s"; /usr/bin/python3 "$$s" --golden || exit 1; done

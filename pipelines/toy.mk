@@ -8,11 +8,20 @@
 #   TOY_SEED   ?= 0          seed of the data and of every stage
 #   TOY_TRAIN  ?= 3000       training images     TOY_VAL ?= 300
 #   TOY_SIZE   ?= 96         image side (pixels) TOY_CLASSES ?= 8
-#   TOY_EPOCHS ?= 12         TOY_BATCH ?= 16     TOY_DRAWS ?= 4
+#   TOY_EPOCHS ?= 6          TOY_BATCH ?= 16     TOY_DRAWS ?= 4
+#   TOY_NET    ?= the network: a small ResNet trained from scratch
+#   TOY_LR     ?= 0.1        TOY_PDW_WARMUP ?= 350 (L_PDW off for the first
+#                            steps: from scratch it collapses the CAMs)
+#   TOY_SCALES ?= 1,0.5,1.5,2   CAM inference scales
 # Stage programs (swap one for any program that honours the same files):
-#   TOYGEN INGEST SAMPLE
+#   TOYGEN INGEST SAMPLE TRAINSTEP CAM CRF MIOU
 # Targets: demo  toy-data  toy-clean
+# Methods: sfc (SFC as the paper) and baseline (plain CAM classifier), each
+# in $(TOY_RUN)/<method>/: final.safetensors, cam/, crf/ and the mIoU
+# tables; the metrics rows are in the db (stage cam / crf, map per method).
 # Stamps (.done files) track completed stages; the db records what ran.
+# OpenMP threads wait passively: spinning pools starve each other.
+export OMP_WAIT_POLICY ?= passive
 
 TOY_RUN     ?= runs/toy
 TOY_SEED    ?= 0
@@ -20,19 +29,37 @@ TOY_TRAIN   ?= 3000
 TOY_VAL     ?= 300
 TOY_SIZE    ?= 96
 TOY_CLASSES ?= 8
-TOY_EPOCHS  ?= 12
+TOY_EPOCHS  ?= 6
 TOY_BATCH   ?= 16
 TOY_DRAWS   ?= 4
+TOY_NET     ?= --blocks 1,1,1,1 --width 16 --side 16,16,32,32 --frozen 0
+TOY_LR      ?= 0.1
+TOY_PDW_WARMUP ?= 350
+TOY_SCALES  ?= 1,0.5,1.5,2
+TOY_METHODS := sfc baseline
+TOY_FLAGS_sfc      := --pdw-warmup $(TOY_PDW_WARMUP)
+TOY_FLAGS_baseline := --baseline
 
 TOYGEN ?= $(BINDIR)/sfc-toygen
 INGEST ?= $(BINDIR)/sfc-ingest
 SAMPLE ?= $(BINDIR)/sfc-sample
+TRAINSTEP ?= $(BINDIR)/sfc-trainstep
+CAM ?= $(BINDIR)/sfc-cam
+CRF ?= $(BINDIR)/sfc-crf
+MIOU ?= $(BINDIR)/sfc-miou
 
 TOY_DB := $(TOY_RUN)/sfc.db
 
-.PHONY: demo toy-data toy-clean
+.PHONY: demo demo-files toy-data toy-clean
+# keep every stage output (chained pattern rules would delete them)
+.SECONDARY:
 
-demo: $(TOY_RUN)/sample.done
+TOY_RESULTS := $(foreach m,$(TOY_METHODS),$(TOY_RUN)/$(m)/cam-miou.txt \
+    $(TOY_RUN)/$(m)/crf-miou.txt)
+
+demo-files: $(TOY_RESULTS)
+
+demo: demo-files
 	@echo
 	@echo "class statistics and DC weights (sqlite3 $(TOY_DB)):"
 	@sqlite3 -column -header $(TOY_DB) "SELECT c.name AS class, \
@@ -40,6 +67,15 @@ demo: $(TOY_RUN)/sample.done
 	    FROM class_stats s JOIN classes c ON c.id = s.class \
 	    WHERE s.run = (SELECT max(id) FROM runs WHERE tool = 'sfc-sample' \
 	    AND status = 'ok') ORDER BY s.n_images DESC"
+	@echo
+	@echo "mIoU on the val split (%), baseline vs SFC:"
+	@sqlite3 -column -header $(TOY_DB) "SELECT stage, map, \
+	    printf('%.1f', 100 * max(CASE name WHEN 'miou' THEN value END)) \
+	    AS mIoU, printf('%.1f', 100 * max(CASE name WHEN 'head' THEN value \
+	    END)) AS head, printf('%.1f', 100 * max(CASE name WHEN 'tail' \
+	    THEN value END)) AS tail FROM metrics WHERE class IS NULL AND \
+	    run IN (SELECT max(run) FROM metrics GROUP BY stage, map) \
+	    GROUP BY stage, map ORDER BY stage, map"
 
 toy-data: $(TOY_RUN)/data.done
 
@@ -59,6 +95,31 @@ $(TOY_RUN)/sample.done: $(TOY_RUN)/ingest.done | $(SAMPLE)
 	    --batch $(TOY_BATCH) --draws $(TOY_DRAWS) --crop $(TOY_SIZE) \
 	    --aug sfc --seed $(TOY_SEED) -q > $(TOY_RUN)/sample.txt
 	@touch $@
+
+# training from scratch, then CAMs, CAM + CRF, and their scores
+$(TOY_RUN)/%/final.safetensors: $(TOY_RUN)/sample.done | $(TRAINSTEP)
+	$(TRAINSTEP) --db $(TOY_DB) --out $(TOY_RUN)/$* $(TOY_NET) \
+	    --lr $(TOY_LR) --seed $(TOY_SEED) $(TOY_FLAGS_$*) -q
+
+$(TOY_RUN)/%/cam.done: $(TOY_RUN)/%/final.safetensors | $(CAM)
+	$(CAM) --db $(TOY_DB) --ckpt $< --out $(TOY_RUN)/$*/cam --split val \
+	    --scales $(TOY_SCALES) -q > /dev/null
+	@touch $@
+
+$(TOY_RUN)/%/cam-miou.txt: $(TOY_RUN)/%/cam.done | $(MIOU)
+	$(MIOU) --db $(TOY_DB) --gt $(TOY_RUN)/data/SegmentationClass \
+	    --cams $(TOY_RUN)/$*/cam --split val --count-split train \
+	    --map all --stage cam-$* -q > $@.tmp && mv $@.tmp $@
+
+$(TOY_RUN)/%/crf.done: $(TOY_RUN)/%/cam.done | $(CRF)
+	$(CRF) --db $(TOY_DB) --cams $(TOY_RUN)/$*/cam --out $(TOY_RUN)/$*/crf \
+	    --split val --rule cam-crf --w-weight 1 --p-weight 1 -q
+	@touch $@
+
+$(TOY_RUN)/%/crf-miou.txt: $(TOY_RUN)/%/crf.done | $(MIOU)
+	$(MIOU) --db $(TOY_DB) --gt $(TOY_RUN)/data/SegmentationClass \
+	    --pred $(TOY_RUN)/$*/crf --split val --count-split train \
+	    --stage crf-$* -q > $@.tmp && mv $@.tmp $@
 
 toy-clean:
 	rm -rf $(TOY_RUN)

@@ -7,10 +7,12 @@
  * dilations (forward); fresh gradients are checked against float64
  * backpropagation through the ReLU masks this engine chose (ReLU kinks,
  * see ref_resnet.py masked_grads). SFC_TEST_SEED replays a fresh seed.
- * Also: micro-batches with gradient accumulation equal
+ * Also: the result does not depend on the OpenMP thread count;
+ * micro-batches with gradient accumulation equal
  * the whole batch; frozen stages get no gradient and keep no activations;
  * save/load round trip; load errors name the keys; the arena (alignment,
  * measure mode, reset, overflow aborts). */
+#include <omp.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -255,6 +257,57 @@ done:
     sfc_safetensors_release(&st);
 }
 
+/* The model's own OpenMP loops do not change results with the thread
+ * count (OpenBLAS's thread count stays fixed). */
+static void test_threads(void)
+{
+    struct sfc_resnet_config cfg;
+    sfc_resnet_config_default(&cfg, 50);
+    cfg.width = 4;
+    int blocks[4] = {2, 1, 2, 1};
+    memcpy(cfg.blocks, blocks, sizeof blocks);
+    struct sfc_resnet net;
+    struct sfc_rng rng;
+    sfc_rng_seed(&rng, 3);
+    T_CHECK(sfc_resnet_init(&net, &cfg, NULL, NULL) == 0);
+    sfc_resnet_init_random(&net, &rng);
+    for (int i = 0; i < net.pb.n; i++) /* non-trivial BN */
+        if (net.pb.e[i].ndim == 1)
+            for (size_t j = 0; j < net.pb.e[i].numel; j++)
+                net.params[net.pb.e[i].off + j] +=
+                    (float)(0.3 * sfc_rng_uniform(&rng));
+    int N = 2, H = 45, W = 38;
+    sfc_resnet_plan(&net, N, H, W, 1);
+    size_t xs = (size_t)N * 3 * H * W;
+    float *x = sfc_xmalloc(xs * sizeof(float));
+    for (size_t i = 0; i < xs; i++) x[i] = (float)sfc_rng_normal(&rng);
+    const float *d[SFC_RESNET_STAGES];
+    float *dbuf[SFC_RESNET_STAGES];
+    for (int s = 0; s < SFC_RESNET_STAGES; s++) {
+        size_t n = (size_t)N * net.feat_c[s] * net.feat_h[s] * net.feat_w[s];
+        dbuf[s] = sfc_xmalloc(n * sizeof(float));
+        for (size_t i = 0; i < n; i++) dbuf[s][i] = (float)sfc_rng_normal(&rng);
+        d[s] = dbuf[s];
+    }
+    float *g1 = sfc_xmalloc(net.pb.size * sizeof(float));
+    int nt = omp_get_max_threads();
+    for (int t = 1; t <= 2; t++) {
+        omp_set_num_threads(t == 1 ? 1 : 3);
+        sfc_resnet_zero_grad(&net);
+        sfc_resnet_forward(&net, x);
+        sfc_resnet_backward(&net, d);
+        if (t == 1)
+            memcpy(g1, net.grads, net.pb.size * sizeof(float));
+        else
+            T_CHECK(!memcmp(g1, net.grads, net.pb.size * sizeof(float)));
+    }
+    omp_set_num_threads(nt);
+    for (int s = 0; s < SFC_RESNET_STAGES; s++) free(dbuf[s]);
+    free(g1);
+    free(x);
+    sfc_resnet_release(&net);
+}
+
 static void test_frozen_memory(void)
 {
     struct sfc_resnet_config cfg;
@@ -383,6 +436,7 @@ int main(void)
     sfc_proginit("test-resnet");
     test_arena();
     test_frozen_memory();
+    test_threads();
     test_load_errors();
     run_case(GOLDEN, "tiny_sfc", 1e-4, 1e-4, NULL);
     run_case(GOLDEN, "tiny_frozen", 1e-4, 1e-4, NULL);

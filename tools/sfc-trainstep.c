@@ -264,7 +264,7 @@ int main(int argc, char **argv)
                              "epoch, loss, loss_cls, loss_pdw, loss_wdw, "
                              "grad_norm, lr, images_per_s, seconds) VALUES "
                              "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                         "IIiddddddd", run, (int64_t)t, epoch, loss,
+                         "IIidddddddd", run, (int64_t)t, epoch, loss,
                          (double)L.cls, (double)L.pdw, (double)L.wdw, gnorm,
                          lr, N / sec, sec))
             sfc_die_errmsg();

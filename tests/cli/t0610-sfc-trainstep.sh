@@ -17,7 +17,8 @@ check "a train_log row per step" test "$(sqlite3 "$T/db" \
     "SELECT count(*) FROM train_log")" = 10
 check "losses are finite and positive" test "$(sqlite3 "$T/db" \
     "SELECT count(*) FROM train_log WHERE loss > 0 AND loss_cls > 0
-     AND loss_pdw >= 0 AND loss_wdw >= 0 AND lr > 0")" = 10
+     AND loss_pdw >= 0 AND loss_wdw >= 0 AND lr > 0 AND seconds > 0
+     AND images_per_s > 0 AND grad_norm > 0")" = 10
 expect_ok sfc-trainstep --db "$T/db" --out "$T/a" --ckpt-every 3 $NET
 check "a finished run does nothing" test "$(sqlite3 "$T/db" \
     "SELECT count(*) FROM train_log")" = 10

@@ -1,0 +1,33 @@
+# t0900: the toy pipeline end to end on a tiny set (pipelines/toy.mk run
+# on its own with the tools under test): both methods produce CAMs, CRF
+# labels and mIoU rows; a second make does nothing; removing one stage's
+# output reruns only what follows it. Needs: make, sqlite3.
+. tests/cli/lib.sh
+
+run() {
+    make --no-print-directory -f pipelines/toy.mk BINDIR="$SFC_BIN" \
+        TOY_RUN="$T/run" TOY_TRAIN=48 TOY_VAL=8 TOY_SIZE=32 TOY_CLASSES=4 \
+        TOY_EPOCHS=1 TOY_BATCH=8 TOY_DRAWS=2 TOY_PDW_WARMUP=2 \
+        TOY_SCALES=1,0.5 TOY_NET="--blocks 1,1,1,1 --width 4 --side 4,4,8,8 \
+        --frozen 0" "$@"
+}
+
+expect_ok run demo
+check "mIoU table printed" grep -q "crf-sfc" "$T/.out"
+for m in sfc baseline; do
+    check "$m: final weights" test -s "$T/run/$m/final.safetensors"
+    check "$m: 8 CAM files" test "$(ls "$T/run/$m/cam" | wc -l)" = 8
+    check "$m: 8 CRF labels" test "$(ls "$T/run/$m/crf" | wc -l)" = 8
+done
+check "metrics rows for 4 stages" test "$(sqlite3 "$T/run/sfc.db" \
+    "SELECT count(DISTINCT stage) FROM metrics")" = 4
+check "every run ended ok" test "$(sqlite3 "$T/run/sfc.db" \
+    "SELECT count(*) FROM runs WHERE status != 'ok'")" = 0
+expect_ok run -q demo-files
+expect_ok run --question demo-files
+rm "$T/run/sfc/crf-miou.txt"
+expect_ok run -n demo-files
+cp "$T/.out" "$T/dry"
+check "only the removed stage reruns" test "$(grep -c "sfc-miou" "$T/dry")" = 1
+check "nothing else reruns" test "$(grep -c -e sfc-cam -e sfc-trainstep -e sfc-crf "$T/dry")" = 0
+finish
