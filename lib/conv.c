@@ -3,7 +3,7 @@
  * (groups 1, square kernel, same stride/padding/dilation in both dims).
  *
  * Lowering: im2col into scratch (C*K*K, OH*OW), then y_n (OC, OH*OW) =
- * w (OC, C*K*K) * col by cblas_sgemm (row-major). Three paths, chosen from
+ * w (OC, C*K*K) * col by cblas_sgemm (row-major). Two paths, chosen from
  * the shape (struct plan):
  *  - one image at a time; a 1x1 stride-1 unpadded convolution needs no
  *    im2col (x_n is the column matrix); a strided 1x1 goes through im2col,
@@ -22,14 +22,12 @@
  * count. (OpenBLAS itself is deterministic for a fixed thread count, but
  * its sgemm may round differently with 1 and 2 threads for some shapes.)
  * BLAS is never called inside an OpenMP region. */
-#include <math.h>
 #include <string.h>
 
 #include <cblas.h>
 
 #include "conv.h"
-
-#define SFC_MIN_(a, b) ((a) < (b) ? (a) : (b))
+#include "util.h" /* defines: SFC_MIN */
 
 /* Parallelise an OpenMP loop only when there is enough work to pay. */
 #define PAR_MIN_WORK 32768L
@@ -68,7 +66,7 @@ static struct plan make_plan(const struct sfc_conv2d *c, int H, int W)
     p.pw = c->K == 1 && c->S == 1 && c->P == 0;
     p.band = p.OH;
     p.group = 1;
-    if (p.ohw < MIN_COLS) {
+    if (p.ohw > 0 && p.ohw < MIN_COLS) {
         p.group = (int)((MIN_COLS + p.ohw - 1) / p.ohw);
     } else if (!p.pw && (long)p.ckk * p.ohw > TILE_MAX) {
         long b = TILE_TARGET / ((long)p.ckk * p.OW);
@@ -384,7 +382,7 @@ void sfc_conv2d_forward(const struct sfc_conv2d *c, float *y, const float *x,
     const size_t xs = (size_t)c->C * H * W, ys = (size_t)OC * p.ohw;
     if (p.group > 1 && N > 1) {
         for (int n0 = 0; n0 < N; n0 += p.group) {
-            int g = SFC_MIN_(p.group, N - n0);
+            int g = SFC_MIN(p.group, N - n0);
             int cols = (int)(g * p.ohw);
             float *col = scratch, *buf = scratch + (size_t)ckk * cols;
             im2col(c, col, cols, x + n0 * xs, g, H, W, p.OW, 0, p.OH);
@@ -409,7 +407,7 @@ void sfc_conv2d_forward(const struct sfc_conv2d *c, float *y, const float *x,
             continue;
         }
         for (int oh0 = 0; oh0 < p.OH; oh0 += p.band) {
-            int oh1 = SFC_MIN_(oh0 + p.band, p.OH);
+            int oh1 = SFC_MIN(oh0 + p.band, p.OH);
             int ncol = (oh1 - oh0) * p.OW;
             im2col(c, scratch, ncol, xn, 1, H, W, p.OW, oh0, oh1);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, ncol,
@@ -465,7 +463,7 @@ void sfc_conv2d_backward(const struct sfc_conv2d *c, float *dx, float *dw,
     if (p.group > 1 && N > 1) {
         for (int n0 = 0; n0 < N; n0 += p.group)
             backward_group(c, &p, dx ? dx + n0 * xs : NULL, dw, dy + n0 * ys,
-                           x + n0 * xs, w, SFC_MIN_(p.group, N - n0), H, W,
+                           x + n0 * xs, w, SFC_MIN(p.group, N - n0), H, W,
                            scratch);
         return;
     }
@@ -483,7 +481,7 @@ void sfc_conv2d_backward(const struct sfc_conv2d *c, float *dx, float *dw,
             continue;
         }
         for (int oh0 = 0; oh0 < p.OH; oh0 += p.band) {
-            int oh1 = SFC_MIN_(oh0 + p.band, p.OH);
+            int oh1 = SFC_MIN(oh0 + p.band, p.OH);
             int ncol = (oh1 - oh0) * p.OW;
             const float *dyt = dyn + (size_t)oh0 * p.OW;
             if (dw) {

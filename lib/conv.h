@@ -28,7 +28,8 @@ static inline int sfc_conv2d_outsize(int H, int K, int S, int P, int D)
 size_t sfc_conv2d_scratch(const struct sfc_conv2d *c, int H, int W);
 
 /* y (N, OC, OH, OW) = conv(x (N, C, H, W), w (OC, C, K, K)) + b (OC).
- * b may be NULL. */
+ * b may be NULL. Requires OH, OW >= 1 (PyTorch rejects the rest); scratch
+ * holds sfc_conv2d_scratch(c, H, W) floats. */
 void sfc_conv2d_forward(const struct sfc_conv2d *c, float *y, const float *x,
                         const float *w, const float *b, int N, int H, int W,
                         float *scratch);
