@@ -4,7 +4,8 @@
  * torch/optim/sgd.py (_single_tensor_sgd, torch 1.13), torch/nn/utils/
  * clip_grad.py (clip_grad_norm_) and IRN's torchutils.PolyOptimizerSGD;
  * sfc-reference.md §2.6. The norm is summed per fixed-size chunk and the
- * chunks in order, so it does not depend on the thread count. */
+ * chunks in order, so it does not depend on the thread count. A step
+ * allocates nothing. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@ int sfc_sgd_init(struct sfc_sgd *o, size_t n, double momentum, double power,
     o->power = power;
     o->max_step = max_step;
     o->clip = clip;
+    o->part = sfc_xmalloc((n / CHUNK + 1) * sizeof *o->part);
     if (momentum != 0) {
         o->buf = sfc_xmalloc_aligned((n ? n : 1) * sizeof(float));
         memset(o->buf, 0, n * sizeof(float));
@@ -41,6 +43,7 @@ void sfc_sgd_release(struct sfc_sgd *o)
     for (int i = 0; i < o->ngroups; i++) free(o->groups[i].ranges);
     free(o->groups);
     free(o->buf);
+    free(o->part);
     memset(o, 0, sizeof *o);
 }
 
@@ -77,11 +80,12 @@ double sfc_sgd_poly(const struct sfc_sgd *o, long t)
     return pow(1.0 - (double)t / (double)o->max_step, o->power);
 }
 
-static double sumsq(const float *g, size_t n)
+/* Sum of squares of n floats: fixed chunks summed in parallel into part
+ * (one double per chunk), then in order. */
+static double sumsq(const float *g, size_t n, double *part)
 {
     size_t nchunk = (n + CHUNK - 1) / CHUNK;
     double total = 0;
-    double *part = sfc_xmalloc((nchunk ? nchunk : 1) * sizeof *part);
 #pragma omp parallel for schedule(static)
     for (size_t c = 0; c < nchunk; c++) {
         size_t lo = c * CHUNK, hi = SFC_MIN(n, lo + CHUNK);
@@ -90,7 +94,6 @@ static double sumsq(const float *g, size_t n)
         part[c] = s;
     }
     for (size_t c = 0; c < nchunk; c++) total += part[c];
-    free(part);
     return total;
 }
 
@@ -100,7 +103,7 @@ double sfc_sgd_grad_norm(const struct sfc_sgd *o, const float *grads)
     for (int gi = 0; gi < o->ngroups; gi++)
         for (int r = 0; r < o->groups[gi].nranges; r++) {
             const struct sfc_range *R = &o->groups[gi].ranges[r];
-            s += sumsq(grads + R->off, R->len);
+            s += sumsq(grads + R->off, R->len, o->part);
         }
     return sqrt(s);
 }

@@ -45,6 +45,7 @@ struct sfc_sgd {
     double clip;                 /* max global L2 norm; 0 = off */
     long step;                   /* updates done so far */
     float *buf;                  /* (n) momentum buffers, NULL if none */
+    double *part;                /* partial sums of the norm (internal) */
     int ngroups;
     struct sfc_sgd_group *groups;
 };

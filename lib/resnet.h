@@ -95,9 +95,10 @@ struct sfc_resnet {
 };
 
 /* Build the layout and carve the views. params and grads are caller
- * memory of sfc_resnet_size(cfg) floats each, or NULL to allocate
- * (zeroed; owned). grads may be NULL with no_grads set for inference-only
- * use. Returns 0, or -1 on an invalid config (error slot set). */
+ * memory of sfc_resnet_size(cfg) floats each (e.g. a range of a trainer's
+ * larger block, so backbone and heads share one allreduce), or NULL to
+ * allocate (zeroed; owned). Returns 0, or -1 on an invalid config (error
+ * slot set). sfc_resnet_size returns 0 on an invalid config. */
 size_t sfc_resnet_size(const struct sfc_resnet_config *cfg);
 int sfc_resnet_init(struct sfc_resnet *net, const struct sfc_resnet_config *cfg,
                     float *params, float *grads);

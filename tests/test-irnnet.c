@@ -8,7 +8,10 @@
  * finite-difference check of the head's gradient that needs no PyTorch;
  * the default initialisation's ranges; the flip merge of §7. The
  * training sample of §6.1 (lib/irnaug.c: rescale, normalise, flip, crop,
- * label grid) against the same steps in PIL + numpy for given draws. */
+ * label grid) against the same steps in PIL + numpy for given draws.
+ * The whole net (a tiny torchvision-built ResNet with strides 2, 2, 2, 1,
+ * frozen, under the head) read from a model file as sfc-irn writes it:
+ * logits, loss and head gradients against PyTorch. */
 #include <math.h>
 #include <time.h>
 
@@ -16,6 +19,8 @@
 #include "irnnet.h"
 #include "npy.h"
 #include "resample.h"
+#include "resnet.h"
+#include "safetensors.h"
 #include "sfc.h"
 #include "test.h"
 
@@ -289,8 +294,88 @@ static void check_nearest(const char *dir)
     free(path);
 }
 
+static void check_net(const char *dir)
+{
+    char *stp = sfc_xasprintf("%s/net.safetensors", dir);
+    char *zp = sfc_xasprintf("%s/net.npz", dir);
+    struct sfc_safetensors st;
+    struct sfc_npz z;
+    if (!T_CHECK(sfc_safetensors_read(stp, &st) == 0) ||
+        !T_CHECK(sfc_npz_read(zp, &z) == 0)) {
+        fprintf(stderr, "%s\n", sfc_errmsg());
+        exit(1);
+    }
+    struct sfc_resnet_config cfg;
+    sfc_resnet_config_default(&cfg, 50);
+    for (int i = 0; i < 4; i++) cfg.blocks[i] = 1;
+    cfg.width = 4;
+    cfg.frozen = SFC_RESNET_STAGES;
+    struct sfc_resnet net;
+    T_CHECK(sfc_resnet_init(&net, &cfg, NULL, NULL) == 0);
+    T_CHECK_MSG(sfc_resnet_load(&net, &st, "resnet50.", stp) == 0, "%s",
+                sfc_errmsg());
+    int in_c[SFC_IRN_BRANCHES] = {4, 16, 32, 64, 128};
+    struct sfc_irnhead hd;
+    T_CHECK(sfc_irnhead_init(&hd, in_c, NULL, NULL, 0) == 0);
+    for (int k = 0; k < SFC_IRN_NENTRIES; k++) {
+        const struct sfc_tensor *t = sfc_safetensors_get(&st, hd.ent[k].name);
+        T_CHECK(t && (size_t)sfc_tensor_numel(t) == hd.ent[k].numel);
+        if (t)
+            memcpy(hd.params + hd.ent[k].off, t->data,
+                   sizeof(float) * hd.ent[k].numel);
+    }
+    const struct sfc_tensor *x = get(&z, "x"), *L = get(&z, "labels");
+    int N = (int)x->shape[0], H = (int)x->shape[2], W = (int)x->shape[3];
+    int h = (int)L->shape[1], w = (int)L->shape[2];
+    sfc_resnet_plan(&net, N, H, W, 0);
+    sfc_resnet_forward(&net, x->data);
+    int fh[5], fw[5];
+    const float *f[5];
+    for (int i = 0; i < 5; i++)
+        fh[i] = net.feat_h[i], fw[i] = net.feat_w[i], f[i] = net.feat[i];
+    T_CHECK(sfc_irnhead_plan(&hd, N, fh, fw, 1) == 0);
+    sfc_irnhead_forward(&hd, f);
+    T_CHECK(hd.oh == h && hd.ow == w);
+    const struct sfc_tensor *lg = get(&z, "logit");
+    double r = rel_err(hd.logit, lg->data, (size_t)sfc_tensor_numel(lg));
+    T_CHECK_MSG(r <= 1e-4, "net logits: relative error %g", r);
+    struct sfc_pathidx p;
+    T_CHECK(sfc_pathidx_init(&p, 10) == 0);
+    double sums[3] = {0, 0, 0}, lpos = 0, lneg = 0;
+    sfc_irn_label_sums(&p, L->data, N, h, w, 3, sums);
+    float *sc = sfc_xmalloc(sizeof(float) * sfc_irn_loss_scratch(&p, h, w));
+    float *dl = sfc_xmalloc(sizeof(float) * N * h * w);
+    double loss = sfc_irn_affinity_loss(&p, dl, hd.logit, L->data, N, h, w,
+                                        3, sums, &lpos, &lneg, sc);
+    float got = (float)loss, want = *(float *)get(&z, "loss")->data;
+    T_CHECK(test_close("net loss", &got, &want, 1, 0, 1e-4));
+    sfc_irnhead_zero_grad(&hd);
+    sfc_irnhead_backward(&hd, dl);
+    double worst = 0;
+    for (int k = 0; k < SFC_IRN_NENTRIES; k++) {
+        char name[40];
+        snprintf(name, sizeof name, "grad.%s", hd.ent[k].name);
+        const struct sfc_tensor *t = get(&z, name);
+        double e = rel_err(hd.grads + hd.ent[k].off, t->data, hd.ent[k].numel);
+        worst = fmax(worst, e);
+        T_CHECK_MSG(e <= 1e-3, "net %s: relative error %g", name, e);
+    }
+    fprintf(stderr, "net %s: logits rel err %.3g, worst gradient %.3g\n", dir,
+            r, worst);
+    free(sc);
+    free(dl);
+    sfc_pathidx_release(&p);
+    sfc_irnhead_release(&hd);
+    sfc_resnet_release(&net);
+    sfc_safetensors_release(&st);
+    sfc_npz_release(&z);
+    free(stp);
+    free(zp);
+}
+
 static void check_dir(const char *dir, int fd_check)
 {
+    check_net(dir);
     check_nearest(dir);
     const char *names[] = {"head_a.npz", "head_b.npz"};
     for (int i = 0; i < 2; i++) {

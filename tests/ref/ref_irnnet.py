@@ -183,6 +183,66 @@ def aug_case(path, rng, H, W, crop):
                         grid=grid)
 
 
+def net_case(path_st, path_npz, seed):
+    """The whole net: a tiny torchvision-built ResNet (width 4, one block
+    per layer, strides 2, 2, 2, 1, eval-mode BatchNorm with random
+    statistics, fully frozen) under IRN's edge head, saved as sfc-irn
+    writes its model (head keys, backbone under 'resnet50.')."""
+    from ref_resnet import Tiny, layer4_stride1, randomise, save_safetensors
+    g = torch.Generator().manual_seed(seed)
+    m = Tiny([1, 1, 1, 1], 4, [1, 2, 2, 1], [0, 0, 0, 0])
+    randomise(m, g)
+    m.eval()
+    rng = np.random.default_rng(seed)
+    chans = (4, 16, 32, 64, 128)
+    p = {}
+    for i, c in enumerate(chans):
+        k = "fc_edge%d" % (i + 1)
+        p[k + ".0.weight"] = torch.from_numpy(
+            (rng.standard_normal((32, c, 1, 1)) / np.sqrt(c)).astype(np.float32))
+        p[k + ".1.weight"] = torch.from_numpy(
+            (1 + 0.2 * rng.standard_normal(32)).astype(np.float32))
+        p[k + ".1.bias"] = torch.from_numpy(
+            (0.2 * rng.standard_normal(32)).astype(np.float32))
+    p["fc_edge6.weight"] = torch.from_numpy(
+        (rng.standard_normal((1, 160, 1, 1)) / np.sqrt(160)).astype(np.float32))
+    p["fc_edge6.bias"] = torch.from_numpy(
+        (0.1 * rng.standard_normal(1)).astype(np.float32))
+    for v in p.values():
+        v.requires_grad_(True)
+    N, H, W = 2, 80, 96
+    x = torch.from_numpy(rng.standard_normal((N, 3, H, W)).astype(np.float32))
+    h, w = (H + 3) // 4, (W + 3) // 4
+    blocks = rng.integers(0, 3, (N, (h + 3) // 4, (w + 3) // 4))
+    labels = np.repeat(np.repeat(blocks, 4, axis=1), 4, axis=2)[:, :h, :w]
+    labels = labels.astype(np.uint8)
+    labels[rng.random((N, h, w)) < 0.05] = 255
+    feats = []
+    with torch.no_grad():
+        y = m.maxpool(m.relu(m.bn1(m.conv1(x))))
+        feats.append(y)
+        for layer in (m.layer1, m.layer2, m.layer3, m.layer4):
+            y = layer(y)
+            feats.append(y)
+    logit = head(feats, p)
+    loss, lpos, lneg = loss_fn(logit, labels, 10, 3)
+    loss.backward()
+    tensors = {k: v.detach().numpy() for k, v in p.items()}
+    for k, v in m.state_dict().items():
+        if not k.startswith("fc.") and not k.endswith("num_batches_tracked"):
+            tensors["resnet50." + k] = v.numpy()
+    save_safetensors(path_st, tensors,
+                     {"sfc.model": "irn-edge", "sfc.depth": "50",
+                      "sfc.width": "4"})
+    out = {"x": x.numpy(), "labels": labels, "logit": logit.detach().numpy()[:, 0],
+           "loss": np.array(loss.item(), np.float32),
+           "lpos": np.array(lpos.item(), np.float32),
+           "lneg": np.array(lneg.item(), np.float32)}
+    for k, v in p.items():
+        out["grad." + k] = v.grad.numpy()
+    np.savez_compressed(path_npz, **out)
+
+
 def make_cases(out, seed):
     os.makedirs(out, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -191,6 +251,8 @@ def make_cases(out, seed):
               20, 26, 3)
     make_case(os.path.join(out, "head_b.npz"), rng, 3, (4, 8, 8, 12, 16),
               17, 23, 4)
+    net_case(os.path.join(out, "net.safetensors"),
+             os.path.join(out, "net.npz"), seed + 1)
     # PIL nearest index maps for every n -> m in 1..48 (rows of a 1 x n
     # ramp resized to 1 x m, then the same as columns), concatenated
     from PIL import Image
