@@ -191,13 +191,13 @@ int main(int argc, char **argv)
         sfc_checkpoint_load(ckpt, &net.pb, net.params, &opt))
         sfc_die_errmsg();
     long start = opt.step;
+    long stop = cl.steps ? SFC_MIN(nsteps, start + cl.steps) : nsteps;
     if (start >= nsteps && sfc_file_exists(final)) {
         if (!cl.quiet)
             fprintf(stderr, "%s: %s: schedule already done (%ld steps)\n",
                     sfc_progname(), final, start);
-        return sfc_fshut(stdout, "<stdout>");
+        goto done;
     }
-    long stop = cl.steps ? SFC_MIN(nsteps, start + cl.steps) : nsteps;
 
     char *config = sfc_cli_config_json(&cli);
     int64_t run = sfc_db_run_begin(db, "sfc-trainstep", cl.seed, config);
@@ -287,6 +287,7 @@ int main(int argc, char **argv)
     free(box);
     free(lab);
     free(config);
+done:
     free(ckpt);
     free(final);
     free(counts);
