@@ -39,8 +39,8 @@ static struct {
     const char *images, *ext, *list, *split, *db;
     int quiet;
     /* train */
-    const char *labels, *out, *ckpt, *weights;
-    int depth, width, batch, micro, epochs, crop, nclass, ckpt_every, flip;
+    const char *labels, *out, *ckpt, *weights, *blocks;
+    int width, batch, micro, epochs, crop, nclass, ckpt_every, flip;
     int stop_after;
     int radius;
     double lr, wd, momentum, power, scale_lo, scale_hi;
@@ -55,7 +55,7 @@ static struct {
     .ext = ".jpg",
     .out = "irn.safetensors",
     .ckpt = "",
-    .depth = 50,
+    .blocks = "3,4,6,3",
     .width = 64,
     .batch = 32,
     .micro = 4,
@@ -109,7 +109,8 @@ static const struct sfc_opt opts_train[] = {
                     "resume state, removed at the end (\"\": OUT.ckpt)"),
     SFC_OPT_STRING_("weights", &cl.weights, "FILE",
                     "backbone weights, torchvision keys (none: random init)"),
-    SFC_OPT_INT_("depth", &cl.depth, "N", 50, 101, "ResNet depth: 50 or 101"),
+    SFC_OPT_STRING_("blocks", &cl.blocks, "A,B,C,D",
+                    "bottlenecks per ResNet layer (3,4,23,3 = ResNet-101)"),
     SFC_OPT_INT_("width", &cl.width, "N", 1, 64,
                  "ResNet width (64; smaller only for tests)"),
     SFC_OPT_INT_("batch", &cl.batch, "N", 1, 4096, "images per step"),
@@ -240,10 +241,26 @@ static void backbone_channels(const struct sfc_resnet_config *cfg,
         in_c[i] = 4 * (cfg->width << (i - 1));
 }
 
-static void backbone_config(struct sfc_resnet_config *cfg, int depth,
-                            int width)
+/* "A,B,C,D" -> blocks; -1 (error set) if malformed. */
+static int parse_blocks(const char *what, const char *s, int blocks[4])
 {
-    sfc_resnet_config_default(cfg, depth);
+    for (int i = 0; i < 4; i++) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || v < 1 || v > 1000 || (i < 3 ? *end != ',' : *end != 0))
+            return sfc_error(what, "expected 4 comma-separated block counts, "
+                                   "got '%s'", s);
+        blocks[i] = (int)v;
+        s = end + 1;
+    }
+    return 0;
+}
+
+static void backbone_config(struct sfc_resnet_config *cfg,
+                            const int blocks[4], int width)
+{
+    sfc_resnet_config_default(cfg, 50);
+    memcpy(cfg->blocks, blocks, sizeof cfg->blocks);
     cfg->width = width;
     cfg->frozen = SFC_RESNET_STAGES; /* fully frozen (§6.3) */
 }
@@ -293,11 +310,12 @@ static int save_model(const char *path, const struct sfc_irnhead *hd,
     sfc_pblock_views(&net->pb, net->params, BACKBONE_PREFIX,
                      names + SFC_IRN_NENTRIES, views + SFC_IRN_NENTRIES);
     for (int k = 0; k < n; k++) tp[k] = &views[k];
-    char depth[16], width[16];
-    snprintf(depth, sizeof depth, "%d", net->cfg.blocks[2] == 23 ? 101 : 50);
+    char blocks[64], width[16];
+    const int *b = net->cfg.blocks;
+    snprintf(blocks, sizeof blocks, "%d,%d,%d,%d", b[0], b[1], b[2], b[3]);
     snprintf(width, sizeof width, "%d", net->cfg.width);
-    const char *mk[] = {"sfc.model", "sfc.depth", "sfc.width"};
-    const char *mv[] = {"irn-edge", depth, width};
+    const char *mk[] = {"sfc.model", "sfc.blocks", "sfc.width"};
+    const char *mv[] = {"irn-edge", blocks, width};
     int rc = sfc_safetensors_write(path, n, (const char *const *)names, tp, 3,
                                    mk, mv);
     for (int k = 0; k < n; k++) free(names[k]);
@@ -324,6 +342,27 @@ static int load_head(struct sfc_irnhead *hd, const struct sfc_safetensors *st,
 }
 
 /* ---- train ----------------------------------------------------------------- */
+
+/* What the weights depend on, stored in the checkpoint so that a resume
+ * with other options or other images is refused: every option that
+ * changes the arithmetic, and a hash of the ids in order. */
+static char *train_fingerprint(const struct idset *ids)
+{
+    uint64_t hsh = 1469598103934665603ULL; /* FNV-1a */
+    for (long i = 0; i < ids->n; i++)
+        for (const char *c = ids->ids[i];; c++) {
+            hsh = (hsh ^ (unsigned char)*c) * 1099511628211ULL;
+            if (!*c) break;
+        }
+    return sfc_xasprintf(
+        "ids=%ld:%016llx weights=%s blocks=%s width=%d batch=%d micro=%d "
+        "epochs=%d crop=%d scale=%.17g:%.17g flip=%d classes=%d radius=%d "
+        "lr=%.17g wd=%.17g momentum=%.17g power=%.17g seed=%d",
+        ids->n, (unsigned long long)hsh, cl.weights ? cl.weights : "(random)",
+        cl.blocks, cl.width, cl.batch, cl.micro, cl.epochs, cl.crop,
+        cl.scale_lo, cl.scale_hi, cl.flip, cl.nclass, cl.radius, cl.lr, cl.wd,
+        cl.momentum, cl.power, cl.seed_i);
+}
 
 static uint64_t mix_seed(uint64_t seed, uint64_t a, uint64_t b)
 {
@@ -356,8 +395,9 @@ static int cmd_train(int argc, char **argv)
     if (cl.scale_lo > cl.scale_hi)
         sfc_cli_die("--scale-lo %g exceeds --scale-hi %g", cl.scale_lo,
                     cl.scale_hi);
-    if (cl.depth != 50 && cl.depth != 101)
-        sfc_cli_die("--depth %d: 50 or 101", cl.depth);
+    int blocks[4];
+    if (parse_blocks("--blocks", cl.blocks, blocks))
+        sfc_cli_die("%s", sfc_errmsg());
     char *ckpt = *cl.ckpt ? sfc_xstrdup(cl.ckpt)
                           : sfc_xasprintf("%s.ckpt", cl.out);
 
@@ -391,7 +431,7 @@ static int cmd_train(int argc, char **argv)
 
     /* model */
     struct sfc_resnet_config cfg;
-    backbone_config(&cfg, cl.depth, cl.width);
+    backbone_config(&cfg, blocks, cl.width);
     struct sfc_resnet net;
     if (sfc_resnet_init(&net, &cfg, NULL, NULL)) FAIL();
     struct sfc_rng rng;
@@ -412,7 +452,16 @@ static int cmd_train(int argc, char **argv)
     if (sfc_sgd_init(&opt, hd.size, cl.momentum, cl.power, T, 0)) FAIL();
     struct sfc_range all = {0, hd.size};
     sfc_sgd_add_group(&opt, cl.lr, cl.wd, 1, &all);
+    char *fp = train_fingerprint(&ids);
+    const char *fp_key = "sfc-irn.train";
     if (sfc_file_exists(ckpt)) {
+        struct sfc_safetensors cst;
+        if (sfc_safetensors_read(ckpt, &cst)) FAIL();
+        const char *got = sfc_safetensors_meta(&cst, fp_key);
+        if (!got || strcmp(got, fp))
+            sfc_die("checkpoint '%s' belongs to another run (options or "
+                    "images differ); remove it to start afresh", ckpt);
+        sfc_safetensors_release(&cst);
         if (sfc_checkpoint_load(ckpt, &pb, hd.params, &opt)) FAIL();
         if (opt.step > T)
             sfc_die("checkpoint '%s' is at step %ld of %ld", ckpt, opt.step,
@@ -500,7 +549,8 @@ static int cmd_train(int argc, char **argv)
                                cl.batch / secs, secs))
             FAIL();
         if (((t + 1) % cl.ckpt_every == 0 || t + 1 == t_end) && t + 1 < T &&
-            sfc_checkpoint_save(ckpt, &pb, hd.params, &opt))
+            sfc_checkpoint_save_meta(ckpt, &pb, hd.params, &opt, 1, &fp_key,
+                                     (const char *const *)&fp))
             FAIL();
         sfc_progress_update(&prog, t + 1);
     }
@@ -527,6 +577,7 @@ static int cmd_train(int argc, char **argv)
     sfc_resnet_release(&net);
     sfc_db_close(db);
     free(ckpt);
+    free(fp);
     return sfc_fshut(stdout, "<stdout>");
 }
 
@@ -565,13 +616,14 @@ static int cmd_infer(int argc, char **argv)
 
     struct sfc_safetensors st;
     if (sfc_safetensors_read(cl.irn, &st)) FAIL();
-    const char *md = sfc_safetensors_meta(&st, "sfc.depth");
+    const char *mb = sfc_safetensors_meta(&st, "sfc.blocks");
     const char *mw = sfc_safetensors_meta(&st, "sfc.width");
-    long depth = 50, width = 64;
-    if (md && sfc_parse_long("sfc.depth", md, 50, 101, &depth)) FAIL();
-    if (mw && sfc_parse_long("sfc.width", mw, 1, 4096, &width)) FAIL();
+    long width = 64;
+    int blocks[4] = {3, 4, 6, 3};
+    if (mb && parse_blocks(cl.irn, mb, blocks)) FAIL();
+    if (mw && sfc_parse_long(cl.irn, mw, 1, 4096, &width)) FAIL();
     struct sfc_resnet_config cfg;
-    backbone_config(&cfg, (int)depth, (int)width);
+    backbone_config(&cfg, blocks, (int)width);
     struct sfc_resnet net;
     if (sfc_resnet_init(&net, &cfg, NULL, NULL)) FAIL();
     if (sfc_resnet_load(&net, &st, BACKBONE_PREFIX, cl.irn)) FAIL();
