@@ -463,13 +463,13 @@ void sfc_conv2d_backward(const struct sfc_conv2d *c, float *dx, float *dw,
     if (p.group > 1 && N > 1) {
         for (int n0 = 0; n0 < N; n0 += p.group)
             backward_group(c, &p, dx ? dx + n0 * xs : NULL, dw, dy + n0 * ys,
-                           x + n0 * xs, w, SFC_MIN(p.group, N - n0), H, W,
-                           scratch);
+                           dw ? x + n0 * xs : NULL, w,
+                           SFC_MIN(p.group, N - n0), H, W, scratch);
         return;
     }
     for (int n = 0; n < N; n++) {
         const float *dyn = dy + n * ys;
-        const float *xn = x + n * xs;
+        const float *xn = dw ? x + n * xs : NULL; /* x unused without dw */
         float *dxn = dx ? dx + n * xs : NULL;
         if (p.pw) {
             if (dw)

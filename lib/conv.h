@@ -35,7 +35,8 @@ void sfc_conv2d_forward(const struct sfc_conv2d *c, float *y, const float *x,
                         float *scratch);
 
 /* Given dy (N, OC, OH, OW): dx += dL/dx, dw += dL/dw, db += dL/db.
- * Any of dx, dw, db may be NULL. x is the forward input (needed for dw). */
+ * Any of dx, dw, db may be NULL. x is the forward input, read only for dw
+ * (it may be NULL when dw is NULL). */
 void sfc_conv2d_backward(const struct sfc_conv2d *c, float *dx, float *dw,
                          float *db, const float *dy, const float *x,
                          const float *w, int N, int H, int W, float *scratch);

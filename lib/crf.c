@@ -316,6 +316,43 @@ void sfc_lattice_free(struct sfc_lattice *lat)
 
 int64_t sfc_lattice_size(const struct sfc_lattice *lat) { return lat->M; }
 
+/* Row kernels over V values. Rows never overlap (restrict), and V = 4
+ * (K <= 4, the usual IR-label case) gets a fixed-length copy the compiler
+ * turns into single vector operations. */
+static inline void row_axpy(float *restrict o, float w,
+                            const float *restrict x, int V)
+{
+    if (V == 4) {
+        for (int k = 0; k < 4; k++) o[k] += w * x[k];
+    } else {
+#pragma omp simd
+        for (int k = 0; k < V; k++) o[k] += w * x[k];
+    }
+}
+
+static inline void row_ax(float *restrict o, float w, const float *restrict x,
+                          int V)
+{
+    if (V == 4) {
+        for (int k = 0; k < 4; k++) o[k] = w * x[k];
+    } else {
+#pragma omp simd
+        for (int k = 0; k < V; k++) o[k] = w * x[k];
+    }
+}
+
+static inline void row_blur(float *restrict r, const float *restrict o,
+                            const float *restrict n1,
+                            const float *restrict n2, int V)
+{
+    if (V == 4) {
+        for (int k = 0; k < 4; k++) r[k] = o[k] + 0.5f * (n1[k] + n2[k]);
+    } else {
+#pragma omp simd
+        for (int k = 0; k < V; k++) r[k] = o[k] + 0.5f * (n1[k] + n2[k]);
+    }
+}
+
 /* Splat and blur V values per point; a and b are caller buffers of (M+1,
  * V) floats; returns the one holding the result (row M is zero). The values of point i are scaled by in_scale[i].
  * The splat scatters in point order: the first half of the points into
@@ -342,39 +379,31 @@ static float *lattice_splat_blur(const struct sfc_lattice *lat,
                 float s = in_scale ? in_scale[i] : 1.0f;
                 for (int r = 0; r < d1; r++) {
                     float w = lat->bary[i * d1 + r] * s;
-                    float *row = acc + (int64_t)lat->corner[i * d1 + r] * V;
-#pragma omp simd
-                    for (int k = 0; k < V; k++) row[k] += w * x[k];
+                    row_axpy(acc + (int64_t)lat->corner[i * d1 + r] * V, w, x,
+                             V);
                 }
             }
         }
 #pragma omp for schedule(static)
         for (v = 0; v < M * V; v++) a[v] += b[v];
-        /* blur along each axis: b = a + (left + right)/2, then swap */
+        /* blur along each axis j: dst = src + (left + right)/2, the two
+         * buffers alternating (the loop's barrier ends each pass) */
         for (int j = 0; j <= d; j++) {
             const int32_t *nb = lat->nbr + (int64_t)j * M * 2;
+            const float *src = j & 1 ? b : a;
+            float *dst = j & 1 ? a : b;
 #pragma omp for schedule(static)
             for (v = 0; v < M; v++) {
-                const float *o = a + v * V;
-                const float *n1 = a + (int64_t)nb[2 * v] * V;
-                const float *n2 = a + (int64_t)nb[2 * v + 1] * V;
-                float *r = b + v * V;
-#pragma omp simd
-                for (int k = 0; k < V; k++) r[k] = o[k] + 0.5f * (n1[k] + n2[k]);
-            }
-            /* the loop's barrier has passed; one thread swaps, all wait */
-#pragma omp single
-            {
-                float *t = a;
-                a = b;
-                b = t;
+                row_blur(dst + v * V, src + v * V, src + (int64_t)nb[2 * v] * V,
+                         src + (int64_t)nb[2 * v + 1] * V, V);
             }
         }
     }
-    return a;
+    return d & 1 ? a : b;
 }
 
-/* Slice: out_i (+)= out_scale_i * alpha * sum_r bary_ir * vals[corner_ir]. */
+/* Slice: out_i (+)= sum_r (out_scale_i * alpha * gain * bary_ir) *
+ * vals[corner_ir], accumulated into the output row corner by corner. */
 static void lattice_slice(const struct sfc_lattice *lat, const float *vals,
                           int V, const float *out_scale, float gain,
                           float *out, int accumulate)
@@ -383,26 +412,18 @@ static void lattice_slice(const struct sfc_lattice *lat, const float *vals,
     int64_t i;
 #pragma omp parallel for schedule(static) if (lat->N * d1 * V > PAR_MIN)
     for (i = 0; i < lat->N; i++) {
-        float acc[256];
         float *o = out + i * V;
-        for (int k0 = 0; k0 < V; k0 += 256) {
-            int n = SFC_MIN(256, V - k0);
-            for (int k = 0; k < n; k++) acc[k] = 0;
-            for (int r = 0; r < d1; r++) {
-                float w = lat->bary[i * d1 + r];
-                const float *x = vals + (int64_t)lat->corner[i * d1 + r] * V + k0;
-#pragma omp simd
-                for (int k = 0; k < n; k++) acc[k] += w * x[k];
-            }
-            float s = lat->alpha * gain * (out_scale ? out_scale[i] : 1.0f);
-            if (accumulate) {
-#pragma omp simd
-                for (int k = 0; k < n; k++) o[k0 + k] += s * acc[k];
-            } else {
-#pragma omp simd
-                for (int k = 0; k < n; k++) o[k0 + k] = s * acc[k];
-            }
-        }
+        float s = lat->alpha * gain * (out_scale ? out_scale[i] : 1.0f);
+        const int32_t *c = lat->corner + i * d1;
+        const float *b = lat->bary + i * d1;
+        const float *x = vals + (int64_t)c[0] * V;
+        float w = b[0] * s;
+        if (accumulate)
+            row_axpy(o, w, x, V);
+        else
+            row_ax(o, w, x, V);
+        for (int r = 1; r < d1; r++)
+            row_axpy(o, b[r] * s, vals + (int64_t)c[r] * V, V);
     }
 }
 
@@ -583,10 +604,18 @@ void sfc_crf_message(const struct sfc_crf *crf, int kernel, const float *Q,
 /* exp(x) for x <= 0 in plain float arithmetic that vectorises: x = n ln2 +
  * r with |r| <= ln2/2 (ln2 split in two for exactness), exp(r) by its
  * Taylor polynomial to degree 7 (relative error < 2e-7 incl. rounding),
- * times 2^n built in the exponent bits. x < -87 gives exp(-87) (> 0). */
+ * times 2^n built in the exponent bits. x < -87 gives exp(-87) (> 0).
+ * The clamp compares bit patterns (for x <= 0 a larger pattern is a
+ * larger magnitude): a float comparison would keep the loop from
+ * vectorising under the default -ftrapping-math. */
 static inline float exp_nonpos(float x)
 {
-    x = x < -87.0f ? -87.0f : x;
+    union {
+        float f;
+        uint32_t u;
+    } c = {.f = x};
+    c.u = c.u > 0xC2AE0000u ? 0xC2AE0000u : c.u; /* 0xC2AE0000 = -87.0f */
+    x = c.f;
     int32_t n = (int32_t)(x * 1.44269504f - 0.5f); /* round to nearest */
     float fn = (float)n;
     float r = (x - fn * 0.693359375f) + fn * 2.12194440e-4f;
@@ -605,33 +634,46 @@ static inline float exp_nonpos(float x)
     return p * two_n.f;
 }
 
-/* Q_i = softmax(x_i) over the first K of V lanes, per pixel. */
-static void softmax_rows(const float *x, int64_t N, int K, int V, float *Q)
+/* Q_i = softmax(x_i - U_i) over the first K of V lanes, per pixel; the
+ * other lanes of Q are set to 0. x (N, V) may be NULL (zeros), U is
+ * (N, K). The exponentials run over all V lanes (the padding holds -inf
+ * and is zeroed after), so they vectorise even for K < 4. */
+static void softmax_rows(const float *x, const float *U, int64_t N, int K,
+                         int V, float *Q)
 {
     int64_t i;
 #pragma omp parallel for schedule(static) if (N * K > PAR_MIN)
     for (i = 0; i < N; i++) {
-        const float *a = x + i * V;
+        const float *u = U + i * K;
         float *q = Q + i * V;
-        float mx = a[0];
-        for (int k = 1; k < K; k++) mx = a[k] > mx ? a[k] : mx;
+        if (x) {
+            for (int k = 0; k < K; k++) q[k] = x[i * V + k] - u[k];
+        } else {
+            for (int k = 0; k < K; k++) q[k] = -u[k];
+        }
+        for (int k = K; k < V; k++) q[k] = -INFINITY;
+        float mx = q[0];
+        if (V == 4) { /* fixed length: single vector operations */
+            for (int k = 1; k < 4; k++) mx = q[k] > mx ? q[k] : mx;
+            for (int k = 0; k < 4; k++) q[k] = exp_nonpos(q[k] - mx);
+        } else {
+            /* max is exact in any order */
+#pragma omp simd reduction(max : mx)
+            for (int k = 1; k < V; k++) mx = q[k] > mx ? q[k] : mx;
 #pragma omp simd
-        for (int k = 0; k < K; k++) q[k] = exp_nonpos(a[k] - mx);
+            for (int k = 0; k < V; k++) q[k] = exp_nonpos(q[k] - mx);
+        }
+        for (int k = K; k < V; k++) q[k] = 0;
         float s = 0;
         for (int k = 0; k < K; k++) s += q[k];
         float inv = 1.0f / s;
+        if (V == 4) {
+            for (int k = 0; k < 4; k++) q[k] *= inv;
+        } else {
 #pragma omp simd
-        for (int k = 0; k < K; k++) q[k] *= inv;
+            for (int k = 0; k < V; k++) q[k] *= inv;
+        }
     }
-}
-
-/* x (N, V) = -U (N, K) in the first K lanes. */
-static void neg_unary(const float *U, int64_t N, int K, int V, float *x)
-{
-    int64_t i;
-#pragma omp parallel for schedule(static) if (N * K > PAR_MIN)
-    for (i = 0; i < N; i++)
-        for (int k = 0; k < K; k++) x[i * V + k] = -U[i * K + k];
 }
 
 void sfc_crf_inference(const struct sfc_crf *crf, const float *U, int K,
@@ -646,15 +688,17 @@ void sfc_crf_inference(const struct sfc_crf *crf, const float *U, int K,
     memset(Q, 0, (size_t)(N * V) * sizeof *Q);
     struct crf_scratch w;
     scratch_init(&w, crf, V);
-    neg_unary(U, N, K, V, x);
-    softmax_rows(x, N, K, V, Q);
+    softmax_rows(NULL, U, N, K, V, Q);
     for (int it = 0; it < iters; it++) {
-        neg_unary(U, N, K, V, x);
-        /* Potts: energy -compat * message, so it adds to -U */
+        /* x = sum of compat * message; Potts: energy -compat * message,
+         * so Q = softmax(x - U) */
+        int first = 1;
         for (int m = 0; m < 2; m++)
-            if (crf->k[m].compat != 0)
-                crf_message(crf, m, Q, V, crf->k[m].compat, x, 1, &w);
-        softmax_rows(x, N, K, V, Q);
+            if (crf->k[m].compat != 0) {
+                crf_message(crf, m, Q, V, crf->k[m].compat, x, !first, &w);
+                first = 0;
+            }
+        softmax_rows(first ? NULL : x, U, N, K, V, Q);
     }
     for (int64_t i = 0; i < N; i++)
         memcpy(Q_out + i * K, Q + i * V, (size_t)K * sizeof *Q);

@@ -96,8 +96,8 @@ void sfc_bn_frozen_backward(float *dx, float *dgamma, float *dbeta,
         double sdy = 0, sdyx = 0; /* sum dy, sum dy * (x - mean) */
         for (int n = 0; n < N; n++)
             block_sums(dy + ((size_t)n * C + ch) * HW,
-                       x + ((size_t)n * C + ch) * HW, mean[ch], HW, &sdy,
-                       &sdyx);
+                       dgamma ? x + ((size_t)n * C + ch) * HW : NULL,
+                       mean[ch], HW, &sdy, &sdyx);
         double istd = 1.0 / sqrt((double)var[ch] + eps);
         if (dgamma) dgamma[ch] += (float)(sdyx * istd);
         if (dbeta) dbeta[ch] += (float)sdy;

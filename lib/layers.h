@@ -10,7 +10,8 @@ void sfc_bn_frozen_forward(float *y, const float *x, const float *gamma,
                            const float *beta, const float *mean,
                            const float *var, float eps, int N, int C, int HW);
 /* dx += dy * gamma / sqrt(var + eps); dgamma += sum dy * xhat;
- * dbeta += sum dy. Any gradient may be NULL. */
+ * dbeta += sum dy. Any gradient may be NULL; x is read only for dgamma
+ * (it may be NULL when dgamma is NULL). */
 void sfc_bn_frozen_backward(float *dx, float *dgamma, float *dbeta,
                             const float *dy, const float *x,
                             const float *gamma, const float *mean,

@@ -170,6 +170,11 @@ static void check_bn_case(const char *dir, const char *cs)
         compare(cs, "dx", gdx, dx, n, 1e-5, 1e-4);
         compare(cs, "dgamma", gdg, dg, C, 1e-5, 1e-4);
         compare(cs, "dbeta", gdb, dbt, C, 1e-5, 1e-4);
+        /* dbeta alone needs no x */
+        memset(gdb, 0, sizeof(float) * C);
+        sfc_bn_frozen_backward(NULL, NULL, gdb, dout, NULL, gamma, mean, var,
+                               *eps, N, C, HW);
+        compare(cs, "dbeta_alone", gdb, dbt, C, 1e-5, 1e-4);
         /* in place (y == x) gives the same result */
         memcpy(gy, x, sizeof(float) * n);
         sfc_bn_frozen_forward(gy, gy, gamma, beta, mean, var, *eps, N, C, HW);
@@ -369,11 +374,12 @@ static void check_shape(struct sfc_rng *r, struct sfc_conv2d c, int N, int H,
     /* NULL gradients: each alone gives the same as all together */
     float *ox = falloc(nx), *ow = falloc(nw), *ob = falloc(c.OC);
     for (long i = 0; i < nx; i++) ox[i] = 1;
-    sfc_conv2d_backward(&c, ox, NULL, NULL, dy, x, w, N, H, W, scratch);
+    /* x is not needed (and may be NULL) without dw */
+    sfc_conv2d_backward(&c, ox, NULL, NULL, dy, NULL, w, N, H, W, scratch);
     for (long i = 0; i < nw; i++) ow[i] = 1;
     sfc_conv2d_backward(&c, NULL, ow, NULL, dy, x, w, N, H, W, scratch);
     for (long i = 0; i < c.OC; i++) ob[i] = 1;
-    sfc_conv2d_backward(&c, NULL, NULL, ob, dy, x, w, N, H, W, scratch);
+    sfc_conv2d_backward(&c, NULL, NULL, ob, dy, NULL, w, N, H, W, scratch);
     T_CHECK_MSG(!memcmp(ox, gdx, sizeof(float) * nx) &&
                     !memcmp(ow, gdw, sizeof(float) * nw) &&
                     !memcmp(ob, gdb, sizeof(float) * c.OC),
