@@ -7,7 +7,9 @@
  *   use the same transition matrix); each is upsampled x4 (bilinear,
  *   align_corners False, scale factor 4), cropped to H x W and divided by
  *   its global max; label = keys[argmax([bg + R_B[0], R_A[c] + R_B[c]])].
- * IRN (single pass, option): label = keys[argmax([bg, R_A[c]])]. */
+ * Single pass (option, IRN-like): label = keys[argmax([bg, R_A[c]])] on
+ * the same S; IRN's own code walks its stride-4 max-normalised CAM with no
+ * power, which sfc's CAM files do not hold. */
 #ifndef SFC_PSEUDO_H
 #define SFC_PSEUDO_H
 

@@ -39,8 +39,9 @@ int sfc_dc_compute(int C, const int64_t *counts, double n_ibr, double *dc)
 
 void sfc_aug_resized(int h, int w, double scale, int *h_out, int *w_out)
 {
-    *h_out = SFC_MAX(1, (int)lround(h * scale));
-    *w_out = SFC_MAX(1, (int)lround(w * scale));
+    /* np.round (half to even), as IRN's pil_rescale */
+    *h_out = SFC_MAX(1, (int)nearbyint(h * scale));
+    *w_out = SFC_MAX(1, (int)nearbyint(w * scale));
 }
 
 /* One dimension of random_crop: window origin in the image and placement

@@ -46,8 +46,8 @@ struct sfc_aug {
     int ch, cw;              /* window size = min(crop, size) */
 };
 
-/* Image size after resizing by scale: round(h * scale), round(w * scale),
- * at least 1. Every user of a schedule computes sizes with this. */
+/* Image size after resizing by scale: round(h * scale), round(w * scale)
+ * with halves to even (numpy's np.round, as the reference), at least 1. Every user of a schedule computes sizes with this. */
 void sfc_aug_resized(int h, int w, double scale, int *h_out, int *w_out);
 
 /* ---- schedule --------------------------------------------------------- */

@@ -2,8 +2,6 @@
 /* test-batch.c: training slots (resize, flip, window, canvas,
  * normalisation, box) against tests/ref/ref_batch.py (PIL + numpy), on the
  * golden and, with the oracle, fresh random cases. */
-#include <time.h>
-
 #include "batch.h"
 #include "npy.h"
 #include "sfc.h"
@@ -65,18 +63,6 @@ int main(int argc, char **argv)
 {
     (void)argc;
     sfc_proginit(argv[0]);
-    check_dir("tests/golden/batch");
-    if (test_oracle()) {
-        char *tmp = test_tmpdir("batch");
-        char *cmd = sfc_xasprintf("%s tests/ref/ref_batch.py --out %s "
-                                  "--seed %ld", test_oracle(), tmp,
-                                  (long)time(NULL));
-        if (T_CHECK(system(cmd) == 0)) check_dir(tmp);
-        free(cmd);
-        cmd = sfc_xasprintf("rm -rf '%s'", tmp);
-        T_CHECK(system(cmd) == 0);
-        free(cmd);
-        free(tmp);
-    }
+    test_with_oracle("ref_batch.py", "batch", check_dir);
     return test_summary();
 }

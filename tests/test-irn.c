@@ -4,8 +4,6 @@
  * of sfc-reference.md §6.1-§6.3 and a dense float64 random walk), on the
  * committed goldens and, with the oracle, on fresh random cases. Also a
  * finite-difference check of the edge-to-affinity gradient. */
-#include <time.h>
-
 #include "npy.h"
 #include "pathidx.h"
 #include "rw.h"
@@ -163,17 +161,6 @@ int main(int argc, char **argv)
     sfc_pathidx_release(&p);
     T_CHECK(sfc_pathidx_init(&p, 5) == 0 && p.ndir == 34);   /* §6.2 */
     sfc_pathidx_release(&p);
-    check_dir("tests/golden/irn");
-    if (test_oracle()) {
-        char *tmp = test_tmpdir("irn");
-        char *cmd = sfc_xasprintf("%s tests/ref/ref_irn.py --out %s --seed %ld",
-                                  test_oracle(), tmp, (long)time(NULL));
-        if (T_CHECK(system(cmd) == 0)) check_dir(tmp);
-        free(cmd);
-        cmd = sfc_xasprintf("rm -rf '%s'", tmp);
-        T_CHECK(system(cmd) == 0);
-        free(cmd);
-        free(tmp);
-    }
+    test_with_oracle("ref_irn.py", "irn", check_dir);
     return test_summary();
 }

@@ -3,8 +3,6 @@
  * pass) against tests/ref/ref_pseudo.py (PyTorch resizing + a dense
  * float64 walk), on the goldens and, with the oracle, on fresh cases:
  * the label maps must be identical. */
-#include <time.h>
-
 #include "npy.h"
 #include "pseudo.h"
 #include "sfc.h"
@@ -57,18 +55,6 @@ int main(int argc, char **argv)
 {
     (void)argc;
     sfc_proginit(argv[0]);
-    check_dir("tests/golden/pseudo");
-    if (test_oracle()) {
-        char *tmp = test_tmpdir("pseudo");
-        char *cmd = sfc_xasprintf("%s tests/ref/ref_pseudo.py --out %s "
-                                  "--seed %ld", test_oracle(), tmp,
-                                  (long)time(NULL));
-        if (T_CHECK(system(cmd) == 0)) check_dir(tmp);
-        free(cmd);
-        cmd = sfc_xasprintf("rm -rf '%s'", tmp);
-        T_CHECK(system(cmd) == 0);
-        free(cmd);
-        free(tmp);
-    }
+    test_with_oracle("ref_pseudo.py", "pseudo", check_dir);
     return test_summary();
 }

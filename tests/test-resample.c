@@ -2,8 +2,6 @@
 /* test-resample.c: PIL-compatible bicubic and nearest resizing and the
  * np.round size rule, bit-exact against Pillow (tests/ref/ref_resample.py)
  * on the goldens and, with the oracle, on fresh random images. */
-#include <time.h>
-
 #include "npy.h"
 #include "resample.h"
 #include "sfc.h"
@@ -72,18 +70,6 @@ int main(int argc, char **argv)
 {
     (void)argc;
     sfc_proginit(argv[0]);
-    check_dir("tests/golden/resample");
-    if (test_oracle()) {
-        char *tmp = test_tmpdir("resample");
-        char *cmd = sfc_xasprintf("%s tests/ref/ref_resample.py --out %s "
-                                  "--seed %ld", test_oracle(), tmp,
-                                  (long)time(NULL));
-        if (T_CHECK(system(cmd) == 0)) check_dir(tmp);
-        free(cmd);
-        cmd = sfc_xasprintf("rm -rf '%s'", tmp);
-        T_CHECK(system(cmd) == 0);
-        free(cmd);
-        free(tmp);
-    }
+    test_with_oracle("ref_resample.py", "resample", check_dir);
     return test_summary();
 }

@@ -28,7 +28,7 @@ static void test_dc_voc(void)
     double mean = 0;
     for (int c = 0; c < 20; c++) mean += dc[c];
     T_CHECK(fabs(mean / 20 - 1) < 1e-12);
-    /* ben for person = 66642 (§2.5): check r_c through a one-class shift */
+    /* equal counts leave DC undefined: an error, not a division by 0 */
     int64_t same[3] = {5, 5, 5};
     T_CHECK(sfc_dc_compute(3, same, 0, dc) == -1);
 }

@@ -7,8 +7,6 @@
  * and the gradient of every parameter (zero where the reference has none:
  * the frozen stages), relative error <= 1e-3. Goldens always; fresh seeds
  * with the oracle. */
-#include <time.h>
-
 #include "npy.h"
 #include "sfc.h"
 #include "sfcnet.h"
@@ -164,17 +162,6 @@ int main(int argc, char **argv)
 {
     (void)argc;
     sfc_proginit(argv[0]);
-    check_dir("tests/golden/sfc");
-    if (test_oracle()) {
-        char *tmp = test_tmpdir("sfc");
-        char *cmd = sfc_xasprintf("%s tests/ref/ref_sfc.py --out %s --seed %ld",
-                                  test_oracle(), tmp, (long)time(NULL));
-        if (T_CHECK(system(cmd) == 0)) check_dir(tmp);
-        free(cmd);
-        cmd = sfc_xasprintf("rm -rf '%s'", tmp);
-        T_CHECK(system(cmd) == 0);
-        free(cmd);
-        free(tmp);
-    }
+    test_with_oracle("ref_sfc.py", "sfc", check_dir);
     return test_summary();
 }

@@ -15,6 +15,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 static int test_checks_, test_failed_;
 
@@ -111,6 +113,27 @@ static inline char *test_tmpdir(const char *tag)
     char *r = malloc(strlen(d) + 1);
     strcpy(r, d);
     return r;
+}
+
+/* Run check(dir) on tests/golden/<tag>, then, when the oracle is
+ * installed, on a fresh case written by `tests/ref/<script> --out DIR
+ * --seed S` with a new seed; the directory is removed afterwards. */
+static inline void test_with_oracle(const char *script, const char *tag,
+                                    void (*check)(const char *dir))
+{
+    char golden[256], cmd[1024];
+    snprintf(golden, sizeof golden, "tests/golden/%s", tag);
+    check(golden);
+    if (!test_oracle()) return;
+    char *tmp = test_tmpdir(tag);
+    unsigned long seed = (unsigned long)time(NULL) ^ (unsigned long)getpid();
+    snprintf(cmd, sizeof cmd, "%s tests/ref/%s --out %s --seed %lu",
+             test_oracle(), script, tmp, seed % 1000000);
+    fprintf(stderr, "oracle: %s\n", cmd);
+    if (test_check_(system(cmd) == 0, __FILE__, __LINE__, cmd)) check(tmp);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    test_check_(system(cmd) == 0, __FILE__, __LINE__, cmd);
+    free(tmp);
 }
 
 static inline int test_summary(void)

@@ -209,6 +209,13 @@ int main(int argc, char **argv)
     struct sfc_sfcnet net;
     if (sfc_sfcnet_init(&net, &cfg) || sfc_sfcnet_load(&net, cl.ckpt, 0))
         sfc_die_errmsg();
+    char **cnames;
+    int ncls;
+    if (sfc_db_class_names(db, &cnames, &ncls)) sfc_die_errmsg();
+    sfc_db_strv_free(cnames, ncls);
+    if (ncls - 1 != cfg.C)
+        sfc_die("%s: the network has %d classes, the db '%s' has %d",
+                cl.ckpt, cfg.C, cl.db, ncls - 1);
     if (sfc_mkdirs(cl.out, 0777)) sfc_die_errmsg();
 
     char *config = sfc_cli_config_json(&cli);

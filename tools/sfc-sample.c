@@ -142,6 +142,9 @@ int main(int argc, char **argv)
     if (sfc_cli_parse(&cli, argc, argv) != 0)
         sfc_cli_die("unexpected argument '%s'", argv[0]);
     if (!cl.db) sfc_cli_die("--db is required");
+    if (cl.crop % 32)
+        sfc_cli_die("--crop %d is not a multiple of 32 (the network's two "
+                    "scales need whole feature grids)", cl.crop);
     if (cl.resize_hi < cl.resize_lo)
         sfc_cli_die("--resize-hi %d is below --resize-lo %d", cl.resize_hi,
                     cl.resize_lo);

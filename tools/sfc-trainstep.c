@@ -124,7 +124,37 @@ int main(int argc, char **argv)
 
     struct sfc_db *db = sfc_db_open(cl.db, 0);
     if (!db) sfc_die_errmsg();
+    char *ckpt = sfc_path_join(cl.out, "ckpt.safetensors");
+    char *final = sfc_path_join(cl.out, "final.safetensors");
+    /* what a resumed run must share with the run that wrote the
+     * checkpoint: the schedule and every option that changes training */
+    char options[1024];
+    snprintf(options, sizeof options,
+             "blocks=%s width=%d side=%s frozen=%d weights=%s baseline=%d "
+             "no-ibr=%d no-pdw=%d no-wdw=%d no-dc=%d pdw-warmup=%d lr=%.17g "
+             "head-lr-mult=%.17g wd=%.17g momentum=%.17g power=%.17g "
+             "clip=%.17g seed=%d", cl.blocks, cl.width, cl.side, cl.frozen,
+             cl.weights ? cl.weights : "", cl.baseline, cl.no_ibr, cl.no_pdw,
+             cl.no_wdw, cl.no_dc, cl.pdw_warmup, cl.lr, cl.head_mult, cl.wd,
+             cl.momentum, cl.power, cl.clip, cl.seed);
     int64_t sched = cl.schedule, crop = 0, nsteps = 0;
+    if (sfc_file_exists(ckpt)) {
+        struct sfc_safetensors st;
+        if (sfc_safetensors_read(ckpt, &st)) sfc_die_errmsg();
+        const char *sv = sfc_safetensors_meta(&st, "train.schedule");
+        const char *ov = sfc_safetensors_meta(&st, "train.options");
+        long stored;
+        if (!sv || !ov || sfc_parse_long("train.schedule", sv, 1, INT64_MAX,
+                                         &stored))
+            sfc_die("%s: not a checkpoint of sfc-trainstep", ckpt);
+        if (sched && sched != stored)
+            sfc_die("%s: trained on schedule %ld, not %lld", ckpt, stored,
+                    (long long)sched);
+        if (strcmp(ov, options))
+            sfc_die("%s: trained with other options (%s)", ckpt, ov);
+        sched = stored;
+        sfc_safetensors_release(&st);
+    }
     if (!sched && sfc_db_query_int64(db, &sched,
                                      "SELECT max(id) FROM runs WHERE tool = "
                                      "'sfc-sample' AND status = 'ok'",
@@ -179,14 +209,33 @@ int main(int argc, char **argv)
     if (sfc_sgd_init(&opt, net.pb.size, cl.momentum, cl.power, (long)nsteps,
                      cl.clip))
         sfc_die_errmsg();
+    unsigned flags = cl.baseline ? 0 : SFC_LOSS_SFC;
+    if (cl.no_pdw) flags &= ~(unsigned)SFC_LOSS_PDW;
+    if (cl.no_wdw) flags &= ~(unsigned)SFC_LOSS_WDW;
+    if (cl.no_dc) flags &= ~(unsigned)SFC_LOSS_DC;
+    /* Groups: only what some active loss reaches (PyTorch leaves a
+     * parameter whose .grad is None alone: no update, no decay). f9 is
+     * reached through M_W (either MSDW term), the sides only through M_P
+     * (L_PDW). */
     struct sfc_range rb = {net.bb[0].train_off, net.bb[0].train_len};
-    struct sfc_range rh = {net.bb_size, net.pb.size - net.bb_size};
+    const struct sfc_pentry *ec = sfc_pblock_find(&net.pb, "classifier.weight"),
+                            *ef = sfc_pblock_find(&net.pb, "f9.weight"),
+                            *es = sfc_pblock_find(&net.pb, "side1.weight");
+    SFC_ASSERT(ec && ef && es);
+    struct sfc_range rc = {ec->off, ec->numel}, rf = {ef->off, ef->numel},
+                     rs = {es->off, net.pb.size - es->off};
+    double hlr = cl.lr * cl.head_mult;
+    int gsides = -1;
     if (rb.len) sfc_sgd_add_group(&opt, cl.lr, cl.wd, 1, &rb);
-    sfc_sgd_add_group(&opt, cl.lr * cl.head_mult, cl.wd, 1, &rh);
+    sfc_sgd_add_group(&opt, hlr, cl.wd, 1, &rc);
+    if (flags & (SFC_LOSS_PDW | SFC_LOSS_WDW))
+        sfc_sgd_add_group(&opt, hlr, cl.wd, 1, &rf);
+    if (flags & SFC_LOSS_PDW) {
+        gsides = opt.ngroups;
+        sfc_sgd_add_group(&opt, hlr, cl.wd, 1, &rs);
+    }
 
     if (sfc_mkdirs(cl.out, 0777)) sfc_die_errmsg();
-    char *ckpt = sfc_path_join(cl.out, "ckpt.safetensors");
-    char *final = sfc_path_join(cl.out, "final.safetensors");
     if (sfc_file_exists(ckpt) &&
         sfc_checkpoint_load(ckpt, &net.pb, net.params, &opt))
         sfc_die_errmsg();
@@ -203,10 +252,6 @@ int main(int argc, char **argv)
     int64_t run = sfc_db_run_begin(db, "sfc-trainstep", cl.seed, config);
     if (run < 0) sfc_die_errmsg();
 
-    unsigned flags = cl.baseline ? 0 : SFC_LOSS_SFC;
-    if (cl.no_pdw) flags &= ~(unsigned)SFC_LOSS_PDW;
-    if (cl.no_wdw) flags &= ~(unsigned)SFC_LOSS_WDW;
-    if (cl.no_dc) flags &= ~(unsigned)SFC_LOSS_DC;
     int use_bank = !cl.baseline && !cl.no_ibr;
     int S = (int)crop;
     struct sfc_progress pr;
@@ -255,7 +300,14 @@ int main(int argc, char **argv)
         struct sfc_sfc_losses L;
         sfc_sfcnet_step(&net, img, lab, box, dc, N, S, f, &L);
         double lr = opt.groups[0].lr0 * sfc_sgd_poly(&opt, t);
+        /* no L_PDW this step: the sides have no gradient, so no step */
+        int warm = gsides >= 0 && !(f & SFC_LOSS_PDW);
+        if (warm) opt.groups[gsides].lr0 = opt.groups[gsides].weight_decay = 0;
         double gnorm = sfc_sgd_step(&opt, net.params, net.grads);
+        if (warm) {
+            opt.groups[gsides].lr0 = hlr;
+            opt.groups[gsides].weight_decay = cl.wd;
+        }
         double sec = sfc_now() - t0;
         double loss = (double)L.cls + L.pdw + L.wdw;
         if (!isfinite(loss)) sfc_die("%s: loss is not finite at step %ld",
@@ -269,7 +321,11 @@ int main(int argc, char **argv)
                          lr, N / sec, sec))
             sfc_die_errmsg();
         if ((t + 1) % cl.ckpt_every == 0 || t + 1 == stop) {
-            if (sfc_sfcnet_checkpoint(&net, ckpt, &opt, 0, NULL, NULL))
+            char sv[32];
+            snprintf(sv, sizeof sv, "%lld", (long long)sched);
+            const char *mk[] = {"train.schedule", "train.options"};
+            const char *mv[] = {sv, options};
+            if (sfc_sfcnet_checkpoint(&net, ckpt, &opt, 2, mk, mv))
                 sfc_die_errmsg();
         }
         sfc_progress_update(&pr, t + 1 - start);

@@ -30,18 +30,42 @@ check "no final after a partial run" test ! -e "$T/b/final.safetensors"
 expect_ok sfc-trainstep --db "$T/db" --out "$T/b" --ckpt-every 3 $NET
 same_bytes "$T/a/final.safetensors" "$T/b/final.safetensors"
 
-# killed at a random moment, then resumed
-timeout -s KILL 1 sfc-trainstep --db "$T/db" --out "$T/c" --ckpt-every 2 \
-    $NET >/dev/null 2>&1
-check "no temporary left visible" sh -c "! ls '$T/c' 2>/dev/null | grep -q tmp"
+# killed (SIGKILL) once its first checkpoint exists, then resumed
+sfc-trainstep --db "$T/db" --out "$T/c" --ckpt-every 2 $NET >/dev/null 2>&1 &
+pid=$!
+i=0
+while [ ! -e "$T/c/ckpt.safetensors" ] && [ $i -lt 600 ]; do
+    sleep 0.05
+    i=$((i + 1))
+done
+kill -KILL $pid 2>/dev/null
+wait $pid
+check "killed before the end" test ! -e "$T/c/final.safetensors"
+check "a checkpoint survived" test -s "$T/c/ckpt.safetensors"
 expect_ok sfc-trainstep --db "$T/db" --out "$T/c" --ckpt-every 3 $NET
 same_bytes "$T/a/final.safetensors" "$T/c/final.safetensors"
+
 
 expect_ok sfc-trainstep --db "$T/db" --out "$T/base" --baseline $NET
 check "baseline logs no MSDW terms" test "$(sqlite3 "$T/db" \
     "SELECT count(*) FROM train_log t JOIN runs r ON r.id = t.run
      WHERE r.config LIKE '%\"baseline\":true%' AND loss_pdw = 0
      AND loss_wdw = 0")" = 10
+expect_fail 2 sfc-sample --db "$T/db" --split train --crop 40 -q
+
+# a resumed run keeps its schedule and options: a newer schedule is not
+# picked up, other options are refused
+expect_ok sfc-trainstep --db "$T/db" --out "$T/d" --steps 3 --ckpt-every 3 \
+    $NET
+expect_ok sfc-sample --db "$T/db" --split train --epochs 2 --batch 4 \
+    --draws 2 --crop 32 --seed 2 -q
+expect_fail 1 sfc-trainstep --db "$T/db" --out "$T/d" $NET --lr 0.01
+stderr_has "other options"
+new=$(sqlite3 "$T/db" "SELECT max(id) FROM runs WHERE tool = 'sfc-sample'")
+expect_fail 1 sfc-trainstep --db "$T/db" --out "$T/d" --schedule "$new" $NET
+stderr_has "schedule"
+expect_ok sfc-trainstep --db "$T/db" --out "$T/d" --ckpt-every 3 $NET
+same_bytes "$T/a/final.safetensors" "$T/d/final.safetensors"
 
 # errors
 expect_fail 1 sfc-trainstep --db "$T/nodb" --out "$T/x" $NET

@@ -7,11 +7,12 @@ image pasted into a zero canvas, with the pasted box as the valid mask.
 
 Usage: ref_batch.py --out DIR [--seed S] | --golden
 """
-import argparse
 import os
 
 import numpy as np
 from PIL import Image
+
+from refcommon import main_cases
 
 MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 STD = np.array([0.229, 0.224, 0.225], np.float32)
@@ -58,18 +59,7 @@ def make_cases(out, seed):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--golden", action="store_true")
-    a = ap.parse_args()
-    if a.golden:
-        here = os.path.dirname(os.path.abspath(__file__))
-        make_cases(os.path.join(here, "..", "golden", "batch"), 1)
-    elif a.out:
-        make_cases(a.out, a.seed)
-    else:
-        ap.error("give --out DIR or --golden")
+    main_cases(make_cases, "batch")
 
 
 if __name__ == "__main__":

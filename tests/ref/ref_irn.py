@@ -10,10 +10,11 @@ power 2^exp_times by repeated squaring in float64, as the reference does
 
 Usage: ref_irn.py --out DIR [--seed S] | --golden
 """
-import argparse
 import os
 
 import numpy as np
+
+from refcommon import main_cases
 
 
 def directions(r):
@@ -118,18 +119,7 @@ def make_cases(out, seed):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--golden", action="store_true")
-    a = ap.parse_args()
-    if a.golden:
-        here = os.path.dirname(os.path.abspath(__file__))
-        make_cases(os.path.join(here, "..", "golden", "irn"), 1)
-    elif a.out:
-        make_cases(a.out, a.seed)
-    else:
-        ap.error("give --out DIR or --golden")
+    main_cases(make_cases, "irn")
 
 
 if __name__ == "__main__":

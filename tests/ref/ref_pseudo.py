@@ -8,7 +8,6 @@ global max; background 0.25) and IRN's single pass.
 
 Usage: ref_pseudo.py --out DIR [--seed S] | --golden
 """
-import argparse
 import os
 
 import numpy as np
@@ -16,6 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from ref_irn import random_walk
+
+from refcommon import main_cases
 
 
 def up_norm(rw, H, W):
@@ -66,19 +67,7 @@ def make_cases(out, seed):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--golden", action="store_true")
-    a = ap.parse_args()
-    torch.set_num_threads(1)
-    if a.golden:
-        here = os.path.dirname(os.path.abspath(__file__))
-        make_cases(os.path.join(here, "..", "golden", "pseudo"), 1)
-    elif a.out:
-        make_cases(a.out, a.seed)
-    else:
-        ap.error("give --out DIR or --golden")
+    main_cases(make_cases, "pseudo", before=lambda: torch.set_num_threads(1))
 
 
 if __name__ == "__main__":

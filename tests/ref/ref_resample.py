@@ -6,11 +6,12 @@ reference's imutils.pil_rescale). Writes one .npz per case.
 
 Usage: ref_resample.py --out DIR [--seed S] | --golden
 """
-import argparse
 import os
 
 import numpy as np
 from PIL import Image
+
+from refcommon import main_cases
 
 
 def make_cases(out, seed):
@@ -38,18 +39,7 @@ def make_cases(out, seed):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--golden", action="store_true")
-    a = ap.parse_args()
-    if a.golden:
-        here = os.path.dirname(os.path.abspath(__file__))
-        make_cases(os.path.join(here, "..", "golden", "resample"), 1)
-    elif a.out:
-        make_cases(a.out, a.seed)
-    else:
-        ap.error("give --out DIR or --golden")
+    main_cases(make_cases, "resample")
 
 
 if __name__ == "__main__":

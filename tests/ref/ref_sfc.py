@@ -14,7 +14,6 @@ Usage:
   ref_sfc.py --out DIR [--seed S]   write weights.safetensors + case.npz
   ref_sfc.py --golden               the same into tests/golden/sfc/
 """
-import argparse
 import json
 import os
 import struct
@@ -23,6 +22,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from refcommon import main_cases
 
 EPS = 1e-5
 
@@ -130,6 +131,7 @@ class SFCNet(nn.Module):
         self.backbone = ResNet(**kw)
         ch = self.backbone.channels
         self.C = C
+        self.proto_bg = 0.3  # background weight of the prototype seeds
         self.classifier = nn.Conv2d(ch[3], C, 1, bias=False)
         self.f9 = nn.Conv2d(3 + ch[3], ch[3], 1, bias=False)
         for i in range(4):
@@ -162,14 +164,14 @@ class SFCNet(nn.Module):
         mw = mw.view(cam21.shape)
         # prototypes: seeds from M_W with background x0.3 (no gradient)
         s = mw.detach().clone()
-        s[:, 0] *= 0.3
+        s[:, 0] *= self.proto_bg
         seeds = F.one_hot(s.argmax(1), self.C + 1).permute(0, 3, 1, 2)
         seeds = seeds.float() * vm
         proto = (seeds.unsqueeze(2) * hie.unsqueeze(1)).mean(dim=(3, 4))
         mp = F.relu(F.cosine_similarity(hie.unsqueeze(1),
                                         proto[..., None, None], dim=2))
         return dict(score=score, cam=cam, cam21=cam21, hie=hie, mw=mw,
-                    proto=proto, mp=mp)
+                    proto=proto, mp=mp, seeds=seeds)
 
 
 def cam_infer(net, x2, y21):
@@ -198,7 +200,7 @@ def cam_infer(net, x2, y21):
     A = A / (A.sum(dim=1, keepdim=True) + EPS)
     mw = torch.bmm(torch.bmm(cam21.flatten(2), A), A).view(cam21.shape)
     s = mw.clone()
-    s[:, 0] *= 0.3
+    s[:, 0] *= net.proto_bg
     seeds = F.one_hot(s.argmax(1), net.C + 1).permute(0, 3, 1, 2).float()
     seeds = seeds * y21[None, :, None, None]
     proto = (seeds.unsqueeze(2) * hie.unsqueeze(1)).mean(dim=(3, 4))
@@ -247,38 +249,76 @@ def randomise(net, g):
                 m.bias.copy_(torch.randn(c, generator=g) * 0.1)
 
 
+def nontrivial(m):
+    """Channels of m (..., K, h, w) that vary over the pixels of some
+    image."""
+    m = m.reshape(-1, m.shape[-3], m.shape[-2] * m.shape[-1])
+    return int((m.std(dim=2) > 1e-6).any(dim=0).sum())
+
+
 def make_case(out, seed):
+    """A case whose maps exercise every path: the prototype seeds change
+    when the background weight 0.3 becomes 1 (so the weight is tested),
+    M_P varies in two or more channels at both scales and is not zero at
+    inference; seeds are tried from `seed` on until that holds."""
+    for k in range(500):  # about 1 in 20 random nets qualifies
+        arrays, params, meta = try_case(seed + 1000 * k)
+        if arrays is not None:
+            break
+    else:
+        raise SystemExit("ref_sfc.py: no non-trivial case found")
+    os.makedirs(out, exist_ok=True)
+    save_safetensors(os.path.join(out, "weights.safetensors"), params, meta)
+    np.savez_compressed(os.path.join(out, "case.npz"),
+                        **{k: np.asarray(v.detach().numpy(), dtype=np.float32)
+                           for k, v in arrays.items()},
+                        config=np.array([5, 96, 2, 1, 1, 1, 1, 4, 2, 2, 2, 1,
+                                         4, 4, 8, 8], dtype=np.int64))
+
+
+def try_case(seed):
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    C, S, N = 5, 64, 3
+    C, S, N = 5, 96, 2
     cfg = dict(blocks=(1, 1, 1, 1), width=4, strides=(2, 2, 2, 1))
     net = SFCNet(C=C, side=(4, 4, 8, 8), **cfg)
     randomise(net, g)
+    with torch.no_grad():  # mostly negative CAMs: peaked maps, some bg wins
+        w = net.classifier.weight
+        w.copy_((torch.randn(w.shape, generator=g) - 0.2) / w.shape[1] ** 0.5)
     img = torch.randn(N, 3, S, S, generator=g)
     label = (torch.rand(N, C, generator=g) < 0.4).float()
     label[0, 0] = 1
     vmask = torch.zeros(N, C + 1, S, S)
     vmask[0] = 1
-    vmask[1, :, 8:56, 0:40] = 1        # a pasted box
-    vmask[2, :, 0:30, 10:64] = 1
+    vmask[1, :, 8:80, 0:60] = 1        # a pasted box
     img = img * vmask[:, :1]           # padding is 0 (the mean colour)
     dc = torch.rand(C, generator=g) + 0.5
     l_cls, l_pdw, l_wdw, o1, o2 = sfc_losses(net, img, label, vmask, dc)
     (l_cls + l_pdw + l_wdw).backward()
     # CAM inference on the first image (H x W not a multiple of 16)
     with torch.no_grad():
-        xi = torch.randn(1, 3, 50, 44, generator=g)
+        xi = torch.randn(1, 3, 100, 90, generator=g)
         y21 = torch.cat([torch.ones(1), label[0]])
         cam_mw, cam_mp = cam_infer(net, torch.cat([xi, xi.flip(-1)]), y21)
+    with torch.no_grad():
+        net.proto_bg = 1.0
+        vm0 = F.interpolate(vmask * torch.cat([torch.ones(N, 1), label],
+                                              1)[:, :, None, None],
+                            size=(S // 16, S // 16), mode="nearest")
+        seeds1 = net(img, vm0)["seeds"]
+        net.proto_bg = 0.3
+    if not (not torch.equal(seeds1, o1["seeds"]) and
+            nontrivial(o1["mp"]) >= 2 and nontrivial(o2["mp"]) >= 2 and
+            float(cam_mp.abs().sum()) > 0):
+        return None, None, None
     params = {}
     for k, v in net.state_dict().items():
         params[k.replace("backbone.", "")] = v
-    os.makedirs(out, exist_ok=True)
     # the sfc.* metadata sfc-trainstep writes, so sfc-cam can load it
     meta = {"sfc.classes": str(C), "sfc.blocks": "1,1,1,1", "sfc.width": "4",
             "sfc.stem_stride": "2", "sfc.strides": "1,2,2,1",
             "sfc.dilate": "0,0,0,0", "sfc.side": "4,4,8,8", "sfc.frozen": "3"}
-    save_safetensors(os.path.join(out, "weights.safetensors"), params, meta)
     arrays = dict(img=img, label=label, box=vmask[:, 0], dc=dc,
                   cam_img=xi[0], cam_y21=y21, cam_mw=cam_mw, cam_mp=cam_mp,
                   l_cls=l_cls, l_pdw=l_pdw, l_wdw=l_wdw)
@@ -288,27 +328,11 @@ def make_case(out, seed):
     for k, p in net.named_parameters():
         if p.grad is not None:
             arrays["grad." + k.replace("backbone.", "")] = p.grad
-    np.savez_compressed(os.path.join(out, "case.npz"),
-             **{k: np.asarray(v.detach().numpy(), dtype=np.float32)
-                for k, v in arrays.items()},
-             config=np.array([C, S, N, 1, 1, 1, 1, 4, 2, 2, 2, 1, 4, 4, 8, 8],
-                             dtype=np.int64))
+    return arrays, params, meta
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--out")
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--golden", action="store_true")
-    a = ap.parse_args()
-    torch.set_num_threads(1)
-    if a.golden:
-        here = os.path.dirname(os.path.abspath(__file__))
-        make_case(os.path.join(here, "..", "golden", "sfc"), 1)
-    elif a.out:
-        make_case(a.out, a.seed)
-    else:
-        ap.error("give --out DIR or --golden")
+    main_cases(make_case, "sfc", before=lambda: torch.set_num_threads(1))
 
 
 if __name__ == "__main__":
