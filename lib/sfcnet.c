@@ -319,8 +319,10 @@ static void plan(struct sfc_sfcnet *net, int s, int N, int H, int W,
 {
     struct sfc_sfcnet_act *a = &net->act[s];
     sfc_resnet_plan(&net->bb[s], N, H, W, train);
-    if (a->N == N && a->H == H && a->W == W && a->arena.base)
-        return; /* buffers are sized for train + heads: always reusable */
+    /* a plan with more buffers serves a call that needs fewer */
+    if (a->N == N && a->H == H && a->W == W && a->arena.base &&
+        a->train >= train && a->heads >= heads)
+        return;
     sfc_arena_release(&a->arena);
     struct sfc_resnet *bb = &net->bb[s];
     a->N = N;
@@ -332,13 +334,13 @@ static void plan(struct sfc_sfcnet *net, int s, int N, int H, int W,
     a->K = net->cfg.C + 1;
     a->D = 0;
     for (int i = 0; i < 4; i++) a->D += net->cfg.side[i];
-    (void)train;
-    (void)heads;
+    a->train = train;
+    a->heads = heads;
     struct sfc_arena m;
     sfc_arena_measure(&m);
-    plan_into(net, bb, a, &m, 1, 1);
+    plan_into(net, bb, a, &m, train, heads);
     sfc_arena_init(&a->arena, NULL, m.peak);
-    plan_into(net, bb, a, &a->arena, 1, 1);
+    plan_into(net, bb, a, &a->arena, train, heads);
 }
 
 /* ---- forward ------------------------------------------------------------ */

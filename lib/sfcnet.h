@@ -36,6 +36,7 @@ void sfc_sfcnet_config_default(struct sfc_sfcnet_config *cfg, int C);
 /* Activations of one scale (planned once per input shape). */
 struct sfc_sfcnet_act {
     int N, H, W, h, w, K, D; /* input, feature grid, K = C + 1, D = sum side */
+    int train, heads;        /* what the plan holds buffers for */
     struct sfc_arena arena;
     float *vm;                      /* (N, K, hw) low-res valid mask */
     float *cam, *score;             /* (N, C, hw), (N, C) */

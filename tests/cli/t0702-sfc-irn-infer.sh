@@ -1,8 +1,8 @@
 # t0702: sfc-irn infer writes a palette label PNG of the image's size for
 # every id, with values among the CAM keys; skips ids whose output exists
 # (a planted file stays untouched); two shards together give the bytes of
-# one run; --rule irn also runs; a second model trained the same way
-# gives the same labels (determinism).
+# one run; a second run gives the same bytes; --rule irn also runs; a
+# model with other --blocks is read back from its metadata.
 # Needs: od.
 . tests/cli/lib.sh
 F=tests/golden/irnnet/cli
@@ -38,4 +38,11 @@ for id in $(cat $F/list.txt); do same_bytes "$T/p/$id.png" "$T/s/$id.png"; done
 
 expect_ok sfc-irn infer $I --out "$T/irn" --rule irn
 check "irn rule writes all" test "$(ls "$T/irn" | wc -l)" = 4
+
+# another backbone shape travels in the model's metadata
+expect_ok sfc-irn train $A --labels $F/labels --width 4 --blocks 1,2,1,1 \
+    --batch 2 --micro 2 --epochs 1 --crop 64 --radius 5 -q --out "$T/b.st"
+expect_ok sfc-irn infer $A --cams $F/cam --irn "$T/b.st" --canvas 64 -q \
+    --out "$T/b"
+check "blocks 1,2,1,1 model writes all" test "$(ls "$T/b" | wc -l)" = 4
 finish
