@@ -402,11 +402,101 @@ static float *lattice_splat_blur(const struct sfc_lattice *lat,
     return d & 1 ? a : b;
 }
 
+/* exp(x) for x <= 0 in plain float arithmetic that vectorises: x = n ln2 +
+ * r with |r| <= ln2/2 (ln2 split in two for exactness), exp(r) by its
+ * Taylor polynomial to degree 7 (relative error < 2e-7 incl. rounding),
+ * times 2^n built in the exponent bits. x < -87 gives exp(-87) (> 0).
+ * The clamp compares bit patterns (for x <= 0 a larger pattern is a
+ * larger magnitude): a float comparison would keep the loop from
+ * vectorising under the default -ftrapping-math. */
+static inline float exp_nonpos(float x)
+{
+    union {
+        float f;
+        uint32_t u;
+    } c = {.f = x};
+    c.u = c.u > 0xC2AE0000u ? 0xC2AE0000u : c.u; /* 0xC2AE0000 = -87.0f */
+    x = c.f;
+    int32_t n = (int32_t)(x * 1.44269504f - 0.5f); /* round to nearest */
+    float fn = (float)n;
+    float r = (x - fn * 0.693359375f) + fn * 2.12194440e-4f;
+    float p = 1.0f / 5040;
+    p = p * r + 1.0f / 720;
+    p = p * r + 1.0f / 120;
+    p = p * r + 1.0f / 24;
+    p = p * r + 1.0f / 6;
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    union {
+        int32_t i;
+        float f;
+    } two_n = {.i = (n + 127) * (1 << 23)};
+    return p * two_n.f;
+}
+
+/* q = softmax(x - u) over the first K of V lanes, the other lanes of q
+ * set to 0; x (V) may be NULL (zeros), u is (K). The exponentials run over
+ * all V lanes (the padding holds -inf and is zeroed after), so they
+ * vectorise even for K < 4. x may equal q. V is a multiple of 4. */
+static inline void softmax_row(const float *x, const float *u, int K, int V,
+                               float *q)
+{
+    if (x) {
+#pragma omp simd
+        for (int k = 0; k < K; k++) q[k] = x[k] - u[k];
+    } else {
+        for (int k = 0; k < K; k++) q[k] = -u[k];
+    }
+    for (int k = K; k < V; k++) q[k] = -INFINITY;
+    float mx = q[0];
+    if (V == 4) { /* fixed length: single vector operations */
+        for (int k = 1; k < 4; k++) mx = q[k] > mx ? q[k] : mx;
+        for (int k = 0; k < 4; k++) q[k] = exp_nonpos(q[k] - mx);
+    } else {
+        /* max is exact in any order */
+#pragma omp simd reduction(max : mx)
+        for (int k = 1; k < V; k++) mx = q[k] > mx ? q[k] : mx;
+#pragma omp simd
+        for (int k = 0; k < V; k++) q[k] = exp_nonpos(q[k] - mx);
+    }
+    for (int k = K; k < V; k++) q[k] = 0;
+    /* the sum in four interleaved partial sums (V is a multiple of 4 and
+     * the padding is 0): a fixed order, and no serial chain of K adds */
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (int k = 0; k < V; k += 4) {
+        s0 += q[k];
+        s1 += q[k + 1];
+        s2 += q[k + 2];
+        s3 += q[k + 3];
+    }
+    float inv = 1.0f / ((s0 + s1) + (s2 + s3));
+    if (V == 4) {
+        for (int k = 0; k < 4; k++) q[k] *= inv;
+    } else {
+#pragma omp simd
+        for (int k = 0; k < V; k++) q[k] *= inv;
+    }
+}
+
+/* Q_i = softmax(x_i - U_i) per pixel; x (N, V) may be NULL, U (N, K). */
+static void softmax_rows(const float *x, const float *U, int64_t N, int K,
+                         int V, float *Q)
+{
+    int64_t i;
+#pragma omp parallel for schedule(static) if (N * K > PAR_MIN)
+    for (i = 0; i < N; i++)
+        softmax_row(x ? x + i * V : NULL, U + i * K, K, V, Q + i * V);
+}
+
 /* Slice: out_i (+)= sum_r (out_scale_i * alpha * gain * bary_ir) *
- * vals[corner_ir], accumulated into the output row corner by corner. */
+ * vals[corner_ir], accumulated into the output row corner by corner.
+ * With Q != NULL, each finished row then gives Q_i = softmax(out_i - U_i)
+ * (U (N, K)) while it is in cache: the mean-field update fused in. */
 static void lattice_slice(const struct sfc_lattice *lat, const float *vals,
                           int V, const float *out_scale, float gain,
-                          float *out, int accumulate)
+                          float *out, int accumulate, const float *U, int K,
+                          float *Q)
 {
     int d1 = lat->d + 1;
     int64_t i;
@@ -424,6 +514,7 @@ static void lattice_slice(const struct sfc_lattice *lat, const float *vals,
             row_ax(o, w, x, V);
         for (int r = 1; r < d1; r++)
             row_axpy(o, b[r] * s, vals + (int64_t)c[r] * V, V);
+        if (Q) softmax_row(o, U + i * K, K, V, Q + i * V);
     }
 }
 
@@ -435,7 +526,7 @@ void sfc_lattice_filter(const struct sfc_lattice *lat, const float *in,
     float *a = sfc_xmalloc_aligned(n * sizeof *a);
     float *b = sfc_xmalloc_aligned(n * sizeof *b);
     float *vals = lattice_splat_blur(lat, in, V, in_scale, a, b);
-    lattice_slice(lat, vals, V, out_scale, 1.0f, out, 0);
+    lattice_slice(lat, vals, V, out_scale, 1.0f, out, 0, NULL, 0, NULL);
     free(a);
     free(b);
 }
@@ -577,16 +668,19 @@ static void scratch_release(struct crf_scratch *w)
     free(w->b);
 }
 
-/* out (+)= gain * normalised message of kernel m; Q and out (N, V). */
-static void crf_message(const struct sfc_crf *crf, int m, const float *Q,
-                        int V, float gain, float *out, int accumulate,
-                        struct crf_scratch *w)
+/* out (+)= gain * normalised message of kernel m; Q and out (N, V). With
+ * U != NULL (lattice only) the slice also updates Q = softmax(out - U). */
+static void crf_message(const struct sfc_crf *crf, int m, float *Q, int V,
+                        float gain, float *out, int accumulate,
+                        struct crf_scratch *w, const float *U, int K)
 {
     const struct crf_kernel *kn = &crf->k[m];
     if (crf->how == SFC_CRF_LATTICE) {
         float *vals = lattice_splat_blur(kn->lat, Q, V, kn->norm, w->a, w->b);
-        lattice_slice(kn->lat, vals, V, kn->norm, gain, out, accumulate);
+        lattice_slice(kn->lat, vals, V, kn->norm, gain, out, accumulate, U,
+                      K, U ? Q : NULL);
     } else {
+        SFC_ASSERT(U == NULL);
         exact_filter(kn, crf->N, Q, V, kn->norm, gain, out, accumulate);
     }
 }
@@ -597,83 +691,8 @@ void sfc_crf_message(const struct sfc_crf *crf, int kernel, const float *Q,
     SFC_ASSERT(kernel == 0 || kernel == 1);
     struct crf_scratch w;
     scratch_init(&w, crf, K);
-    crf_message(crf, kernel, Q, K, 1.0f, out, 0, &w);
+    crf_message(crf, kernel, (float *)Q, K, 1.0f, out, 0, &w, NULL, 0);
     scratch_release(&w);
-}
-
-/* exp(x) for x <= 0 in plain float arithmetic that vectorises: x = n ln2 +
- * r with |r| <= ln2/2 (ln2 split in two for exactness), exp(r) by its
- * Taylor polynomial to degree 7 (relative error < 2e-7 incl. rounding),
- * times 2^n built in the exponent bits. x < -87 gives exp(-87) (> 0).
- * The clamp compares bit patterns (for x <= 0 a larger pattern is a
- * larger magnitude): a float comparison would keep the loop from
- * vectorising under the default -ftrapping-math. */
-static inline float exp_nonpos(float x)
-{
-    union {
-        float f;
-        uint32_t u;
-    } c = {.f = x};
-    c.u = c.u > 0xC2AE0000u ? 0xC2AE0000u : c.u; /* 0xC2AE0000 = -87.0f */
-    x = c.f;
-    int32_t n = (int32_t)(x * 1.44269504f - 0.5f); /* round to nearest */
-    float fn = (float)n;
-    float r = (x - fn * 0.693359375f) + fn * 2.12194440e-4f;
-    float p = 1.0f / 5040;
-    p = p * r + 1.0f / 720;
-    p = p * r + 1.0f / 120;
-    p = p * r + 1.0f / 24;
-    p = p * r + 1.0f / 6;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    union {
-        int32_t i;
-        float f;
-    } two_n = {.i = (n + 127) * (1 << 23)};
-    return p * two_n.f;
-}
-
-/* Q_i = softmax(x_i - U_i) over the first K of V lanes, per pixel; the
- * other lanes of Q are set to 0. x (N, V) may be NULL (zeros), U is
- * (N, K). The exponentials run over all V lanes (the padding holds -inf
- * and is zeroed after), so they vectorise even for K < 4. */
-static void softmax_rows(const float *x, const float *U, int64_t N, int K,
-                         int V, float *Q)
-{
-    int64_t i;
-#pragma omp parallel for schedule(static) if (N * K > PAR_MIN)
-    for (i = 0; i < N; i++) {
-        const float *u = U + i * K;
-        float *q = Q + i * V;
-        if (x) {
-            for (int k = 0; k < K; k++) q[k] = x[i * V + k] - u[k];
-        } else {
-            for (int k = 0; k < K; k++) q[k] = -u[k];
-        }
-        for (int k = K; k < V; k++) q[k] = -INFINITY;
-        float mx = q[0];
-        if (V == 4) { /* fixed length: single vector operations */
-            for (int k = 1; k < 4; k++) mx = q[k] > mx ? q[k] : mx;
-            for (int k = 0; k < 4; k++) q[k] = exp_nonpos(q[k] - mx);
-        } else {
-            /* max is exact in any order */
-#pragma omp simd reduction(max : mx)
-            for (int k = 1; k < V; k++) mx = q[k] > mx ? q[k] : mx;
-#pragma omp simd
-            for (int k = 0; k < V; k++) q[k] = exp_nonpos(q[k] - mx);
-        }
-        for (int k = K; k < V; k++) q[k] = 0;
-        float s = 0;
-        for (int k = 0; k < K; k++) s += q[k];
-        float inv = 1.0f / s;
-        if (V == 4) {
-            for (int k = 0; k < 4; k++) q[k] *= inv;
-        } else {
-#pragma omp simd
-            for (int k = 0; k < V; k++) q[k] *= inv;
-        }
-    }
 }
 
 void sfc_crf_inference(const struct sfc_crf *crf, const float *U, int K,
@@ -689,16 +708,21 @@ void sfc_crf_inference(const struct sfc_crf *crf, const float *U, int K,
     struct crf_scratch w;
     scratch_init(&w, crf, V);
     softmax_rows(NULL, U, N, K, V, Q);
+    int last = -1; /* the last kernel with a weight */
+    for (int m = 0; m < 2; m++)
+        if (crf->k[m].compat != 0) last = m;
+    int fuse = last >= 0 && crf->how == SFC_CRF_LATTICE;
     for (int it = 0; it < iters; it++) {
         /* x = sum of compat * message; Potts: energy -compat * message,
-         * so Q = softmax(x - U) */
+         * so Q = softmax(x - U), fused into the last slice when it can */
         int first = 1;
-        for (int m = 0; m < 2; m++)
+        for (int m = 0; m <= last; m++)
             if (crf->k[m].compat != 0) {
-                crf_message(crf, m, Q, V, crf->k[m].compat, x, !first, &w);
+                crf_message(crf, m, Q, V, crf->k[m].compat, x, !first, &w,
+                            fuse && m == last ? U : NULL, K);
                 first = 0;
             }
-        softmax_rows(first ? NULL : x, U, N, K, V, Q);
+        if (!fuse) softmax_rows(last < 0 ? NULL : x, U, N, K, V, Q);
     }
     for (int64_t i = 0; i < N; i++)
         memcpy(Q_out + i * K, Q + i * V, (size_t)K * sizeof *Q);
