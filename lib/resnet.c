@@ -293,7 +293,11 @@ void sfc_resnet_init_random(struct sfc_resnet *net, struct sfc_rng *rng)
 int sfc_resnet_load(struct sfc_resnet *net, const struct sfc_safetensors *st,
                     const char *prefix, const char *domain)
 {
-    static const char *const ignore[] = {"fc.", "optim.", NULL};
+    /* not backbone keys: the ImageNet classifier, optimiser state, and the
+     * heads of an SFC checkpoint (whose backbone is this ResNet) */
+    static const char *const ignore[] = {"fc.",    "optim.", "classifier.",
+                                         "f9.",    "side1.", "side2.",
+                                         "side3.", "side4.", NULL};
     return sfc_pblock_load(&net->pb, net->params, st, prefix, ignore, domain);
 }
 

@@ -9,12 +9,16 @@
 #   TOY_TRAIN  ?= 3000       training images     TOY_VAL ?= 300
 #   TOY_SIZE   ?= 96         image side (pixels) TOY_CLASSES ?= 8
 #   TOY_EPOCHS ?= 6          TOY_BATCH ?= 16     TOY_DRAWS ?= 4
-#   TOY_NET    ?= the network: a small ResNet trained from scratch
+#   TOY_BLOCKS ?= 1,1,1,1    TOY_WIDTH ?= 16     TOY_SIDE ?= 16,16,32,32
+#                            the network: a small ResNet trained from scratch
+#   TOY_IRN_IMAGES ?= 600    training images whose CAMs and IR labels train
+#                            the IRN edge head (a prefix of the train list)
+#   TOY_IRN_EPOCHS ?= 3      TOY_IRN_RADIUS ?= 10 (training path radius)
 #   TOY_LR     ?= 0.1        TOY_PDW_WARMUP ?= 350 (L_PDW off for the first
 #                            steps: from scratch it collapses the CAMs)
 #   TOY_SCALES ?= 1,0.5,1.5,2   CAM inference scales
 # Stage programs (swap one for any program that honours the same files):
-#   TOYGEN INGEST SAMPLE TRAINSTEP CAM CRF MIOU
+#   TOYGEN INGEST SAMPLE TRAINSTEP CAM CRF IRN MIOU
 # Targets: demo  toy-data  toy-clean
 # Methods: sfc (SFC as the paper) and baseline (plain CAM classifier), each
 # in $(TOY_RUN)/<method>/: final.safetensors, cam/, crf/ and the mIoU
@@ -32,7 +36,14 @@ TOY_CLASSES ?= 8
 TOY_EPOCHS  ?= 6
 TOY_BATCH   ?= 16
 TOY_DRAWS   ?= 4
-TOY_NET     ?= --blocks 1,1,1,1 --width 16 --side 16,16,32,32 --frozen 0
+TOY_BLOCKS  ?= 1,1,1,1
+TOY_WIDTH   ?= 16
+TOY_SIDE    ?= 16,16,32,32
+TOY_NET     := --blocks $(TOY_BLOCKS) --width $(TOY_WIDTH) --side $(TOY_SIDE) \
+    --frozen 0
+TOY_IRN_IMAGES ?= 600
+TOY_IRN_EPOCHS ?= 3
+TOY_IRN_RADIUS ?= 10
 TOY_LR      ?= 0.1
 TOY_PDW_WARMUP ?= 350
 TOY_SCALES  ?= 1,0.5,1.5,2
@@ -47,6 +58,7 @@ TRAINSTEP ?= $(BINDIR)/sfc-trainstep
 CAM ?= $(BINDIR)/sfc-cam
 CRF ?= $(BINDIR)/sfc-crf
 MIOU ?= $(BINDIR)/sfc-miou
+IRN ?= $(BINDIR)/sfc-irn
 
 TOY_DB := $(TOY_RUN)/sfc.db
 
@@ -55,7 +67,7 @@ TOY_DB := $(TOY_RUN)/sfc.db
 .SECONDARY:
 
 TOY_RESULTS := $(foreach m,$(TOY_METHODS),$(TOY_RUN)/$(m)/cam-miou.txt \
-    $(TOY_RUN)/$(m)/crf-miou.txt)
+    $(TOY_RUN)/$(m)/crf-miou.txt $(TOY_RUN)/$(m)/pseudo-miou.txt)
 
 demo-files: $(TOY_RESULTS)
 
@@ -120,6 +132,41 @@ $(TOY_RUN)/%/crf-miou.txt: $(TOY_RUN)/%/crf.done | $(MIOU)
 	$(MIOU) --db $(TOY_DB) --gt $(TOY_RUN)/data/SegmentationClass \
 	    --pred $(TOY_RUN)/$*/crf --split val --count-split train \
 	    --stage crf-$* -q > $@.tmp && mv $@.tmp $@
+
+# IRN: CAMs and IR labels (SFC's rule) of a prefix of the train list
+# train the edge head on the method's frozen backbone; the random walk
+# turns the val CAMs into pseudo labels
+$(TOY_RUN)/irn-list.txt: $(TOY_RUN)/ingest.done
+	head -n $(TOY_IRN_IMAGES) $(TOY_RUN)/data/ImageSets/Segmentation/train.txt \
+	    > $@.tmp && mv $@.tmp $@
+
+$(TOY_RUN)/%/irlabel.done: $(TOY_RUN)/%/final.safetensors \
+    $(TOY_RUN)/irn-list.txt | $(CAM) $(CRF)
+	$(CAM) --db $(TOY_DB) --ckpt $< --out $(TOY_RUN)/$*/cam-train \
+	    --list $(TOY_RUN)/irn-list.txt --scales 1 -q > /dev/null
+	$(CRF) --db $(TOY_DB) --cams $(TOY_RUN)/$*/cam-train \
+	    --out $(TOY_RUN)/$*/ir_label --list $(TOY_RUN)/irn-list.txt \
+	    --rule sfc --w-weight 1 --p-weight 0.7 -q
+	@touch $@
+
+$(TOY_RUN)/%/irn.safetensors: $(TOY_RUN)/%/irlabel.done | $(IRN)
+	$(IRN) train --db $(TOY_DB) --list $(TOY_RUN)/irn-list.txt \
+	    --images $(TOY_RUN)/data/JPEGImages --labels $(TOY_RUN)/$*/ir_label \
+	    --weights $(TOY_RUN)/$*/final.safetensors --blocks $(TOY_BLOCKS) \
+	    --width $(TOY_WIDTH) --batch 16 --micro 16 --epochs $(TOY_IRN_EPOCHS) \
+	    --crop $(TOY_SIZE) --classes $$(($(TOY_CLASSES) + 1)) --radius $(TOY_IRN_RADIUS) \
+	    --seed $(TOY_SEED) --out $@ -q
+
+$(TOY_RUN)/%/pseudo.done: $(TOY_RUN)/%/irn.safetensors $(TOY_RUN)/%/cam.done
+	$(IRN) infer --db $(TOY_DB) --split val --irn $< \
+	    --cams $(TOY_RUN)/$*/cam --out $(TOY_RUN)/$*/pseudo \
+	    --canvas $(TOY_SIZE) --rule sfc -q
+	@touch $@
+
+$(TOY_RUN)/%/pseudo-miou.txt: $(TOY_RUN)/%/pseudo.done | $(MIOU)
+	$(MIOU) --db $(TOY_DB) --gt $(TOY_RUN)/data/SegmentationClass \
+	    --pred $(TOY_RUN)/$*/pseudo --split val --count-split train \
+	    --stage pseudo-$* -q > $@.tmp && mv $@.tmp $@
 
 toy-clean:
 	rm -rf $(TOY_RUN)

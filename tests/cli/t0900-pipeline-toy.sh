@@ -8,8 +8,8 @@ run() {
     make --no-print-directory -f pipelines/toy.mk BINDIR="$SFC_BIN" \
         TOY_RUN="$T/run" TOY_TRAIN=48 TOY_VAL=8 TOY_SIZE=32 TOY_CLASSES=4 \
         TOY_EPOCHS=1 TOY_BATCH=8 TOY_DRAWS=2 TOY_PDW_WARMUP=2 \
-        TOY_SCALES=1,0.5 TOY_NET="--blocks 1,1,1,1 --width 4 --side 4,4,8,8 \
-        --frozen 0" "$@"
+        TOY_SCALES=1,0.5 TOY_WIDTH=4 TOY_SIDE=4,4,8,8 TOY_IRN_IMAGES=16 \
+        TOY_IRN_EPOCHS=1 TOY_IRN_RADIUS=3 "$@"
 }
 
 expect_ok run demo
@@ -18,9 +18,11 @@ for m in sfc baseline; do
     check "$m: final weights" test -s "$T/run/$m/final.safetensors"
     check "$m: 8 CAM files" test "$(ls "$T/run/$m/cam" | wc -l)" = 8
     check "$m: 8 CRF labels" test "$(ls "$T/run/$m/crf" | wc -l)" = 8
+    check "$m: 16 IR labels" test "$(ls "$T/run/$m/ir_label" | wc -l)" = 16
+    check "$m: 8 pseudo labels" test "$(ls "$T/run/$m/pseudo" | wc -l)" = 8
 done
-check "metrics rows for 4 stages" test "$(sqlite3 "$T/run/sfc.db" \
-    "SELECT count(DISTINCT stage) FROM metrics")" = 4
+check "metrics rows for 6 stages" test "$(sqlite3 "$T/run/sfc.db" \
+    "SELECT count(DISTINCT stage) FROM metrics")" = 6
 check "every run ended ok" test "$(sqlite3 "$T/run/sfc.db" \
     "SELECT count(*) FROM runs WHERE status != 'ok'")" = 0
 expect_ok run -q demo-files
@@ -29,5 +31,5 @@ rm "$T/run/sfc/crf-miou.txt"
 expect_ok run -n demo-files
 cp "$T/.out" "$T/dry"
 check "only the removed stage reruns" test "$(grep -c "sfc-miou" "$T/dry")" = 1
-check "nothing else reruns" test "$(grep -c -e sfc-cam -e sfc-trainstep -e sfc-crf "$T/dry")" = 0
+check "nothing else reruns" test "$(grep -c -e sfc-cam -e sfc-trainstep -e sfc-crf -e sfc-irn "$T/dry")" = 0
 finish
