@@ -47,7 +47,10 @@ CPPFLAGS  += -I$(BUILD)/gen
 
 .PHONY: all test check test-sanitize deps ref bench clean install
 .DELETE_ON_ERROR:
-.SECONDARY:
+# keep the objects of tools and tests (chained pattern rules would delete
+# them); listed, not a bare .SECONDARY:, which would make every pipeline
+# file secondary, and a missing secondary file does not rerun what follows
+.SECONDARY: $(TOOL_SRC:%.c=$(BUILD)/%.o) $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 all: $(LIBA) $(TOOLS)
 

@@ -63,13 +63,16 @@ IRN ?= $(BINDIR)/sfc-irn
 TOY_DB := $(TOY_RUN)/sfc.db
 
 .PHONY: demo demo-files toy-data toy-clean
-# keep every stage output (chained pattern rules would delete them)
-.SECONDARY:
 
 TOY_RESULTS := $(foreach m,$(TOY_METHODS),$(TOY_RUN)/$(m)/cam-miou.txt \
     $(TOY_RUN)/$(m)/crf-miou.txt $(TOY_RUN)/$(m)/pseudo-miou.txt)
+# every stage output named here, so none is an "intermediate" of the
+# pattern chains: removing one reruns it and what follows it
+TOY_STAGES := $(foreach m,$(TOY_METHODS),$(addprefix $(TOY_RUN)/$(m)/, \
+    final.safetensors cam.done crf.done irlabel.done irn.safetensors \
+    pseudo.done))
 
-demo-files: $(TOY_RESULTS)
+demo-files: $(TOY_RESULTS) $(TOY_STAGES)
 
 demo: demo-files
 	@echo
@@ -91,34 +94,34 @@ demo: demo-files
 
 toy-data: $(TOY_RUN)/data.done
 
-$(TOY_RUN)/data.done: | $(TOYGEN)
+$(TOY_RUN)/data.done: $(TOYGEN)
 	@mkdir -p $(TOY_RUN)
 	$(TOYGEN) --out $(TOY_RUN)/data --size $(TOY_SIZE) \
 	    --train $(TOY_TRAIN) --val $(TOY_VAL) --classes $(TOY_CLASSES) \
 	    --seed $(TOY_SEED) -q > $(TOY_RUN)/data.classes.txt
 	@touch $@
 
-$(TOY_RUN)/ingest.done: $(TOY_RUN)/data.done | $(INGEST)
+$(TOY_RUN)/ingest.done: $(TOY_RUN)/data.done $(INGEST)
 	$(INGEST) --db $(TOY_DB) -q $(TOY_RUN)/data > $(TOY_RUN)/ingest.txt
 	@touch $@
 
-$(TOY_RUN)/sample.done: $(TOY_RUN)/ingest.done | $(SAMPLE)
+$(TOY_RUN)/sample.done: $(TOY_RUN)/ingest.done $(SAMPLE)
 	$(SAMPLE) --db $(TOY_DB) --split train --epochs $(TOY_EPOCHS) \
 	    --batch $(TOY_BATCH) --draws $(TOY_DRAWS) --crop $(TOY_SIZE) \
 	    --aug sfc --seed $(TOY_SEED) -q > $(TOY_RUN)/sample.txt
 	@touch $@
 
 # training from scratch, then CAMs, CAM + CRF, and their scores
-$(TOY_RUN)/%/final.safetensors: $(TOY_RUN)/sample.done | $(TRAINSTEP)
+$(TOY_RUN)/%/final.safetensors: $(TOY_RUN)/sample.done $(TRAINSTEP)
 	$(TRAINSTEP) --db $(TOY_DB) --out $(TOY_RUN)/$* $(TOY_NET) \
 	    --lr $(TOY_LR) --seed $(TOY_SEED) $(TOY_FLAGS_$*) -q
 
-$(TOY_RUN)/%/cam.done: $(TOY_RUN)/%/final.safetensors | $(CAM)
+$(TOY_RUN)/%/cam.done: $(TOY_RUN)/%/final.safetensors $(CAM)
 	$(CAM) --db $(TOY_DB) --ckpt $< --out $(TOY_RUN)/$*/cam --split val \
 	    --scales $(TOY_SCALES) -q > /dev/null
 	@touch $@
 
-$(TOY_RUN)/%/cam-miou.txt: $(TOY_RUN)/%/cam.done | $(MIOU)
+$(TOY_RUN)/%/cam-miou.txt: $(TOY_RUN)/%/cam.done $(MIOU)
 	$(MIOU) --db $(TOY_DB) --gt $(TOY_RUN)/data/SegmentationClass \
 	    --cams $(TOY_RUN)/$*/cam --split val --count-split train \
 	    --map all --stage cam-$* -q > $@.tmp
@@ -126,12 +129,12 @@ $(TOY_RUN)/%/cam-miou.txt: $(TOY_RUN)/%/cam.done | $(MIOU)
 	    --cams $(TOY_RUN)/$*/cam --split val --count-split train \
 	    --map cam_c --stage cam-$* -q >> $@.tmp && mv $@.tmp $@
 
-$(TOY_RUN)/%/crf.done: $(TOY_RUN)/%/cam.done | $(CRF)
+$(TOY_RUN)/%/crf.done: $(TOY_RUN)/%/cam.done $(CRF)
 	$(CRF) --db $(TOY_DB) --cams $(TOY_RUN)/$*/cam --out $(TOY_RUN)/$*/crf \
 	    --split val --rule cam-crf --w-weight 1 --p-weight 1 -q
 	@touch $@
 
-$(TOY_RUN)/%/crf-miou.txt: $(TOY_RUN)/%/crf.done | $(MIOU)
+$(TOY_RUN)/%/crf-miou.txt: $(TOY_RUN)/%/crf.done $(MIOU)
 	$(MIOU) --db $(TOY_DB) --gt $(TOY_RUN)/data/SegmentationClass \
 	    --pred $(TOY_RUN)/$*/crf --split val --count-split train \
 	    --stage crf-$* -q > $@.tmp && mv $@.tmp $@
@@ -144,7 +147,7 @@ $(TOY_RUN)/irn-list.txt: $(TOY_RUN)/ingest.done
 	    > $@.tmp && mv $@.tmp $@
 
 $(TOY_RUN)/%/irlabel.done: $(TOY_RUN)/%/final.safetensors \
-    $(TOY_RUN)/irn-list.txt | $(CAM) $(CRF)
+    $(TOY_RUN)/irn-list.txt $(CAM) $(CRF)
 	$(CAM) --db $(TOY_DB) --ckpt $< --out $(TOY_RUN)/$*/cam-train \
 	    --list $(TOY_RUN)/irn-list.txt --scales 1 -q > /dev/null
 	$(CRF) --db $(TOY_DB) --cams $(TOY_RUN)/$*/cam-train \
@@ -152,7 +155,7 @@ $(TOY_RUN)/%/irlabel.done: $(TOY_RUN)/%/final.safetensors \
 	    --rule sfc --w-weight 1 --p-weight 0.7 -q
 	@touch $@
 
-$(TOY_RUN)/%/irn.safetensors: $(TOY_RUN)/%/irlabel.done | $(IRN)
+$(TOY_RUN)/%/irn.safetensors: $(TOY_RUN)/%/irlabel.done $(IRN)
 	$(IRN) train --db $(TOY_DB) --list $(TOY_RUN)/irn-list.txt \
 	    --images $(TOY_RUN)/data/JPEGImages --labels $(TOY_RUN)/$*/ir_label \
 	    --weights $(TOY_RUN)/$*/final.safetensors --blocks $(TOY_BLOCKS) \
@@ -160,13 +163,13 @@ $(TOY_RUN)/%/irn.safetensors: $(TOY_RUN)/%/irlabel.done | $(IRN)
 	    --crop $(TOY_SIZE) --classes $$(($(TOY_CLASSES) + 1)) --radius $(TOY_IRN_RADIUS) \
 	    --seed $(TOY_SEED) --out $@ -q
 
-$(TOY_RUN)/%/pseudo.done: $(TOY_RUN)/%/irn.safetensors $(TOY_RUN)/%/cam.done
+$(TOY_RUN)/%/pseudo.done: $(TOY_RUN)/%/irn.safetensors $(TOY_RUN)/%/cam.done $(IRN)
 	$(IRN) infer --db $(TOY_DB) --split val --irn $< \
 	    --cams $(TOY_RUN)/$*/cam --out $(TOY_RUN)/$*/pseudo \
 	    --canvas $(TOY_SIZE) --rule sfc -q
 	@touch $@
 
-$(TOY_RUN)/%/pseudo-miou.txt: $(TOY_RUN)/%/pseudo.done | $(MIOU)
+$(TOY_RUN)/%/pseudo-miou.txt: $(TOY_RUN)/%/pseudo.done $(MIOU)
 	$(MIOU) --db $(TOY_DB) --gt $(TOY_RUN)/data/SegmentationClass \
 	    --pred $(TOY_RUN)/$*/pseudo --split val --count-split train \
 	    --stage pseudo-$* -q > $@.tmp && mv $@.tmp $@

@@ -32,4 +32,15 @@ expect_ok run -n demo-files
 cp "$T/.out" "$T/dry"
 check "only the removed stage reruns" test "$(grep -c "sfc-miou" "$T/dry")" = 1
 check "nothing else reruns" test "$(grep -c -e sfc-cam -e sfc-trainstep -e sfc-crf -e sfc-irn "$T/dry")" = 0
+# a stage in the middle: SFC's CAMs; its CAM scores, CRF and pseudo labels
+# follow, its training and the baseline do not
+rm "$T/run/sfc/cam.done"
+expect_ok run -n demo-files
+cp "$T/.out" "$T/dry2"
+check "the CAM stage reruns" test "$(grep -c "sfc-cam .*sfc/final" "$T/dry2")" = 1
+cat "$T/dry2" >&2
+check "its followers rerun" test "$(grep -c -e "sfc-crf .*sfc/cam " \
+    -e "sfc-irn infer" "$T/dry2")" = 2
+check "no training, no baseline" test "$(grep -c -e sfc-trainstep -e "irn train" \
+    -e baseline/cam "$T/dry2")" = 0
 finish
