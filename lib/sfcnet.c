@@ -441,7 +441,7 @@ static void add_flipped(float *dst, const float *a, const float *b, int C,
 }
 
 void sfc_sfcnet_cam(struct sfc_sfcnet *net, const float *x, int H, int W,
-                    const float *y21, float *mw, float *mp)
+                    const float *y21, float *mw, float *mp, float *mc)
 {
     plan(net, 0, 2, H, W, 0, 1);
     struct sfc_resnet *bb = &net->bb[0];
@@ -476,6 +476,7 @@ void sfc_sfcnet_cam(struct sfc_sfcnet *net, const float *x, int H, int W,
     sfc_chanmax_forward(a->bgmax, a->bgidx, a->cn, 1, C, hw);
     for (int p = 0; p < hw; p++) a->cam21[p] = 1.0f - a->bgmax[p];
     memcpy(a->cam21 + hw, a->cn, sizeof(float) * (size_t)C * hw);
+    if (mc) memcpy(mc, a->cam21, sizeof(float) * (size_t)K * hw);
     /* PCM on the fused image and x4 */
     float *xsum = sfc_xmalloc(sizeof(float) * 3 * (size_t)H * W);
     add_flipped(xsum, x, x + (size_t)3 * H * W, 3, H, W);

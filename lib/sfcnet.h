@@ -113,9 +113,11 @@ void sfc_sfcnet_backward(struct sfc_sfcnet *net, int s, int heads);
  * hierarchical features, images and x4 are summed (the flip flipped
  * back); the background is 1 - max over all classes, with no label
  * masking before PCM; the prototypes are seeded inside y21 (K), the
- * background-padded label. mw, mp (K, h, w) receive M_W and M_P. */
+ * background-padded label. mw, mp (K, h, w) receive M_W and M_P; mc (K,
+ * h, w), if not NULL, the classifier CAM before PCM (the reference's
+ * orignal_cam: what a plain CAM classifier, the baseline, produces). */
 void sfc_sfcnet_cam(struct sfc_sfcnet *net, const float *x, int H, int W,
-                    const float *y21, float *mw, float *mp);
+                    const float *y21, float *mw, float *mp, float *mc);
 
 /* Loss switches (the paper's ablation rows). */
 enum sfc_sfc_flags {

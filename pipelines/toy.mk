@@ -121,7 +121,10 @@ $(TOY_RUN)/%/cam.done: $(TOY_RUN)/%/final.safetensors | $(CAM)
 $(TOY_RUN)/%/cam-miou.txt: $(TOY_RUN)/%/cam.done | $(MIOU)
 	$(MIOU) --db $(TOY_DB) --gt $(TOY_RUN)/data/SegmentationClass \
 	    --cams $(TOY_RUN)/$*/cam --split val --count-split train \
-	    --map all --stage cam-$* -q > $@.tmp && mv $@.tmp $@
+	    --map all --stage cam-$* -q > $@.tmp
+	$(MIOU) --db $(TOY_DB) --gt $(TOY_RUN)/data/SegmentationClass \
+	    --cams $(TOY_RUN)/$*/cam --split val --count-split train \
+	    --map cam_c --stage cam-$* -q >> $@.tmp && mv $@.tmp $@
 
 $(TOY_RUN)/%/crf.done: $(TOY_RUN)/%/cam.done | $(CRF)
 	$(CRF) --db $(TOY_DB) --cams $(TOY_RUN)/$*/cam --out $(TOY_RUN)/$*/crf \

@@ -69,17 +69,27 @@ static void put_mask(char **names, struct sfc_tensor *t, int *n,
 static int dump_masks(const struct sfc_resnet *net, const char *dir,
                       const char *tag)
 {
-    int cap = 1 + 3 * net->nblocks, n = 0;
+    int cap = 2 + 3 * net->nblocks, n = 0;
     char **names = sfc_xcalloc((size_t)cap, sizeof *names);
     struct sfc_tensor *t = sfc_xcalloc((size_t)cap, sizeof *t);
     const struct sfc_tensor **tp = sfc_xcalloc((size_t)cap, sizeof *tp);
     int N = net->N;
     int H1 = sfc_conv2d_outsize(net->H, 7, net->conv1.S, 3, 1);
     int W1 = sfc_conv2d_outsize(net->W, 7, net->conv1.S, 3, 1);
-    if (net->cfg.frozen == 0) /* frozen stages keep no activations */
+    if (net->cfg.frozen == 0) { /* frozen stages keep no activations */
         put_mask(names, t, &n, "mask.stem", net->a0,
                  (size_t)N * net->cfg.width * H1 * W1, net->cfg.width, H1,
                  W1, N);
+        /* the max-pool's choice (flat index into H1 x W1) at near-ties */
+        int HP = net->feat_h[0], WP = net->feat_w[0];
+        size_t np = (size_t)N * net->cfg.width * HP * WP;
+        float *idx = sfc_xmalloc(sizeof(float) * np);
+        for (size_t i = 0; i < np; i++) idx[i] = (float)net->pool_idx[i];
+        names[n] = sfc_xstrdup("pool.stem");
+        sfc_tensor_view(&t[n], idx, SFC_F32, 4,
+                        (const int64_t[]){N, net->cfg.width, HP, WP});
+        n++;
+    }
     int k = 0;
     for (int l = 0; l < 4; l++)
         for (int b = 0; b < net->cfg.blocks[l]; b++, k++) {

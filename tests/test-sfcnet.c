@@ -119,7 +119,7 @@ static void check_dir(const char *dir)
                     ((float *)ci->data)[((size_t)c * H + y) * W + W - 1 - x];
     long nk = (long)sfc_tensor_numel(cw);
     float *mw = sfc_xmalloc(sizeof(float) * nk), *mp = sfc_xmalloc(sizeof(float) * nk);
-    sfc_sfcnet_cam(&net, x2, H, W, cy->data, mw, mp);
+    sfc_sfcnet_cam(&net, x2, H, W, cy->data, mw, mp, NULL);
     cmp("cam M_W", mw, cw->data, nk);
     cmp("cam M_P", mp, cp->data, nk);
     free(x2);

@@ -3,8 +3,9 @@
  * §3): per scale the image (PIL bicubic) and its flip through the network,
  * M_W and M_P resized to the image and summed over scales, max-normalised
  * per channel, background + 0.4 and foreground x 2, the present classes
- * kept. Writes cam/<id>.npz with keys (int64), cam_w and cam_p (float32
- * [K, H, W]); skips finished images; --shard. */
+ * kept. Writes cam/<id>.npz with keys (int64), cam_w, cam_p and cam_c
+ * (the classifier CAM before PCM, fused the same way) as float32 [K, H, W];
+ * skips finished images; --shard. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,7 +82,7 @@ static void with_flip(float *xx, const float *x, int H, int W)
 /* The CAMs of one image into cam_w, cam_p (nk, H, W) for the keys. */
 static void image_cams(struct sfc_sfcnet *net, const uint8_t *rgb, int H,
                        int W, const int64_t *keys, int nk, const double *sc,
-                       int nsc, float *cam_w, float *cam_p)
+                       int nsc, float *cam_w, float *cam_p, float *cam_c)
 {
     int K = net->cfg.C + 1;
     size_t HW = (size_t)H * W;
@@ -89,6 +90,7 @@ static void image_cams(struct sfc_sfcnet *net, const uint8_t *rgb, int H,
     for (int k = 0; k < nk; k++) y21[keys[k]] = 1;
     float *sw = sfc_xcalloc((size_t)K * HW, sizeof(float));
     float *sp = sfc_xcalloc((size_t)K * HW, sizeof(float));
+    float *sc_ = sfc_xcalloc((size_t)K * HW, sizeof(float));
     float *up = sfc_xmalloc(sizeof(float) * (size_t)K * HW);
     for (int i = 0; i < nsc; i++) {
         int Hs = sfc_rescale_size(H, sc[i]), Ws = sfc_rescale_size(W, sc[i]);
@@ -108,20 +110,24 @@ static void image_cams(struct sfc_sfcnet *net, const uint8_t *rgb, int H,
         sfc_sfcnet_grid(net, Hs, Ws, &h, &w);
         float *mw = sfc_xmalloc(sizeof(float) * (size_t)K * h * w);
         float *mp = sfc_xmalloc(sizeof(float) * (size_t)K * h * w);
-        sfc_sfcnet_cam(net, xx, Hs, Ws, y21, mw, mp);
+        float *mc = sfc_xmalloc(sizeof(float) * (size_t)K * h * w);
+        sfc_sfcnet_cam(net, xx, Hs, Ws, y21, mw, mp, mc);
         sfc_resize_bilinear_forward(up, mw, 1, K, h, w, H, W, 0, 0, 0);
         for (size_t j = 0; j < K * HW; j++) sw[j] += up[j];
         sfc_resize_bilinear_forward(up, mp, 1, K, h, w, H, W, 0, 0, 0);
         for (size_t j = 0; j < K * HW; j++) sp[j] += up[j];
+        sfc_resize_bilinear_forward(up, mc, 1, K, h, w, H, W, 0, 0, 0);
+        for (size_t j = 0; j < K * HW; j++) sc_[j] += up[j];
         free(mw);
         free(mp);
+        free(mc);
         free(x);
         free(xx);
         if (im != rgb) free(im);
     }
     /* max-normalise each channel, background + 0.4, foreground x 2 */
-    float *maps[2] = {sw, sp}, *outs[2] = {cam_w, cam_p};
-    for (int m = 0; m < 2; m++)
+    float *maps[3] = {sw, sp, sc_}, *outs[3] = {cam_w, cam_p, cam_c};
+    for (int m = 0; m < 3; m++)
         for (int k = 0; k < nk; k++) {
             const float *src = maps[m] + (size_t)keys[k] * HW;
             float mx = 0;
@@ -135,6 +141,7 @@ static void image_cams(struct sfc_sfcnet *net, const uint8_t *rgb, int H,
     free(up);
     free(sw);
     free(sp);
+    free(sc_);
     free(y21);
 }
 
@@ -241,22 +248,24 @@ int main(int argc, char **argv)
                 sfc_die_errmsg();
             int H = (int)rgb.shape[0], W = (int)rgb.shape[1];
             int nk = 1 + im.nlabels;
-            struct sfc_tensor keys, cw, cp;
+            struct sfc_tensor keys, cw, cp, cc;
             sfc_tensor_init(&keys, SFC_I64, 1, (const int64_t[]){nk});
             sfc_tensor_f32(&cw, nk, H, W);
             sfc_tensor_f32(&cp, nk, H, W);
+            sfc_tensor_f32(&cc, nk, H, W);
             int64_t *kv = keys.data;
             kv[0] = 0;
             for (int k = 0; k < im.nlabels; k++) kv[k + 1] = im.labels[k];
             image_cams(&net, rgb.data, H, W, kv, nk, sc, nsc, cw.data,
-                       cp.data);
-            const char *names[] = {"keys", "cam_w", "cam_p"};
-            const struct sfc_tensor *arr[] = {&keys, &cw, &cp};
-            if (sfc_npz_write(path, 3, names, arr, cl.compress))
+                       cp.data, cc.data);
+            const char *names[] = {"keys", "cam_w", "cam_p", "cam_c"};
+            const struct sfc_tensor *arr[] = {&keys, &cw, &cp, &cc};
+            if (sfc_npz_write(path, 4, names, arr, cl.compress))
                 sfc_die_errmsg();
             sfc_tensor_release(&keys);
             sfc_tensor_release(&cw);
             sfc_tensor_release(&cp);
+            sfc_tensor_release(&cc);
             sfc_tensor_release(&rgb);
             sfc_db_image_release(&im);
         }

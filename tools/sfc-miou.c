@@ -19,7 +19,7 @@ static const char *const usage_lines[] = {
     NULL};
 
 static const char *const map_choices[] = {"all", "cam_w", "cam_p", "sum",
-                                          NULL};
+                                          "cam_c", NULL};
 static const char *const bg_choices[] = {"channel", "threshold", NULL};
 static const char *const group_choices[] = {"auto", "db", "gt", "none",
                                             NULL};
@@ -49,7 +49,8 @@ static const struct sfc_opt opts[] = {
                     "checked against the db's classes)"),
     SFC_OPT_CHOICE_("map", &cl.map, map_choices,
                     "CAM map scored: cam_w (M_W), cam_p (M_P), sum "
-                    "(w-weight*M_W + p-weight*M_P) or all three"),
+                    "(w-weight*M_W + p-weight*M_P), all three, or cam_c "
+                    "(the classifier CAM before PCM, map 'CAM')"),
     SFC_OPT_DOUBLE_("w-weight", &cl.ww, "X", 0, 1e6,
                     "weight of cam_w in the sum map"),
     SFC_OPT_DOUBLE_("p-weight", &cl.wp, "X", 0, 1e6,
@@ -169,6 +170,7 @@ struct variant {
     char *name;    /* db map name: "M_W", "M_P", "M_W+0.7M_P"; "" for PNGs */
     double ww, wp; /* CAM weights */
     struct sfc_confusion *cm; /* one per threshold (or one) */
+    int raw;       /* 1: the classifier CAM cam_c (map "CAM") */
 };
 
 static char *sum_name(double ww, double wp)
@@ -493,18 +495,20 @@ int main(int argc, char **argv)
     struct variant var[3];
     int nv = 0;
     if (cl.pred) {
-        var[nv++] = (struct variant){sfc_xstrdup(""), 0, 0, NULL};
+        var[nv++] = (struct variant){sfc_xstrdup(""), 0, 0, NULL, 0};
+    } else if (!strcmp(cl.map, "cam_c")) {
+        var[nv++] = (struct variant){sfc_xstrdup("CAM"), 1, 0, NULL, 1};
     } else {
         int all = !strcmp(cl.map, "all");
         if (all || !strcmp(cl.map, "cam_w"))
-            var[nv++] = (struct variant){sfc_xstrdup("M_W"), 1, 0, NULL};
+            var[nv++] = (struct variant){sfc_xstrdup("M_W"), 1, 0, NULL, 0};
         if (all || !strcmp(cl.map, "cam_p"))
-            var[nv++] = (struct variant){sfc_xstrdup("M_P"), 0, 1, NULL};
+            var[nv++] = (struct variant){sfc_xstrdup("M_P"), 0, 1, NULL, 0};
         if ((all && !(cl.ww == 0 && cl.wp == 0)) || !strcmp(cl.map, "sum")) {
             char *nm = cl.ww == 0   ? sfc_xasprintf("%gM_P", cl.wp)
                        : cl.wp == 0 ? sfc_xasprintf("%gM_W", cl.ww)
                                     : sum_name(cl.ww, cl.wp);
-            var[nv++] = (struct variant){nm, cl.ww, cl.wp, NULL};
+            var[nv++] = (struct variant){nm, cl.ww, cl.wp, NULL, 0};
         }
     }
     for (int v = 0; v < nv; v++) {
@@ -561,7 +565,9 @@ int main(int argc, char **argv)
             const struct sfc_tensor *keys = NULL, *cw = NULL, *cp = NULL;
             if (!e) {
                 keys = sfc_npz_get(&z, "keys");
-                cw = need_w ? sfc_npz_get(&z, "cam_w") : NULL;
+                /* --map cam_c: the classifier CAM stands in for cam_w */
+                cw = need_w ? sfc_npz_get(&z, var[0].raw ? "cam_c" : "cam_w")
+                            : NULL;
                 cp = need_p ? sfc_npz_get(&z, "cam_p") : NULL;
                 e = sfc_cam_check(ppath, K, keys, cw, cp, need_w, need_p);
             }

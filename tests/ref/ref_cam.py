@@ -71,6 +71,7 @@ def main():
         y21[keys] = 1
         sw = torch.zeros(net.C + 1, H, W)
         sp = torch.zeros(net.C + 1, H, W)
+        sc = torch.zeros(net.C + 1, H, W)
         with torch.no_grad():
             for s in scales:
                 im = rgb
@@ -80,10 +81,13 @@ def main():
                                                                 Image.BICUBIC))
                 x = torch.from_numpy(((im / 255.0 - MEAN) / STD)
                                      .astype(np.float32).transpose(2, 0, 1))
-                mw, mp = cam_infer(net, torch.stack([x, x.flip(-1)]), y21)
+                mw, mp, mc = cam_infer(net, torch.stack([x, x.flip(-1)]), y21,
+                                       raw=True)
                 sw += F.interpolate(mw[None], (H, W), mode="bilinear",
                                     align_corners=False)[0]
                 sp += F.interpolate(mp[None], (H, W), mode="bilinear",
+                                    align_corners=False)[0]
+                sc += F.interpolate(mc[None], (H, W), mode="bilinear",
                                     align_corners=False)[0]
         stem = path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
         z = np.load("%s/%s.npz" % (camdir, stem))
@@ -91,7 +95,7 @@ def main():
             print("%s: keys %s, want %s" % (stem, z["keys"], keys))
             bad += 1
             continue
-        for name, m in (("cam_w", sw), ("cam_p", sp)):
+        for name, m in (("cam_w", sw), ("cam_p", sp), ("cam_c", sc)):
             m = m / (m.amax(dim=(1, 2), keepdim=True) + 1e-5)
             m = torch.cat([m[:1] + 0.4, 2 * m[1:]])[keys].numpy()
             err = np.abs(m - z[name]).max()

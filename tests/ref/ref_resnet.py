@@ -184,7 +184,8 @@ def load_safetensors(path):
 
 
 def masked_grads(dir_, tag):
-    """ReLU kinks: where a pre-activation lies within float32 rounding of
+    """ReLU kinks (and max-pool near-ties, routed the same way through the
+    engine's argmax, pool.stem): where a pre-activation lies within float32 rounding of
     0, any float32 implementation (PyTorch's own included: it misses a 1e-3
     bar against float64 on about half of the random ResNet-50 draws) may
     take the other branch, and at these spatial sizes one such element
@@ -211,7 +212,12 @@ def masked_grads(dir_, tag):
         return t * M[key] if key in M else torch.relu(t)
 
     with torch.set_grad_enabled(frozen == 0):
-        x = m.maxpool(act("mask.stem", m.bn1(m.conv1(c["x"].double()))))
+        x = act("mask.stem", m.bn1(m.conv1(c["x"].double())))
+        if "pool.stem" in M:  # the engine's max-pool choices, as its masks
+            idx = M["pool.stem"].long()
+            x = x.flatten(2).gather(2, idx.flatten(2)).view(idx.shape)
+        else:
+            x = m.maxpool(x)
     feats = [x]
     for li in range(1, 5):
         with torch.set_grad_enabled(li >= frozen):

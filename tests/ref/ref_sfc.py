@@ -174,7 +174,7 @@ class SFCNet(nn.Module):
                     proto=proto, mp=mp, seeds=seeds)
 
 
-def cam_infer(net, x2, y21):
+def cam_infer(net, x2, y21, raw=False):
     """§3: x2 (2,3,H,W) image and its flip; y21 (K,) padded label.
     Returns M_W, M_P (K,h,w): both copies summed (flip undone) for the
     CAM, the hierarchical feature, the image and x4; no label masking
@@ -206,6 +206,8 @@ def cam_infer(net, x2, y21):
     proto = (seeds.unsqueeze(2) * hie.unsqueeze(1)).mean(dim=(3, 4))
     mp = F.relu(F.cosine_similarity(hie.unsqueeze(1), proto[..., None, None],
                                     dim=2))
+    if raw:  # also the classifier CAM before PCM (orignal_cam)
+        return mw[0], mp[0], cam21[0]
     return mw[0], mp[0]
 
 
