@@ -50,6 +50,17 @@ TOY_SCALES  ?= 1,0.5,1.5,2
 TOY_METHODS := sfc baseline
 TOY_FLAGS_sfc      := --pdw-warmup $(TOY_PDW_WARMUP)
 TOY_FLAGS_baseline := --baseline
+# the maps each method's later stages start from: SFC's M_W and M_P (with
+# the reference's weights), the baseline's classifier CAM alone (it trains
+# no PCM or prototype heads)
+TOY_WMAP_sfc := cam_w
+TOY_WMAP_baseline := cam_c
+TOY_PW_CRF_sfc := 1
+TOY_PW_CRF_baseline := 0
+TOY_PW_IR_sfc := 0.7
+TOY_PW_IR_baseline := 0
+TOY_PW_RW_sfc := 0.3
+TOY_PW_RW_baseline := 0
 
 TOYGEN ?= $(BINDIR)/sfc-toygen
 INGEST ?= $(BINDIR)/sfc-ingest
@@ -131,7 +142,8 @@ $(TOY_RUN)/%/cam-miou.txt: $(TOY_RUN)/%/cam.done $(MIOU)
 
 $(TOY_RUN)/%/crf.done: $(TOY_RUN)/%/cam.done $(CRF)
 	$(CRF) --db $(TOY_DB) --cams $(TOY_RUN)/$*/cam --out $(TOY_RUN)/$*/crf \
-	    --split val --rule cam-crf --w-weight 1 --p-weight 1 -q
+	    --split val --rule cam-crf --w-map $(TOY_WMAP_$*) --w-weight 1 \
+	    --p-weight $(TOY_PW_CRF_$*) -q
 	@touch $@
 
 $(TOY_RUN)/%/crf-miou.txt: $(TOY_RUN)/%/crf.done $(MIOU)
@@ -152,7 +164,8 @@ $(TOY_RUN)/%/irlabel.done: $(TOY_RUN)/%/final.safetensors \
 	    --list $(TOY_RUN)/irn-list.txt --scales 1 -q > /dev/null
 	$(CRF) --db $(TOY_DB) --cams $(TOY_RUN)/$*/cam-train \
 	    --out $(TOY_RUN)/$*/ir_label --list $(TOY_RUN)/irn-list.txt \
-	    --rule sfc --w-weight 1 --p-weight 0.7 -q
+	    --rule sfc --w-map $(TOY_WMAP_$*) --w-weight 1 \
+	    --p-weight $(TOY_PW_IR_$*) -q
 	@touch $@
 
 $(TOY_RUN)/%/irn.safetensors: $(TOY_RUN)/%/irlabel.done $(IRN)
@@ -166,7 +179,8 @@ $(TOY_RUN)/%/irn.safetensors: $(TOY_RUN)/%/irlabel.done $(IRN)
 $(TOY_RUN)/%/pseudo.done: $(TOY_RUN)/%/irn.safetensors $(TOY_RUN)/%/cam.done $(IRN)
 	$(IRN) infer --db $(TOY_DB) --split val --irn $< \
 	    --cams $(TOY_RUN)/$*/cam --out $(TOY_RUN)/$*/pseudo \
-	    --canvas $(TOY_SIZE) --rule sfc -q
+	    --canvas $(TOY_SIZE) --rule sfc --w-map $(TOY_WMAP_$*) \
+	    --w-p $(TOY_PW_RW_$*) -q
 	@touch $@
 
 $(TOY_RUN)/%/pseudo-miou.txt: $(TOY_RUN)/%/pseudo.done $(MIOU)

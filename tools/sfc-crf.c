@@ -26,6 +26,7 @@ static const char *const filter_choices[] = {"lattice", "exact", NULL};
 
 struct cmdline {
     const char *images, *ext, *cams, *out, *list, *split, *db, *rule, *filter;
+    const char *w_map;
     double ww, wp, bg_scale, conf_fg, conf_bg;
     double gt_prob, gauss_sxy, gauss_compat, bilat_sxy, bilat_srgb,
         bilat_compat;
@@ -34,10 +35,13 @@ struct cmdline {
 };
 
 static struct cmdline cl = {
-    .ext = ".jpg", .rule = "sfc", .filter = "lattice", .ww = 1.0, .wp = 0.7,
+    .ext = ".jpg", .rule = "sfc", .filter = "lattice", .w_map = "cam_w",
+    .ww = 1.0, .wp = 0.7,
     .bg_scale = 0.5, .conf_fg = 0.30, .conf_bg = 0.05, .gt_prob = 0.7,
     .gauss_sxy = 3, .gauss_compat = 3, .bilat_sxy = 50, .bilat_srgb = 5,
     .bilat_compat = 10, .iters = SFC_CRF_ITERS_SFC, .shard = {0, 1}};
+
+static const char *const w_map_choices[] = {"cam_w", "cam_c", NULL};
 
 static const struct sfc_opt opts[] = {
     SFC_OPT_STRING_("cams", &cl.cams, "DIR",
@@ -54,6 +58,9 @@ static const struct sfc_opt opts[] = {
                     "IR-label rule: sfc (background x1 and x bg-scale), irn "
                     "(constant backgrounds conf-fg, conf-bg), cam-crf "
                     "(CRF of argmax S alone)"),
+    SFC_OPT_CHOICE_("w-map", &cl.w_map, w_map_choices,
+                    "the map weighted by w-weight: M_W, or cam_c, the "
+                    "classifier CAM before PCM (a plain CAM baseline's)"),
     SFC_OPT_DOUBLE_("w-weight", &cl.ww, "X", 0, 1e6,
                     "S = w-weight * cam_w + p-weight * cam_p"),
     SFC_OPT_DOUBLE_("p-weight", &cl.wp, "X", 0, 1e6,
@@ -173,7 +180,7 @@ static int do_image(const char *img_path, const char *cam_path,
     if (sfc_image_load(img_path, &img)) goto out;
     if (sfc_npz_read(cam_path, &z)) goto out;
     const struct sfc_tensor *keys = sfc_npz_get(&z, "keys");
-    const struct sfc_tensor *cw = sfc_npz_get(&z, "cam_w");
+    const struct sfc_tensor *cw = sfc_npz_get(&z, cl.w_map);
     const struct sfc_tensor *cp = sfc_npz_get(&z, "cam_p");
     /* sfc_cam_check names the file; it needs both maps here */
     if (sfc_cam_check(cam_path, SFC_METRICS_MAX_CLASSES, keys, cw, cp, 1, 1))

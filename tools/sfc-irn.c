@@ -47,13 +47,14 @@ static struct {
     long seed;
     int seed_i;
     /* infer */
-    const char *irn, *cams, *pseudo, *rule;
+    const char *irn, *cams, *pseudo, *rule, *w_map;
     int canvas, exp_times, infer_radius;
     double w_p, pw, bg, beta;
     struct sfc_shard shard;
 } cl = {
     .ext = ".jpg",
     .out = "irn.safetensors",
+    .w_map = "cam_w",
     .ckpt = "",
     .blocks = "3,4,6,3",
     .width = 64,
@@ -140,6 +141,8 @@ static const struct sfc_opt opts_train[] = {
     SFC_OPT_INT_("seed", &cl.seed_i, "S", 0, 2147483647, "random seed"),
     SFC_OPT_END_};
 
+static const char *const w_map_choices[] = {"cam_w", "cam_c", NULL};
+
 static const struct sfc_opt opts_infer[] = {
     OPT_IDS,
     SFC_OPT_STRING_("irn", &cl.irn, "FILE", "trained model (sfc-irn train)"),
@@ -151,6 +154,9 @@ static const struct sfc_opt opts_infer[] = {
     SFC_OPT_INT_("canvas", &cl.canvas, "PX", 32, 4096,
                  "images are zero-padded to PX x PX (reference 512)"),
     SFC_OPT_DOUBLE_("w-p", &cl.w_p, "X", 0, 100, "weight of cam_p in S"),
+    SFC_OPT_CHOICE_("w-map", &cl.w_map, w_map_choices,
+                    "the map S starts from: M_W, or cam_c, the classifier "
+                    "CAM before PCM (a plain CAM baseline's)"),
     SFC_OPT_DOUBLE_("power", &cl.pw, "X", 0, 100, "exponent of S"),
     SFC_OPT_DOUBLE_("bg", &cl.bg, "X", 0, 100, "background score"),
     SFC_OPT_DOUBLE_("beta", &cl.beta, "X", 0, 1000, "affinity exponent"),
@@ -673,7 +679,7 @@ static int cmd_infer(int argc, char **argv)
         const struct sfc_tensor *keys, *cw, *cp;
         if (sfc_npz_read(camp, &z)) FAIL();
         if (cam_get(&z, "keys", SFC_I64, &keys) ||
-            cam_get(&z, "cam_w", SFC_F32, &cw) ||
+            cam_get(&z, cl.w_map, SFC_F32, &cw) ||
             cam_get(&z, "cam_p", SFC_F32, &cp))
             FAIL();
         int K = (int)keys->shape[0];
