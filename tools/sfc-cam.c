@@ -12,6 +12,7 @@
 
 #include "batch.h"
 #include "db.h"
+#include "ids.h"
 #include "img.h"
 #include "npy.h"
 #include "ops.h"
@@ -48,22 +49,6 @@ static int parse_scales(const char *s, double *v, int max)
         else if (*s) return -1;
     }
     return *s ? -1 : n;
-}
-
-/* Read ids: arguments, a list file, or stdin. */
-static char **read_ids(FILE *fp, long *n_out)
-{
-    char **v = NULL, line[4096];
-    long n = 0, cap = 0;
-    while (fgets(line, sizeof line, fp)) {
-        char *p = line + strspn(line, " \t");
-        p[strcspn(p, " \t\r\n")] = '\0';
-        if (!*p) continue;
-        if (n == cap) v = sfc_xrealloc(v, sizeof *v * (size_t)(cap = cap ? 2 * cap : 256));
-        v[n++] = sfc_xstrdup(p);
-    }
-    *n_out = n;
-    return v;
 }
 
 /* x (3, H, W) normalised image -> xx (2, 3, H, W): the image, its flip. */
@@ -186,26 +171,11 @@ int main(int argc, char **argv)
 
     struct sfc_db *db = sfc_db_open(cl.db, 0);
     if (!db) sfc_die_errmsg();
-    char **ids = NULL;
-    long n = 0;
-    if (cl.split) {
-        struct sfc_db_image *im;
-        if (sfc_db_split_images(db, cl.split, &im, &n)) sfc_die_errmsg();
-        ids = sfc_xmalloc(sizeof *ids * (size_t)(n ? n : 1));
-        for (long i = 0; i < n; i++) ids[i] = sfc_xstrdup(im[i].id);
-        sfc_db_images_free(im, n);
-    } else if (cl.list) {
-        FILE *fp = fopen(cl.list, "r");
-        if (!fp) sfc_die("%s: cannot open:", cl.list);
-        ids = read_ids(fp, &n);
-        fclose(fp);
-    } else if (npos) {
-        n = npos;
-        ids = sfc_xmalloc(sizeof *ids * (size_t)n);
-        for (long i = 0; i < n; i++) ids[i] = sfc_xstrdup(argv[i]);
-    } else {
-        ids = read_ids(stdin, &n);
-    }
+    struct sfc_ids idl;
+    if (sfc_ids_get(&idl, npos, argv, cl.list, db, cl.split))
+        sfc_die_errmsg();
+    char **ids = idl.v;
+    long n = idl.n;
 
     struct sfc_safetensors st;
     struct sfc_sfcnet_config cfg;
@@ -275,8 +245,7 @@ int main(int argc, char **argv)
     sfc_progress_end(&pr);
     if (sfc_db_run_end(db, run, SFC_RUN_OK)) sfc_die_errmsg();
     printf("cam\t%ld written\t%ld skipped\n", done - skipped, skipped);
-    for (long i = 0; i < n; i++) free(ids[i]);
-    free(ids);
+    sfc_ids_release(&idl);
     free(config);
     sfc_sfcnet_release(&net);
     sfc_db_close(db);

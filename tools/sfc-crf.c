@@ -12,6 +12,7 @@
 
 #include "crf.h"
 #include "db.h"
+#include "ids.h"
 #include "img.h"
 #include "metrics.h"
 #include "npy.h"
@@ -111,55 +112,6 @@ static const struct sfc_cli cli = {
     "--db), else standard input; --shard I/N keeps the ids whose position "
     "in that list is I modulo N.",
     opts};
-
-/* ---- ids ---------------------------------------------------------------- */
-
-struct strv {
-    char **v;
-    long n, cap;
-};
-
-static void strv_push(struct strv *s, const char *x)
-{
-    if (s->n == s->cap) {
-        s->cap = s->cap ? 2 * s->cap : 64;
-        s->v = sfc_xrealloc(s->v, (size_t)s->cap * sizeof *s->v);
-    }
-    s->v[s->n++] = sfc_xstrdup(x);
-}
-
-static void strv_free(struct strv *s)
-{
-    for (long i = 0; i < s->n; i++) free(s->v[i]);
-    free(s->v);
-}
-
-/* One id per line; blank lines skipped, white space trimmed. */
-static int read_ids(const char *name, FILE *fp, struct strv *out)
-{
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    while ((len = getline(&line, &cap, fp)) >= 0) {
-        char *s = line, *e = line + len;
-        while (s < e && isspace((unsigned char)*s)) s++;
-        while (e > s && isspace((unsigned char)e[-1])) e--;
-        if (e == s) continue;
-        *e = '\0';
-        strv_push(out, s);
-    }
-    int bad = ferror(fp);
-    free(line);
-    return bad ? sfc_error(name, "read error:") : 0;
-}
-
-/* An id names a file in a folder: no '/', not "." or "..". */
-static int check_id(const char *id)
-{
-    if (!*id || strchr(id, '/') || !strcmp(id, ".") || !strcmp(id, ".."))
-        return sfc_error(id, "not a valid image id");
-    return 0;
-}
 
 static char *file_of(const char *dir, const char *id, const char *ext)
 {
@@ -267,33 +219,8 @@ int main(int argc, char **argv)
         sfc_die_errmsg();                                                    \
     } while (0)
 
-    struct strv ids = {0};
-    if (npos) {
-        for (int i = 0; i < npos; i++) strv_push(&ids, argv[i]);
-    } else if (cl.list) {
-        FILE *fp = fopen(cl.list, "r");
-        if (!fp) {
-            sfc_error(cl.list, "cannot open:");
-            FAIL();
-        }
-        int e = read_ids(cl.list, fp, &ids);
-        fclose(fp);
-        if (e) FAIL();
-    } else if (cl.split) {
-        struct sfc_db_image *im;
-        long n;
-        if (sfc_db_split_images(db, cl.split, &im, &n)) FAIL();
-        for (long i = 0; i < n; i++) strv_push(&ids, im[i].id);
-        sfc_db_images_free(im, n);
-    } else if (read_ids("<stdin>", stdin, &ids)) {
-        FAIL();
-    }
-    if (ids.n == 0) {
-        sfc_error(cl.list ? cl.list : "<stdin>", "no image ids");
-        FAIL();
-    }
-    for (long i = 0; i < ids.n; i++)
-        if (check_id(ids.v[i])) FAIL();
+    struct sfc_ids ids;
+    if (sfc_ids_get(&ids, npos, argv, cl.list, db, cl.split)) FAIL();
     if (sfc_mkdirs(cl.out, 0777)) FAIL();
 
     /* ---- this shard's ids, minus the finished ones */
@@ -340,6 +267,6 @@ int main(int argc, char **argv)
         if (sfc_db_run_end(db, run, SFC_RUN_OK)) FAIL();
         sfc_db_close(db);
     }
-    strv_free(&ids);
+    sfc_ids_release(&ids);
     return sfc_fshut(stdout, "<stdout>");
 }

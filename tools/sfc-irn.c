@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "ids.h"
 #include "img.h"
 #include "irnaug.h"
 #include "irnnet.h"
@@ -173,59 +174,35 @@ struct idset {
     long n;
     char **ids;
     char **paths; /* image paths */
+    struct sfc_ids l;
 };
 
 static void idset_free(struct idset *s)
 {
-    sfc_db_strv_free(s->ids, s->n);
     sfc_db_strv_free(s->paths, s->n);
+    sfc_ids_release(&s->l);
 }
 
-static int read_stdin_ids(struct idset *s)
-{
-    char line[4096];
-    long cap = 0;
-    while (fgets(line, sizeof line, stdin)) {
-        char *p = line, *e;
-        while (*p == ' ' || *p == '\t') p++;
-        for (e = p; *e && *e != '\n' && *e != ' ' && *e != '\t'; e++) {}
-        *e = 0;
-        if (!*p) continue;
-        if (s->n == cap) {
-            cap = cap ? 2 * cap : 64;
-            s->ids = sfc_xrealloc(s->ids, sizeof(char *) * cap);
-        }
-        s->ids[s->n++] = sfc_xstrdup(p);
-    }
-    if (ferror(stdin)) return sfc_error("<stdin>", "read error");
-    return 0;
-}
-
+/* The ids (lib/ids.h) and their image paths: --images DIR, else the db's. */
 static int get_ids(int npos, char **pos, struct sfc_db *db, struct idset *s)
 {
     memset(s, 0, sizeof *s);
-    struct sfc_db_image *im = NULL;
-    if (npos) {
-        s->ids = sfc_xmalloc(sizeof(char *) * npos);
-        for (int i = 0; i < npos; i++) s->ids[i] = sfc_xstrdup(pos[i]);
-        s->n = npos;
-    } else if (cl.list) {
-        if (sfc_voc_list_read(cl.list, &s->ids, &s->n)) return -1;
-    } else if (cl.split) {
-        if (sfc_db_split_images(db, cl.split, &im, &s->n)) return -1;
-        s->ids = sfc_xmalloc(sizeof(char *) * (s->n ? s->n : 1));
-        for (long i = 0; i < s->n; i++) s->ids[i] = sfc_xstrdup(im[i].id);
-    } else if (read_stdin_ids(s)) {
-        return -1;
+    if (sfc_ids_get(&s->l, npos, pos, cl.list, db, cl.split)) return -1;
+    s->n = s->l.n;
+    s->ids = s->l.v;
+    s->paths = sfc_xcalloc((size_t)s->n, sizeof(char *));
+    for (long i = 0; i < s->n; i++) {
+        if (cl.images) {
+            s->paths[i] = sfc_xasprintf("%s/%s%s", cl.images, s->ids[i],
+                                        cl.ext);
+            continue;
+        }
+        struct sfc_db_image im;
+        if (!db || sfc_db_image_get(db, s->ids[i], &im))
+            return db ? -1 : sfc_error(s->ids[i], "no --images and no --db");
+        s->paths[i] = sfc_xstrdup(im.path);
+        sfc_db_image_release(&im);
     }
-    if (s->n == 0)
-        return sfc_error(cl.list ? cl.list : "<stdin>", "no image ids");
-    s->paths = sfc_xmalloc(sizeof(char *) * s->n);
-    for (long i = 0; i < s->n; i++)
-        s->paths[i] = cl.images ? sfc_xasprintf("%s/%s%s", cl.images,
-                                                s->ids[i], cl.ext)
-                                : sfc_xstrdup(im[i].path);
-    if (im) sfc_db_images_free(im, s->n);
     return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "ids.h"
 #include "img.h"
 #include "metrics.h"
 #include "npy.h"
@@ -95,58 +96,6 @@ static const struct sfc_cli cli = {
     opts};
 
 /* ---- small helpers ----------------------------------------------------- */
-
-struct strv {
-    char **v;
-    long n, cap;
-};
-
-static void strv_push(struct strv *s, const char *x)
-{
-    if (s->n == s->cap) {
-        s->cap = s->cap ? 2 * s->cap : 64;
-        s->v = sfc_xrealloc(s->v, (size_t)s->cap * sizeof *s->v);
-    }
-    s->v[s->n++] = sfc_xstrdup(x);
-}
-
-static void strv_free(struct strv *s)
-{
-    for (long i = 0; i < s->n; i++) free(s->v[i]);
-    free(s->v);
-    s->v = NULL;
-    s->n = s->cap = 0;
-}
-
-/* One id or name per line; blank lines skipped, surrounding white space
- * trimmed. */
-static int read_lines(const char *name, FILE *fp, struct strv *out)
-{
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    while ((len = getline(&line, &cap, fp)) >= 0) {
-        char *s = line, *e = line + len;
-        while (s < e && isspace((unsigned char)*s)) s++;
-        while (e > s && isspace((unsigned char)e[-1])) e--;
-        if (e == s) continue;
-        *e = '\0';
-        strv_push(out, s);
-    }
-    int bad = ferror(fp);
-    free(line);
-    if (bad) return sfc_error(name, "read error:");
-    return 0;
-}
-
-static int read_lines_file(const char *path, struct strv *out)
-{
-    FILE *fp = fopen(path, "r");
-    if (!fp) return sfc_error(path, "cannot open:");
-    int r = read_lines(path, fp, out);
-    fclose(fp);
-    return r;
-}
 
 /* "dir/file" stem: "lists/train.txt" -> "train". */
 static char *stem(const char *path)
@@ -425,36 +374,20 @@ int main(int argc, char **argv)
         sfc_die_errmsg();                                                      \
     } while (0)
 
-    struct strv ids = {0};
-    char *split_name = NULL;
-    if (npos) {
-        for (int i = 0; i < npos; i++) strv_push(&ids, argv[i]);
-    } else if (cl.list) {
-        if (read_lines_file(cl.list, &ids)) FAIL();
-        split_name = stem(cl.list);
-    } else if (cl.split) {
-        struct sfc_db_image *im;
-        long n;
-        if (sfc_db_split_images(db, cl.split, &im, &n)) FAIL();
-        for (long i = 0; i < n; i++) strv_push(&ids, im[i].id);
-        sfc_db_images_free(im, n);
-        split_name = sfc_xstrdup(cl.split);
-    } else {
-        if (read_lines("<stdin>", stdin, &ids)) FAIL();
-    }
-    if (!split_name) split_name = sfc_xstrdup("");
-    if (ids.n == 0) {
-        sfc_error(cl.list ? cl.list : "<stdin>", "no image ids");
-        FAIL();
-    }
+    struct sfc_ids ids;
+    if (sfc_ids_get(&ids, npos, argv, cl.list, db, cl.split)) FAIL();
+    char *split_name = npos      ? sfc_xstrdup("")
+                       : cl.list  ? stem(cl.list)
+                       : cl.split ? sfc_xstrdup(cl.split)
+                                  : sfc_xstrdup("");
 
     /* class names: the db's (checked against --classes if both), else the
      * file's */
     char **names = NULL;
     int K = 0;
-    struct strv cls = {0};
+    struct sfc_ids cls = {0};
     if (cl.classes) {
-        if (read_lines_file(cl.classes, &cls)) FAIL();
+        if (sfc_ids_read_file(&cls, cl.classes)) FAIL();
         if (cls.n < 1 || cls.n > SFC_METRICS_MAX_CLASSES) {
             sfc_error(cl.classes, "%ld class names, expected 1 to %d", cls.n,
                       SFC_METRICS_MAX_CLASSES);
@@ -709,8 +642,8 @@ int main(int argc, char **argv)
         free(var[v].name);
     }
     if (names != cls.v) sfc_db_strv_free(names, K);
-    strv_free(&cls);
-    strv_free(&ids);
+    sfc_ids_release(&cls);
+    sfc_ids_release(&ids);
     free(split_name);
     free(counts);
     free(group);
