@@ -119,10 +119,12 @@ def make_case(path, rng, N, chans, h, w, nclass, r=10):
     p["fc_edge6.bias"] = (0.1 * rng.standard_normal(1)).astype(np.float32)
     # blocky labels (regions of 4x4 pixels) with ignored and invalid values
     blocks = rng.integers(0, nclass, (N, (h + 3) // 4, (w + 3) // 4))
-    # every case has background pairs, foreground pairs and negatives:
-    # two background blocks, then two blocks of class 1, side by side
-    blocks[0, 0, :2] = 0
-    blocks[0, 1, :2] = 1
+    # every case has background pairs, foreground pairs and negatives
+    # among the source pixels (rows < h - 9, columns 9 .. w - 10 at radius
+    # 10): background blocks over pixel rows 0-3, class 1 under them (rows
+    # 4-7), both over columns 8-15
+    blocks[0, 0, 2:4] = 0
+    blocks[0, 1, 2:4] = 1
     labels = np.repeat(np.repeat(blocks, 4, axis=1), 4, axis=2)[:, :h, :w]
     labels = labels.astype(np.uint8)
     labels[rng.random((N, h, w)) < 0.05] = 255
