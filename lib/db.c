@@ -625,3 +625,15 @@ int sfc_db_class_stats_read(struct sfc_db *db, int64_t run,
     free(seen);
     return r < 0 ? -1 : 0;
 }
+
+void sfc_db_run_die(struct sfc_db *db, int64_t run)
+{
+    if (db && run > 0) {
+        char *msg = sfc_xstrdup(sfc_errmsg());
+        sfc_db_rollback(db);
+        sfc_db_run_end(db, run, SFC_RUN_FAILED);
+        sfc_error(NULL, "%s", msg);
+        free(msg);
+    }
+    sfc_die_errmsg();
+}

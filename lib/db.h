@@ -94,6 +94,11 @@ int64_t sfc_db_run_begin(struct sfc_db *db, const char *tool, int64_t seed,
 /* Record the end time and status of a run. Joins an open transaction. */
 int sfc_db_run_end(struct sfc_db *db, int64_t run, enum sfc_run_status st);
 
+/* Die with the error slot's message after marking run failed (rolling
+ * back an open transaction first): the one exit path of a tool whose run
+ * has begun. db may be NULL (no run recorded). */
+_Noreturn void sfc_db_run_die(struct sfc_db *db, int64_t run);
+
 /* ---- dataset readers ------------------------------------------------- */
 
 /* Class names indexed by id: (*names_out)[c] for c = 0..*n_out-1, n =

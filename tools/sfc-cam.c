@@ -215,7 +215,7 @@ int main(int argc, char **argv)
             struct sfc_tensor rgb;
             if (sfc_db_image_get(db, ids[i], &im) ||
                 sfc_image_load(im.path, &rgb))
-                sfc_die_errmsg();
+                sfc_db_run_die(db, run);
             int H = (int)rgb.shape[0], W = (int)rgb.shape[1];
             int nk = 1 + im.nlabels;
             struct sfc_tensor keys, cw, cp, cc;
@@ -231,7 +231,7 @@ int main(int argc, char **argv)
             const char *names[] = {"keys", "cam_w", "cam_p", "cam_c"};
             const struct sfc_tensor *arr[] = {&keys, &cw, &cp, &cc};
             if (sfc_npz_write(path, 4, names, arr, cl.compress))
-                sfc_die_errmsg();
+                sfc_db_run_die(db, run);
             sfc_tensor_release(&keys);
             sfc_tensor_release(&cw);
             sfc_tensor_release(&cp);
@@ -243,7 +243,7 @@ int main(int argc, char **argv)
         sfc_progress_update(&pr, ++done);
     }
     sfc_progress_end(&pr);
-    if (sfc_db_run_end(db, run, SFC_RUN_OK)) sfc_die_errmsg();
+    if (sfc_db_run_end(db, run, SFC_RUN_OK)) sfc_db_run_die(db, run);
     printf("cam\t%ld written\t%ld skipped\n", done - skipped, skipped);
     sfc_ids_release(&idl);
     free(config);

@@ -208,16 +208,7 @@ int main(int argc, char **argv)
         free(cfg);
         if (run < 0) sfc_die_errmsg();
     }
-#define FAIL()                                                               \
-    do {                                                                     \
-        if (db) {                                                            \
-            char *m_ = sfc_xstrdup(sfc_errmsg());                            \
-            sfc_db_run_end(db, run, SFC_RUN_FAILED);                         \
-            sfc_error(NULL, "%s", m_);                                       \
-            free(m_);                                                        \
-        }                                                                    \
-        sfc_die_errmsg();                                                    \
-    } while (0)
+#define FAIL() sfc_db_run_die(db, run)
 
     struct sfc_ids ids;
     if (sfc_ids_get(&ids, npos, argv, cl.list, db, cl.split)) FAIL();

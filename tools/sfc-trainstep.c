@@ -262,7 +262,8 @@ int main(int argc, char **argv)
         double t0 = sfc_now();
         struct sfc_step_slot *sl;
         int ns;
-        if (sfc_step_slots_read(db, sched, t, &sl, &ns)) sfc_die_errmsg();
+        if (sfc_step_slots_read(db, sched, t, &sl, &ns))
+            sfc_db_run_die(db, run);
         if (ns > cap) {
             cap = ns;
             img = sfc_xrealloc(img, sizeof(float) * 3 * (size_t)cap * S * S);
@@ -277,12 +278,14 @@ int main(int argc, char **argv)
             int have = sl[j].image != NULL;
             if (have && (sfc_db_image_get(db, sl[j].image, &im) ||
                          sfc_image_load(im.path, &rgb)))
-                sfc_die_errmsg();
+                sfc_db_run_die(db, run);
             int H = have ? (int)rgb.shape[0] : 0, W = have ? (int)rgb.shape[1]
                                                            : 0;
-            if (have && (H != im.height || W != im.width))
-                sfc_die("%s: image is %dx%d, the db says %dx%d", im.path, W,
-                        H, im.width, im.height);
+            if (have && (H != im.height || W != im.width)) {
+                sfc_error(im.path, "image is %dx%d, the db says %dx%d", W, H,
+                          im.width, im.height);
+                sfc_db_run_die(db, run);
+            }
             struct sfc_aug a = sl[j].aug;
             if (have) sfc_aug_resized(H, W, a.scale, &a.h, &a.w);
             sfc_batch_fill(img + (size_t)N * 3 * S * S,
@@ -310,8 +313,10 @@ int main(int argc, char **argv)
         }
         double sec = sfc_now() - t0;
         double loss = (double)L.cls + L.pdw + L.wdw;
-        if (!isfinite(loss)) sfc_die("%s: loss is not finite at step %ld",
-                                     cl.out, t);
+        if (!isfinite(loss)) {
+            sfc_error(cl.out, "loss is not finite at step %ld", t);
+            sfc_db_run_die(db, run);
+        }
         if (sfc_db_execv(db, "INSERT OR REPLACE INTO train_log (run, step, "
                              "epoch, loss, loss_cls, loss_pdw, loss_wdw, "
                              "grad_norm, lr, images_per_s, seconds) VALUES "
@@ -319,14 +324,14 @@ int main(int argc, char **argv)
                          "IIidddddddd", run, (int64_t)t, epoch, loss,
                          (double)L.cls, (double)L.pdw, (double)L.wdw, gnorm,
                          lr, N / sec, sec))
-            sfc_die_errmsg();
+            sfc_db_run_die(db, run);
         if ((t + 1) % cl.ckpt_every == 0 || t + 1 == stop) {
             char sv[32];
             snprintf(sv, sizeof sv, "%lld", (long long)sched);
             const char *mk[] = {"train.schedule", "train.options"};
             const char *mv[] = {sv, options};
             if (sfc_sfcnet_checkpoint(&net, ckpt, &opt, 2, mk, mv))
-                sfc_die_errmsg();
+                sfc_db_run_die(db, run);
         }
         sfc_progress_update(&pr, t + 1 - start);
     }
@@ -335,10 +340,11 @@ int main(int argc, char **argv)
         char stepv[32];
         snprintf(stepv, sizeof stepv, "%ld", stop);
         const char *mk[] = {"sfc.step"}, *mv[] = {stepv};
-        if (sfc_sfcnet_save(&net, final, 1, mk, mv)) sfc_die_errmsg();
+        if (sfc_sfcnet_save(&net, final, 1, mk, mv))
+            sfc_db_run_die(db, run);
         printf("%s\n", final);
     }
-    if (sfc_db_run_end(db, run, SFC_RUN_OK)) sfc_die_errmsg();
+    if (sfc_db_run_end(db, run, SFC_RUN_OK)) sfc_db_run_die(db, run);
     free(img);
     free(box);
     free(lab);

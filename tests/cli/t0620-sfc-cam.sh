@@ -41,5 +41,8 @@ expect_fail 1 sfc-cam --db "$T/db" --ckpt "$T/none.safetensors" \
 check "no output folder" test ! -e "$T/e"
 expect_fail 1 sfc-cam --db "$T/db" --ckpt "$W" --out "$T/e2" nosuchid -q
 check "no partial file" test -z "$(ls "$T/e2" 2>/dev/null)"
+check "the failed run is marked failed" test "$(sqlite3 "$T/db" \
+    "SELECT status FROM runs WHERE tool = 'sfc-cam' ORDER BY id DESC
+     LIMIT 1")" = failed
 expect_fail 2 sfc-cam --db "$T/db" --ckpt "$W" --out "$T/e3" --scales 1,x
 finish
