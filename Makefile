@@ -45,7 +45,7 @@ DEPS      := $(LIB_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/%.d) $(TEST_SRC:%.c=$(BUIL
 EMBED_INC := $(patsubst %,$(BUILD)/gen/%.inc,$(wildcard db/*.sql))
 CPPFLAGS  += -I$(BUILD)/gen
 
-.PHONY: all test check test-sanitize deps ref bench clean install
+.PHONY: all test check test-sanitize deps ref bench clean install bench-irn
 .DELETE_ON_ERROR:
 # keep the objects of tools and tests (chained pattern rules would delete
 # them); listed, not a bare .SECONDARY:, which would make every pipeline
@@ -99,6 +99,11 @@ $(BUILD)/bench/bench-%: $(BUILD)/bench/bench-%.o $(LIBA)
 
 bench: $(BUILD)/bench/bench-resnet
 	@sh bench/run.sh $(BUILD)/bench/bench-resnet
+
+# sfc-irn: sparse random walk vs IRN's dense one, edge branch vs PyTorch
+bench-irn: $(BUILD)/bench/bench-irn
+	@/usr/bin/python3 bench/irn.py run $(BUILD)/bench/bench-irn
+bench: bench-irn
 
 ref:
 	@for s in tests/ref/ref_*.py; do \
