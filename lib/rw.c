@@ -121,8 +121,9 @@ void sfc_rw_apply(const struct sfc_rw *rw, float *x, int K, int steps,
     /* channels walk independently: each thread takes whole channels
      * through all the steps, with no barrier between steps (a barrier per
      * step costs most of the time on a shared machine) */
-    int g = 4, ng = (K + g - 1) / g; /* channels per task: the weights of
-                                        a row are read once per group */
+    /* channels per task: the weights of a row are read once per group;
+     * small K keeps one channel per task so that 2 threads share evenly */
+    int g = K >= 16 ? 4 : K >= 8 ? 2 : 1, ng = (K + g - 1) / g;
     #pragma omp parallel for schedule(dynamic, 1)
     for (int q = 0; q < ng; q++) {
         int k0 = q * g, nk = SFC_MIN(g, K - k0);
