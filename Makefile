@@ -45,7 +45,7 @@ DEPS      := $(LIB_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/%.d) $(TEST_SRC:%.c=$(BUIL
 EMBED_INC := $(patsubst %,$(BUILD)/gen/%.inc,$(wildcard db/*.sql))
 CPPFLAGS  += -I$(BUILD)/gen
 
-.PHONY: all test check test-sanitize deps ref bench clean install bench-irn
+.PHONY: all test check test-sanitize deps ref bench clean install bench-irn bench-sfc
 .DELETE_ON_ERROR:
 # keep the objects of tools and tests (chained pattern rules would delete
 # them); listed, not a bare .SECONDARY:, which would make every pipeline
@@ -104,6 +104,11 @@ bench: $(BUILD)/bench/bench-resnet
 bench-irn: $(BUILD)/bench/bench-irn
 	@/usr/bin/python3 bench/irn.py run $(BUILD)/bench/bench-irn
 bench: bench-irn
+
+# sfc-trainstep and sfc-cam at SFC's shapes beside PyTorch
+bench-sfc: all
+	@/usr/bin/python3 bench/sfc.py run $(BINDIR)
+bench: bench-sfc
 
 ref:
 	@for s in tests/ref/ref_*.py; do \
