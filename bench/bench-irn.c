@@ -16,13 +16,14 @@
  *       edge inference as sfc-irn infer runs it: ResNet-50 (strides
  *       2,2,2,1, random weights) + the edge head on a 512x512 canvas
  *       holding the image and its flip, then the flip merge for a 500x375
- *       image. Prints "edge median_s_per_image peak_MB".
+ *       image. Prints "edge median_s_per_image peak_MB cpu_s".
  *   bench-irn train [runs] [batch] [micro]
  *       one training step as sfc-irn train runs it (frozen backbone
  *       forward, head forward, affinity loss at radius 10, head backward,
  *       SGD) on random 512x512 crops and blocky random labels, batch 8 in
  *       micro-batches of 4 by default. Prints "train median_images_per_s
- *       peak_MB". */
+ *       peak_MB cpu_s_per_image". cpu_s: CPU seconds of all threads
+ *       (medians). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -218,15 +219,16 @@ static int edge(int runs)
         img[i] = (uint8_t)(sfc_rng_u64(&rng) & 255);
     int eh = (H + 3) / 4, ew = (W + 3) / 4;
     float *e = sfc_xmalloc(sizeof(float) * eh * ew);
-    double t[100];
+    double t[100], c[100];
     for (int r = -1; r < runs; r++) {
-        double t0 = sfc_now();
+        double t0 = sfc_now(), c0 = cpu_seconds();
         sfc_irn_infer_input(x, img, H, W, S);
         forward(&net, &hd, x, 2, S, 0);
         sfc_irn_edge_merge(e, hd.logit, hd.oh, hd.ow, eh, ew);
-        if (r >= 0) t[r] = sfc_now() - t0;
+        if (r >= 0) t[r] = sfc_now() - t0, c[r] = cpu_seconds() - c0;
     }
-    printf("edge %.4f %.0f\n", median(t, runs), peak_mb());
+    printf("edge %.4f %.0f %.4f\n", median(t, runs), peak_mb(),
+           median(c, runs));
     free(x);
     free(img);
     free(e);
@@ -263,9 +265,9 @@ static int train(int runs, int batch, int micro)
             }
     float *dlogit = sfc_xmalloc(sizeof(float) * gg * micro);
     float *scratch = sfc_xmalloc(sizeof(float) * sfc_irn_loss_scratch(&p, g, g));
-    double t[100];
+    double t[100], c[100];
     for (int r = -1; r < runs; r++) {
-        double t0 = sfc_now();
+        double t0 = sfc_now(), c0 = cpu_seconds();
         double sums[3] = {0, 0, 0};
         sfc_irn_label_sums(&p, grid, batch, g, g, 21, sums);
         sfc_irnhead_zero_grad(&hd);
@@ -279,9 +281,12 @@ static int train(int runs, int batch, int micro)
         }
         sfc_sgd_step(&opt, hd.params, hd.grads);
         if (!isfinite(loss)) return 1;
-        if (r >= 0) t[r] = batch / (sfc_now() - t0);
+        if (r >= 0)
+            t[r] = batch / (sfc_now() - t0),
+            c[r] = (cpu_seconds() - c0) / batch;
     }
-    printf("train %.4f %.0f\n", median(t, runs), peak_mb());
+    printf("train %.4f %.0f %.4f\n", median(t, runs), peak_mb(),
+           median(c, runs));
     free(x);
     free(grid);
     free(dlogit);

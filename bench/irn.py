@@ -35,6 +35,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import shutil
 import tempfile
 import time
 
@@ -47,6 +48,11 @@ BEGIN, END = "<!-- bench-irn begin -->", "<!-- bench-irn end -->"
 KS = (3, 5, 11, 21)                  # channels incl. background
 SIZES = ((500, 375), (250, 188), (125, 94))  # W x H; the first is VOC-sized
 PY = "/usr/bin/python3"
+# BENCH_SMOKE=1: the smallest size and no edge branch, to check the
+# harness quickly; prints the section without writing BENCHMARKS.md
+SMOKE = os.environ.get("BENCH_SMOKE") == "1"
+if SMOKE:
+    SIZES = ((125, 94),)
 
 
 # ---- the synthetic input ----------------------------------------------
@@ -156,19 +162,24 @@ def cmd_dense(inp, out, ks, prec):
     torch.set_num_threads(2)
     dtype = torch.float32 if prec == "f32" else torch.float64
     z = dict(np.load(inp))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), cpu_self()
     T = dense_transition(z["edge"], 5, 10.0, 8, dtype)
     labs = {}
     for i, K in enumerate(ks):
         labs["K%d" % K] = labels_from(T, z, K, dtype)
         if i == 0:  # one image's time: the walk of the first K
-            sec = time.perf_counter() - t0
+            sec, cpu = time.perf_counter() - t0, cpu_self() - c0
     np.savez(out, **labs)
-    print("dense %.3f %.0f" % (sec, peak_mb()))
+    print("dense %.3f %.0f %.3f" % (sec, peak_mb(), cpu))
 
 
 def peak_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def cpu_self():
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
 
 
 # ---- PyTorch edge inference and training ---------------------------------
@@ -213,9 +224,9 @@ def cmd_edge(runs):
     m, p = torch_model()
     H, W, S = 375, 500, 512
     img = torch.rand(3, H, W)
-    ts = []
+    ts, cs = [], []
     for r in range(-1, runs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_self()
         with torch.no_grad():
             x = torch.zeros(2, 3, S, S)
             x[0, :, :H, :W] = img
@@ -225,7 +236,9 @@ def cmd_edge(runs):
             torch.sigmoid(lg[0, :h, :w] / 2 + lg[1, :h, :w].flip(-1) / 2)
         if r >= 0:
             ts.append(time.perf_counter() - t0)
-    print("edge %.4f %.0f" % (statistics.median(ts), peak_mb()))
+            cs.append(cpu_self() - c0)
+    print("edge %.4f %.0f %.4f" % (statistics.median(ts), peak_mb(),
+                                   statistics.median(cs)))
 
 
 def cmd_train(runs, batch):
@@ -243,9 +256,9 @@ def cmd_train(runs, batch):
     blocks = rng.integers(0, 4, (batch, (g + 15) // 16, (g + 15) // 16))
     L = np.repeat(np.repeat(blocks, 16, 1), 16, 2)[:, :g, :g].astype(np.uint8)
     L[rng.random(L.shape) < 0.05] = 255
-    ts = []
+    ts, cs = [], []
     for r in range(-1, runs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_self()
         opt.zero_grad()
         logit = head(torch_feats(m, x), p)[:, 0]
         loss = loss_fn(logit, L, 10, 21)[0]
@@ -253,7 +266,9 @@ def cmd_train(runs, batch):
         opt.step()
         if r >= 0:
             ts.append(batch / (time.perf_counter() - t0))
-    print("train %.4f %.0f" % (statistics.median(ts), peak_mb()))
+            cs.append((cpu_self() - c0) / batch)
+    print("train %.4f %.0f %.4f" % (statistics.median(ts), peak_mb(),
+                                    statistics.median(cs)))
 
 
 # ---- the driver -----------------------------------------------------------
@@ -282,8 +297,10 @@ def cmd_run(binary):
         for K in KS:
             f = sh([binary, "walk", inp, str(K),
                     os.path.join(tmp, "walk%d_K%d.npy" % (si, K)), str(runs)])
-            walk[(si, K)] = (float(f[2]), float(f[3]), float(f[4]))
-        precs = ("f32",) if si == 0 else ("f32", "f64")
+            walk[(si, K)] = [float(v) for v in f[2:6]]
+        # float64 (exact reference) only where it takes seconds
+        precs = ("f32", "f64") if (W + 3) // 4 * ((H + 3) // 4) < 4000 \
+            else ("f32",)
         for prec in precs:
             out = os.path.join(tmp, "dense%d_%s.npz" % (si, prec))
             f = sh([PY, __file__, "dense", inp, out,
@@ -292,14 +309,17 @@ def cmd_run(binary):
             mis = {K: int((np.load(os.path.join(
                 tmp, "walk%d_K%d.npy" % (si, K))) != d["K%d" % K]).sum())
                 for K in KS}
-            dense[(si, prec)] = (float(f[1]), float(f[2]), mis)
+            dense[(si, prec)] = [float(v) for v in f[1:4]] + [mis]
     eruns = os.environ.get("EDGE_RUNS", "3")
     truns = os.environ.get("TRAIN_RUNS", "2")
     batch = os.environ.get("TRAIN_BATCH", "8")
-    edge = {"torch": sh([PY, __file__, "edge", eruns]),
-            "sfc": sh([binary, "edge", eruns])}
-    train = {"torch": sh([PY, __file__, "train", truns, batch]),
-             "sfc": sh([binary, "train", truns, batch, "4"])}
+    edge, train = {}, {}
+    if not SMOKE:
+        edge = {"torch": sh([PY, __file__, "edge", eruns]),
+                "sfc": sh([binary, "edge", eruns])}
+        train = {"torch": sh([PY, __file__, "train", truns, batch]),
+                 "sfc": sh([binary, "train", truns, batch, "4"])}
+    shutil.rmtree(tmp)
     load1 = open("/proc/loadavg").read().split()[:3]
     print("machine load after: %s" % " ".join(load1), file=sys.stderr)
     report(walk, dense, edge, train, load0, load1, runs, eruns, truns, batch)
@@ -320,54 +340,68 @@ def report(walk, dense, edge, train, load0, load1, runs, eruns, truns,
          "",
          "sfc: `sfc_pseudo_label` (lib/rw + lib/pseudo: SFC's two passes, "
          "2K-1 walked channels, 256 sparse steps, radius 5, beta 10), median "
-         "of %d calls; walk MB = growth of the peak RSS during the calls "
-         "(process MB also holds the input CAMs). Dense: IRN's formula "
-         "(hw x hw transition matrix squared 8 times) in PyTorch, once; its "
-         "time is one image (matrix + the first K's walk and labels), its "
-         "MB the process peak. Mismatches: pixels whose label differs from "
-         "sfc's. Input: synthetic (bench/irn.py scene), the same for both."
-         % runs, "",
-         "| image WxH (grid) | K | sfc s | sfc walk MB | sfc process MB | "
-         "dense f32 s | dense f32 MB | mismatches f32 | dense f64 s | "
-         "mismatches f64 | speed-up vs f32 |",
-         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+         "of %d calls; CPU s = all threads' CPU time per call; walk MB = how "
+         "far the RSS rose during the calls, process MB = peak RSS (it also "
+         "holds the image's K input channels). Dense: IRN's formula (hw x hw "
+         "transition matrix squared 8 times) in PyTorch, once per "
+         "precision; its time is one image (matrix + the first K's walk and "
+         "labels), its MB the process peak. Mismatches: pixels (of W x H) "
+         "whose label differs from sfc's. Input: synthetic (bench/irn.py "
+         "scene), the same for both." % runs, "",
+         "| image WxH (grid) | K | sfc s | sfc CPU s | sfc walk MB | "
+         "sfc process MB | dense f32 s | dense f32 CPU s | dense f32 MB | "
+         "mismatches vs f32 | dense f64 s | mismatches vs f64 | "
+         "speed-up vs f32 |",
+         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for si, (W, H) in enumerate(SIZES):
         d32 = dense[(si, "f32")]
         d64 = dense.get((si, "f64"))
         for K in KS:
-            t, mb, wmb = walk[(si, K)]
-            o.append("| %dx%d (%dx%d) | %d | %.3f | %.1f | %.0f | %s | %s | "
-                     "%d | %s | %s | %s |" % (
-                         W, H, (W + 3) // 4, (H + 3) // 4, K, t, wmb, mb,
-                         "%.1f" % d32[0] if K == KS[0] else "",
-                         "%.0f" % d32[1] if K == KS[0] else "",
-                         d32[2][K],
-                         "%.2f" % d64[0] if d64 and K == KS[0] else
-                         ("" if d64 else "-"),
-                         "%d" % d64[2][K] if d64 else "-",
-                         "%.0fx" % (d32[0] / t) if K == KS[0] else ""))
-    o += ["", "### Edge branch (ResNet-50 strides 2,2,2,1 + IRN edge head, "
-          "random weights)", "",
-          "| case | engine | value | peak RSS MB | speed vs PyTorch |",
-          "|---|---|---:|---:|---:|"]
-    et, tt = float(edge["torch"][1]), float(train["torch"][1])
-    for eng in ("torch", "sfc"):
-        v = float(edge[eng][1])
-        o.append("| edge inference, 500x375 image on a 512 canvas + flip "
-                 "(s per image, median of %s) | %s | %.3f | %s | %s |" % (
-                     eruns, eng, v, edge[eng][2],
-                     "%.2fx" % (et / v) if eng != "torch" else "-"))
-    for eng in ("torch", "sfc"):
-        v = float(train[eng][1])
-        o.append("| training step, batch %s of 512x512, radius 10 "
-                 "(images/s, median of %s) | %s | %.2f | %s | %s |" % (
-                     batch, truns, eng, v, train[eng][2],
-                     "%.2fx" % (v / tt) if eng != "torch" else "-"))
-    o += ["", "Training: sfc runs micro-batches of 4 (the sfc-irn train "
-          "default) with the frozen backbone's activations dropped, PyTorch "
-          "the whole batch with the backbone under no_grad; both compute "
-          "the loss of all pairs at radius 10 (152 directions). IRN's batch "
-          "is 32; the per-image rate is what matters here.", END]
+            t, mb, wmb, cpu = walk[(si, K)]
+            first = K == KS[0]
+            o.append("| %dx%d (%dx%d) | %d | %.3f | %.3f | %.1f | %.0f | %s | "
+                     "%s | %s | %d | %s | %s | %s |" % (
+                         W, H, (W + 3) // 4, (H + 3) // 4, K, t, cpu, wmb, mb,
+                         "%.2f" % d32[0] if first else "",
+                         "%.1f" % d32[2] if first else "",
+                         "%.0f" % d32[1] if first else "",
+                         d32[3][K],
+                         ("%.2f" % d64[0] if first else "") if d64 else "-",
+                         "%d" % d64[3][K] if d64 else "-",
+                         "%.0fx" % (d32[0] / t) if first else ""))
+    if edge:
+        o += ["", "### Edge branch (ResNet-50 strides 2,2,2,1 + IRN edge "
+              "head, random weights)", "",
+              "| case | engine | wall | CPU s | peak RSS MB | speed vs "
+              "PyTorch (wall) |", "|---|---|---:|---:|---:|---:|"]
+        et, tt = float(edge["torch"][1]), float(train["torch"][1])
+        for eng in ("torch", "sfc"):
+            v = float(edge[eng][1])
+            o.append("| edge inference, 500x375 image on a 512 canvas + "
+                     "flip: s per image (median of %s) | %s | %.3f | %.2f | "
+                     "%s | %s |" % (eruns, eng, v, float(edge[eng][3]),
+                                    edge[eng][2],
+                                    "%.2fx" % (et / v) if eng != "torch"
+                                    else "-"))
+        for eng in ("torch", "sfc"):
+            v = float(train[eng][1])
+            o.append("| training step, batch %s of 512x512, radius 10: "
+                     "images/s (median of %s); CPU s per image | %s | %.3f | "
+                     "%.2f | %s | %s |" % (
+                         batch, truns, eng, v, float(train[eng][3]),
+                         train[eng][2],
+                         "%.2fx" % (v / tt) if eng != "torch" else "-"))
+        o += ["", "Training: sfc runs micro-batches of 4 (the sfc-irn train "
+              "default) with the frozen backbone's activations dropped, "
+              "PyTorch the whole batch with the backbone under no_grad; both "
+              "compute the loss of all pairs at radius 10 (152 directions). "
+              "IRN's batch is 32; the per-image rate is what matters here."]
+    o += ["", "CPU seconds count every thread's time, including OpenBLAS "
+          "threads waiting busily, so on a loaded machine they are an upper "
+          "bound of the work.", END]
+    if SMOKE:
+        print("\n".join(o))
+        return
     path = "BENCHMARKS.md"
     text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
     if BEGIN in text:

@@ -43,6 +43,18 @@ sys.path.insert(0, os.path.join(HERE, "..", "tests", "ref"))
 BEGIN, END = "<!-- bench-sfc begin -->", "<!-- bench-sfc end -->"
 PY = "/usr/bin/python3"
 SCALES = (1.0, 0.5, 1.5, 2.0)
+# BENCH_SMOKE=1: a tiny network and small images, to check the harness
+# quickly; prints the section without writing BENCHMARKS.md
+SMOKE = os.environ.get("BENCH_SMOKE") == "1"
+NET = dict(blocks=(1, 1, 1, 1), width=8) if SMOKE else {}
+SIDE = (8, 8, 16, 16) if SMOKE else (128, 128, 256, 256)
+S_TRAIN = 128 if SMOKE else 512
+CAM_HW = (94, 125) if SMOKE else (375, 500)
+
+
+def cpu_self():
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
 
 
 def peak_mb():
@@ -56,7 +68,7 @@ def torch_net():
     from ref_sfc import SFCNet
     torch.set_num_threads(2)
     torch.manual_seed(1)
-    net = SFCNet(C=20)
+    net = SFCNet(C=20, side=SIDE, **NET)
     bb = net.backbone
     for m in (bb.conv1, bb.bn1, bb.layer1, bb.layer2):
         for p in m.parameters():
@@ -70,16 +82,16 @@ def cmd_torch_train(steps):
     net = torch_net()
     opt = torch.optim.SGD([p for p in net.parameters() if p.requires_grad],
                           lr=0.01, momentum=1e-4, weight_decay=1e-4)
-    N, S, C = 20, 512, 20
+    N, S, C = 20, S_TRAIN, 20
     g = torch.Generator().manual_seed(2)
     img = torch.randn(N, 3, S, S, generator=g)
     label = (torch.rand(N, C, generator=g) < 0.15).float()
     label[:, 0] = 1
     vmask = torch.ones(N, C + 1, S, S)
     dc = torch.rand(C, generator=g) + 0.5
-    ts = []
+    ts, cs = [], []
     for r in range(-1, steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_self()
         opt.zero_grad()
         l_cls, l_pdw, l_wdw, _, _ = sfc_losses(net, img, label, vmask, dc)
         (l_cls + l_pdw + l_wdw).backward()
@@ -88,7 +100,9 @@ def cmd_torch_train(steps):
         opt.step()
         if r >= 0:
             ts.append(N / (time.perf_counter() - t0))
-    print("torch-train %.4f %.0f" % (statistics.median(ts), peak_mb()))
+            cs.append((cpu_self() - c0) / N)
+    print("torch-train %.4f %.0f %.4f" % (statistics.median(ts), peak_mb(),
+                                          statistics.median(cs)))
 
 
 def cmd_torch_cam(runs):
@@ -97,14 +111,14 @@ def cmd_torch_cam(runs):
     from ref_sfc import cam_infer
     net = torch_net()
     net.eval()
-    H, W, C = 375, 500, 20
+    (H, W), C = CAM_HW, 20
     g = torch.Generator().manual_seed(3)
     img = torch.randn(1, 3, H, W, generator=g)
     y21 = torch.zeros(C + 1)
     y21[0] = y21[3] = y21[12] = 1
-    ts = []
+    ts, cs = [], []
     for r in range(-1, runs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), cpu_self()
         with torch.no_grad():
             sw = sp = 0
             for s in SCALES:
@@ -117,13 +131,16 @@ def cmd_torch_cam(runs):
                                         align_corners=False)[0]
         if r >= 0:
             ts.append(time.perf_counter() - t0)
-    print("torch-cam %.4f %.0f" % (statistics.median(ts), peak_mb()))
+            cs.append(cpu_self() - c0)
+    print("torch-cam %.4f %.0f %.4f" % (statistics.median(ts), peak_mb(),
+                                        statistics.median(cs)))
 
 
 # ---- the driver ----------------------------------------------------------
 
 def run(args, env=None):
-    """Run a command; returns (stdout, wall seconds, peak RSS MB)."""
+    """Run a command; returns (stdout, wall seconds, peak RSS MB, CPU
+    seconds of all its threads)."""
     t0 = time.perf_counter()
     p = subprocess.Popen(args, stdout=subprocess.PIPE, env=env,
                          universal_newlines=True)
@@ -133,9 +150,10 @@ def run(args, env=None):
     sec = time.perf_counter() - t0
     if p.returncode:
         raise SystemExit("bench-sfc: %s failed (%d)" % (args[0], p.returncode))
-    print("  %s: %.1f s, %.0f MB" % (" ".join(args[:3]), sec,
-                                     ru.ru_maxrss / 1024.0), file=sys.stderr)
-    return out, sec, ru.ru_maxrss / 1024.0
+    cpu = ru.ru_utime + ru.ru_stime
+    print("  %s: %.1f s, %.1f CPU s, %.0f MB" % (
+        " ".join(args[:3]), sec, cpu, ru.ru_maxrss / 1024.0), file=sys.stderr)
+    return out, sec, ru.ru_maxrss / 1024.0, cpu
 
 
 def val_to_500x375(toy):
@@ -144,9 +162,10 @@ def val_to_500x375(toy):
                             "val.txt")).read().split()
     for i in ids:
         p = os.path.join(toy, "JPEGImages", i + ".jpg")
-        Image.open(p).resize((500, 375), Image.BICUBIC).save(p, quality=90)
+        H, W = CAM_HW
+        Image.open(p).resize((W, H), Image.BICUBIC).save(p, quality=90)
         m = os.path.join(toy, "SegmentationClass", i + ".png")
-        Image.open(m).resize((500, 375), Image.NEAREST).save(m)
+        Image.open(m).resize((W, H), Image.NEAREST).save(m)
     return ids
 
 
@@ -159,16 +178,20 @@ def cmd_run(bindir):
     tmp = tempfile.mkdtemp(prefix="bench-sfc.")
     b = lambda t: os.path.join(bindir, t)
     toy, db = os.path.join(tmp, "toy"), os.path.join(tmp, "sfc.db")
-    run([b("sfc-toygen"), "--out", toy, "--size", "512", "--train", "48",
+    run([b("sfc-toygen"), "--out", toy, "--size", str(S_TRAIN), "--train",
+         "48",
          "--val", "3", "--classes", "20", "--seed", "0", "-q"], env)
     ids = val_to_500x375(toy)
     run([b("sfc-ingest"), "--db", db, "-q", toy], env)
     run([b("sfc-sample"), "--db", db, "--split", "train", "--epochs", "1",
-         "--batch", "16", "--draws", "4", "--crop", "512", "--seed", "0",
-         "-q"], env)
+         "--batch", "16", "--draws", "4", "--crop", str(S_TRAIN), "--seed",
+         "0", "-q"], env)
     out = os.path.join(tmp, "train")
-    _, tr_sec, tr_mb = run([b("sfc-trainstep"), "--db", db, "--out", out,
-                            "--frozen", "3", "--seed", "0", "-q"], env)
+    net = ["--blocks", "1,1,1,1", "--width", "8", "--side",
+           "8,8,16,16"] if SMOKE else []
+    _, tr_sec, tr_mb, tr_cpu = run([b("sfc-trainstep"), "--db", db, "--out",
+                                    out, "--frozen", "3", "--seed", "0",
+                                    "-q"] + net, env)
     con = sqlite3.connect(db)
     rows = con.execute("SELECT step, images_per_s, seconds FROM train_log "
                        "WHERE run = (SELECT max(run) FROM train_log) "
@@ -177,11 +200,11 @@ def cmd_run(bindir):
     steps = [(s, ips, sec, round(ips * sec)) for s, ips, sec in rows]
     cams = []
     for i in ids:
-        _, sec, mb = run([b("sfc-cam"), "--db", db, "--ckpt",
+        _, sec, mb, cpu = run([b("sfc-cam"), "--db", db, "--ckpt",
                           os.path.join(out, "final.safetensors"), "--out",
                           os.path.join(tmp, "cam"), "--scales",
                           ",".join("%g" % s for s in SCALES), "-q", i], env)
-        cams.append((sec, mb))
+        cams.append((sec, mb, cpu))
     tsteps = os.environ.get("TORCH_STEPS", "2")
     tt = subprocess.run([PY, __file__, "torch-train", tsteps], env=env,
                         stdout=subprocess.PIPE, universal_newlines=True,
@@ -194,16 +217,18 @@ def cmd_run(bindir):
     load1 = open("/proc/loadavg").read().split()[:3]
     print("machine load after: %s" % " ".join(load1), file=sys.stderr)
     shutil.rmtree(tmp)
-    report(steps, tr_mb, cams, tt, tc, tsteps, load0, load1)
+    report(steps, tr_mb, tr_cpu, cams, tt, tc, tsteps, load0, load1)
 
 
-def report(steps, tr_mb, cams, tt, tc, tsteps, load0, load1):
+def report(steps, tr_mb, tr_cpu, cams, tt, tc, tsteps, load0, load1):
     now = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M")
     ips = statistics.median(s[1] for s in steps)
-    t_ips, t_mb = float(tt[1]), float(tt[2])
+    t_ips, t_mb, t_cpu = float(tt[1]), float(tt[2]), float(tt[3])
+    cpu_img = tr_cpu / sum(s[3] for s in steps)
     c_sec = statistics.median(c[0] for c in cams)
     c_mb = max(c[1] for c in cams)
-    t_cam, t_cmb = float(tc[1]), float(tc[2])
+    c_cpu = statistics.median(c[2] for c in cams)
+    t_cam, t_cmb, t_ccpu = float(tc[1]), float(tc[2]), float(tc[3])
     o = [BEGIN, "## SFC training and CAM inference (bench-sfc)", "",
          "Command: `make bench-sfc` (bench/sfc.py run; 2 threads each: "
          "OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=2, torch.set_num_threads(2); "
@@ -212,23 +237,32 @@ def report(steps, tr_mb, cams, tt, tc, tsteps, load0, load1):
          "cores). Random weights (ResNet-50, 20 classes, sides "
          "128,128,256,256): the cost is the same as with ImageNet's." % (
              now, " ".join(load0), " ".join(load1)), "",
-         "| case | engine | value | peak RSS MB | speed vs PyTorch |",
-         "|---|---|---:|---:|---:|",
+         "| case | engine | wall | CPU s (all threads) | peak RSS MB | "
+         "speed vs PyTorch (wall) |",
+         "|---|---|---:|---:|---:|---:|",
          "| training step, 16 + 4 bank images, 512x512, two scales, "
-         "conv1..layer2 frozen (images/s, median of %d steps) | sfc-trainstep "
-         "| %.2f | %.0f | %.2fx |" % (len(steps), ips, tr_mb, ips / t_ips),
-         "| same (median of %s steps after a warm-up) | PyTorch | %.2f | %.0f "
-         "| - |" % (tsteps, t_ips, t_mb),
-         "| CAM, one 500x375 image, scales 1, 0.5, 1.5, 2 with flips "
-         "(s per image, median of %d) | sfc-cam | %.2f | %.0f | %.2fx |" % (
-             len(cams), c_sec, c_mb, t_cam / c_sec),
-         "| same (median of %s after a warm-up) | PyTorch | %.2f | %.0f | - |"
-         % (len(cams), t_cam, t_cmb), "",
+         "conv1..layer2 frozen: images/s (median of %d steps); CPU s per "
+         "image | sfc-trainstep | %.3f | %.2f | %.0f | %.2fx |" % (
+             len(steps), ips, cpu_img, tr_mb, ips / t_ips),
+         "| same (median of %s steps after a warm-up) | PyTorch | %.3f | "
+         "%.2f | %.0f | - |" % (tsteps, t_ips, t_cpu, t_mb),
+         "| CAM, one 500x375 image, scales 1, 0.5, 1.5, 2 with flips: s per "
+         "image (median of %d) | sfc-cam | %.2f | %.1f | %.0f | %.2fx |" % (
+             len(cams), c_sec, c_cpu, c_mb, t_cam / c_sec),
+         "| same (median of %s after a warm-up) | PyTorch | %.2f | %.1f | "
+         "%.0f | - |" % (len(cams), t_cam, t_ccpu, t_cmb), "",
          "sfc-trainstep steps (images, seconds): " + ", ".join(
              "%d: %d in %.1f s" % (s[0], s[3], s[2]) for s in steps) +
-         ". sfc-cam per image includes starting the process, reading the "
-         "weights and the db, and writing the npz (--compress 1); the "
-         "PyTorch figures are the network alone.", END]
+         ". sfc-trainstep's CPU s per image is the whole process's (start, "
+         "schedule, images, checkpoint) over the images trained. sfc-cam per "
+         "image includes starting the process, reading the weights and the "
+         "db, and writing the npz (--compress 1); the PyTorch figures are "
+         "the network alone. CPU seconds count every thread's time, "
+         "including OpenBLAS threads waiting busily, so on a loaded machine "
+         "they are an upper bound of the work.", END]
+    if SMOKE:
+        print("\n".join(o))
+        return
     path = "BENCHMARKS.md"
     text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
     if BEGIN in text:
