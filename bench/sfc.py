@@ -6,6 +6,8 @@ sfc-cam on a 500x375 image, each beside PyTorch running the same network
 same run. Writes the bench-sfc section of BENCHMARKS.md.
 
   sfc.py run BINDIR        the whole benchmark (what make runs)
+  sfc.py report [RAW.json] rewrite the section from a run's numbers
+                           (build/bench-sfc.json)
   sfc.py torch-train STEPS | torch-cam RUNS
                            the PyTorch side, one configuration per process;
                            prints "mode median peak_MB"
@@ -27,6 +29,7 @@ images; CAM inference = cam_infer at the four scales (bicubic resize, with
 the flip), each resized to full size and summed. torch.set_num_threads(2).
 """
 import datetime
+import json
 import os
 import resource
 import shutil
@@ -46,6 +49,7 @@ SCALES = (1.0, 0.5, 1.5, 2.0)
 # BENCH_SMOKE=1: a tiny network and small images, to check the harness
 # quickly; prints the section without writing BENCHMARKS.md
 SMOKE = os.environ.get("BENCH_SMOKE") == "1"
+RAW = "build/bench-sfc.json"  # the last run's measurements
 NET = dict(blocks=(1, 1, 1, 1), width=8) if SMOKE else {}
 SIDE = (8, 8, 16, 16) if SMOKE else (128, 128, 256, 256)
 S_TRAIN = 128 if SMOKE else 512
@@ -217,7 +221,11 @@ def cmd_run(bindir):
     load1 = open("/proc/loadavg").read().split()[:3]
     print("machine load after: %s" % " ".join(load1), file=sys.stderr)
     shutil.rmtree(tmp)
-    report(steps, tr_mb, tr_cpu, cams, tt, tc, tsteps, load0, load1)
+    raw = dict(steps=steps, tr_mb=tr_mb, tr_cpu=tr_cpu, cams=cams, tt=tt,
+               tc=tc, tsteps=tsteps, load0=load0, load1=load1)
+    with open(RAW, "w") as f:  # bench/sfc.py report re-renders it
+        json.dump(raw, f)
+    report(**raw)
 
 
 def report(steps, tr_mb, tr_cpu, cams, tt, tc, tsteps, load0, load1):
@@ -280,6 +288,8 @@ def main():
     a = sys.argv[1:]
     if a[:1] == ["run"]:
         cmd_run(a[1])
+    elif a[:1] == ["report"]:
+        report(**json.load(open(a[1] if len(a) > 1 else RAW)))
     elif a[:1] == ["torch-train"]:
         cmd_torch_train(int(a[1]))
     elif a[:1] == ["torch-cam"]:
