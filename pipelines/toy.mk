@@ -24,8 +24,8 @@
 # in $(TOY_RUN)/<method>/: final.safetensors, cam/, crf/ and the mIoU
 # tables; the metrics rows are in the db (stage cam / crf, map per method).
 # Stamps (.done files) track completed stages; the db records what ran.
-# OpenMP threads wait passively: spinning pools starve each other.
-export OMP_WAIT_POLICY ?= passive
+# Tool variables, stamps and the summary queries: stages.mk.
+include $(dir $(lastword $(MAKEFILE_LIST)))stages.mk
 
 TOY_RUN     ?= runs/toy
 TOY_SEED    ?= 0
@@ -62,15 +62,6 @@ TOY_PW_IR_baseline := 0
 TOY_PW_RW_sfc := 0.3
 TOY_PW_RW_baseline := 0
 
-TOYGEN ?= $(BINDIR)/sfc-toygen
-INGEST ?= $(BINDIR)/sfc-ingest
-SAMPLE ?= $(BINDIR)/sfc-sample
-TRAINSTEP ?= $(BINDIR)/sfc-trainstep
-CAM ?= $(BINDIR)/sfc-cam
-CRF ?= $(BINDIR)/sfc-crf
-MIOU ?= $(BINDIR)/sfc-miou
-IRN ?= $(BINDIR)/sfc-irn
-
 TOY_DB := $(TOY_RUN)/sfc.db
 
 .PHONY: demo demo-files toy-data toy-clean
@@ -88,20 +79,10 @@ demo-files: $(TOY_RESULTS) $(TOY_STAGES)
 demo: demo-files
 	@echo
 	@echo "class statistics and DC weights (sqlite3 $(TOY_DB)):"
-	@sqlite3 -column -header $(TOY_DB) "SELECT c.name AS class, \
-	    s.n_images AS N_c, printf('%.4f', s.dc) AS DC, s.grp AS grp \
-	    FROM class_stats s JOIN classes c ON c.id = s.class \
-	    WHERE s.run = (SELECT max(id) FROM runs WHERE tool = 'sfc-sample' \
-	    AND status = 'ok') ORDER BY s.n_images DESC"
+	@$(call sfc_show_classes,$(TOY_DB))
 	@echo
 	@echo "mIoU on the val split (%), baseline vs SFC:"
-	@sqlite3 -column -header $(TOY_DB) "SELECT stage, map, \
-	    printf('%.1f', 100 * max(CASE name WHEN 'miou' THEN value END)) \
-	    AS mIoU, printf('%.1f', 100 * max(CASE name WHEN 'head' THEN value \
-	    END)) AS head, printf('%.1f', 100 * max(CASE name WHEN 'tail' \
-	    THEN value END)) AS tail FROM metrics WHERE class IS NULL AND \
-	    run IN (SELECT max(run) FROM metrics GROUP BY stage, map) \
-	    GROUP BY stage, map ORDER BY stage, map"
+	@$(call sfc_show_miou,$(TOY_DB))
 
 toy-data: $(TOY_RUN)/data.done
 
