@@ -6,6 +6,8 @@
 # e.g. `make voc-pseudolabels CRF=./my-crf`):
 #   TOYGEN INGEST SAMPLE TRAINSTEP CAM CRF IRN MIOU   default $(BINDIR)/sfc-*
 #   BINDIR ?= bin
+# the source tree (scripts/), wherever make runs
+SFC_TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))..)
 #
 # How a stage is tracked (the db is never a Make target; stamps are):
 #   <stage>.start  its inputs changed (or it never ran): what an earlier run
@@ -23,6 +25,8 @@ SFC_STAGES_MK := 1
 export OMP_WAIT_POLICY ?= passive
 
 BINDIR ?= bin
+# the source tree (scripts/), wherever make runs
+SFC_TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))..)
 TOYGEN ?= $(BINDIR)/sfc-toygen
 INGEST ?= $(BINDIR)/sfc-ingest
 SAMPLE ?= $(BINDIR)/sfc-sample

@@ -32,6 +32,11 @@
 #   voc-pseudolabels   the whole chain, then the class and mIoU tables
 #   voc-files          the same without the tables (`make -q voc-files`)
 #   voc-clean          remove runs/$(RUN)/ and nothing else
+#   weights            ImageNet ResNet-50 as safetensors at WEIGHTS (default
+#                      resnet50.safetensors): checks an existing file, or
+#                      converts/copies WEIGHTS_FROM (a torchvision .pth or a
+#                      safetensors), or downloads WEIGHTS_URL (default timm's
+#                      resnet50.tv_in1k); WEIGHTS_SHA256 pins the file
 # Files in runs/$(RUN)/: sfc.db; train/final.safetensors; cam/<id>.npz;
 # ir_label/<id>.png; irn.safetensors; pseudo/<id>.png; cam-miou.txt,
 # crf-miou.txt, pseudo-miou.txt; summary.txt; *.start, *.done and
@@ -97,7 +102,7 @@ VOC_FILES := $(addprefix $(VOC_R)/,cam-miou.txt crf-miou.txt \
     pseudo-miou.txt train/final.safetensors cam.done irlabel.done \
     irn.safetensors pseudo.done)
 
-.PHONY: voc-pseudolabels voc-files voc-clean
+.PHONY: voc-pseudolabels voc-files voc-clean weights
 
 voc-pseudolabels: $(VOC_R)/summary.txt
 voc-files: $(VOC_FILES)
@@ -217,3 +222,7 @@ $(VOC_R)/pseudo-miou.txt: $(VOC_R)/pseudo.done $(MIOU)
 
 voc-clean:
 	rm -rf $(VOC_R)
+
+weights:
+	@sh $(SFC_TOP)/scripts/weights.sh $(or $(WEIGHTS),resnet50.safetensors) \
+	    "$(WEIGHTS_FROM)" "$(WEIGHTS_URL)" "$(WEIGHTS_SHA256)"
