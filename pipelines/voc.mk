@@ -25,6 +25,8 @@
 #   VOC_LR ?= 0.1    VOC_BLOCKS ?= 3,4,6,3  VOC_WIDTH ?= 64
 #   VOC_SIDE ?= 128,128,256,256   VOC_FROZEN ?= 3 (0 without WEIGHTS)
 #   VOC_SCALES ?= 1,0.5,1.5,2   CAM scales, each with its flip
+#   VOC_CKPT_EVERY ?= 50  VOC_IRN_CKPT_EVERY ?= 10   steps between
+#                       checkpoints (a killed training resumes from there)
 #   VOC_CRF_ITERS ?= 12  VOC_IRN_EPOCHS ?= 3  VOC_IRN_BATCH ?= 32
 #   VOC_IRN_RADIUS ?= 10 VOC_RW_RADIUS ?= 5   VOC_CANVAS ?= 512
 # Stage programs: INGEST SAMPLE TRAINSTEP CAM CRF IRN MIOU (stages.mk)
@@ -66,11 +68,13 @@ VOC_WIDTH  ?= 64
 VOC_SIDE   ?= 128,128,256,256
 VOC_FROZEN ?= $(if $(VOC_WEIGHTS),3,0)
 VOC_SCALES ?= 1,0.5,1.5,2
+VOC_CKPT_EVERY ?= 50
 VOC_CRF_ITERS  ?= 12
 VOC_IRN_EPOCHS ?= 3
 VOC_IRN_BATCH  ?= 32
 VOC_IRN_MICRO  ?= 4
 VOC_IRN_RADIUS ?= 10
+VOC_IRN_CKPT_EVERY ?= 10
 VOC_RW_RADIUS  ?= 5
 VOC_CANVAS     ?= 512
 # WEIGHTS=none: no file, random initialisation
@@ -141,7 +145,7 @@ $(VOC_R)/train/final.safetensors: $(VOC_R)/train.start
 	    $(VOC_WFLAG) --blocks $(VOC_BLOCKS) --width $(VOC_WIDTH) \
 	    --side $(VOC_SIDE) --frozen $(VOC_FROZEN) --lr $(VOC_LR) \
 	    --head-lr-mult 10 --wd 0.0001 --momentum 0.0001 --power 0.9 \
-	    --clip 1 --pdw-warmup 0 --ckpt-every 50 --seed $(SEED) -q
+	    --clip 1 --pdw-warmup 0 --ckpt-every $(VOC_CKPT_EVERY) --seed $(SEED) -q
 
 # CAMs (M_W, M_P, CAM) of the training list, SHARDS processes
 $(VOC_R)/cam.start: $(VOC_R)/train/final.safetensors $(CAM)
@@ -193,7 +197,8 @@ $(VOC_R)/irn.safetensors: $(VOC_R)/irn.start
 	    --epochs $(VOC_IRN_EPOCHS) --crop $(VOC_CROP) --scale-lo 0.5 \
 	    --scale-hi 1 --flip 1 --classes $(shell echo $$(($(VOC_NCLASS) + 1))) \
 	    --radius $(VOC_IRN_RADIUS) --lr 0.1 --weight-decay 0.0001 \
-	    --momentum 0.0001 --power 0.9 --checkpoint-every 10 \
+	    --momentum 0.0001 --power 0.9 \
+	    --checkpoint-every $(VOC_IRN_CKPT_EVERY) \
 	    --seed $(SEED) --out $@ -q
 
 # pseudo labels: SFC's two random-walk passes over S = M_W + 0.3 M_P

@@ -100,6 +100,37 @@ check "aug: training list" grep -q "sfc-sample.*--split train_aug" "$T/plan3"
 check "aug: CAMs of train_aug" grep -q "sfc-cam.*--split train_aug" "$T/plan3"
 check "aug: scored on train" grep -q "sfc-miou.*--split train " "$T/plan3"
 
+# every stage left a record: tool, version, options, seed where it draws
+# random numbers, start and end times
+check "every tool recorded" test "$(sqlite3 "$DB" "SELECT group_concat(tool) \
+    FROM (SELECT DISTINCT tool FROM runs ORDER BY tool)")" = \
+    "sfc-cam,sfc-crf,sfc-ingest,sfc-irn infer,sfc-irn train,sfc-miou,sfc-sample,sfc-trainstep"
+check "versions, options, times" test "$(sqlite3 "$DB" "SELECT count(*) FROM \
+    runs WHERE version = '' OR config = '{}' OR ended < started \
+    OR ended IS NULL")" = 0
+check "seeds of the seeded tools" test "$(sqlite3 "$DB" "SELECT count(*) FROM \
+    runs WHERE seed IS NULL AND tool IN ('sfc-sample', 'sfc-trainstep', \
+    'sfc-irn train')")" = 0
+check "options recorded" test "$(sqlite3 "$DB" "SELECT group_concat(s) FROM \
+    (SELECT json_extract(config, '$.shard') AS s FROM runs WHERE tool = \
+    'sfc-cam' ORDER BY s)")" = 0/2,1/2
+# a run that fails after it began is marked failed
+id=$(head -n 1 "$T/VOC/ImageSets/Segmentation/train.txt")
+mkdir -p "$T/badcam"
+printf 'not an npz' > "$T/badcam/$id.npz"
+expect_fail 1 sfc-irn infer --db "$DB" --cams "$T/badcam" \
+    --images "$T/VOC/JPEGImages" --irn "$R/irn.safetensors" \
+    --out "$T/badpseudo" --canvas 32 -q "$id"
+check "failed infer marked" test "$(sqlite3 "$DB" "SELECT status FROM runs \
+    WHERE tool = 'sfc-irn infer' ORDER BY id DESC LIMIT 1")" = failed
+# (its checkpoint cannot be written: the first save fails)
+expect_fail 1 sfc-irn train --db "$DB" --split train --labels "$R/ir_label" \
+    --blocks 1,1,1,1 --width 4 --batch 8 --micro 8 --epochs 1 --crop 32 \
+    --classes 5 --radius 3 --checkpoint "$T/nodir/x.ckpt" \
+    --checkpoint-every 1 --out "$T/bad.safetensors" -q
+check "failed training marked" test "$(sqlite3 "$DB" "SELECT status FROM runs \
+    WHERE tool = 'sfc-irn train' ORDER BY id DESC LIMIT 1")" = failed
+
 # missing inputs stop make before anything runs, with one message
 stops() {
     want=$1

@@ -24,7 +24,8 @@ args() {
         VOC="$T/VOC" WEIGHTS=none SHARDS=2 VOC_BLOCKS=1,1,1,1 VOC_WIDTH=4 \
         VOC_SIDE=4,4,8,8 VOC_CROP=32 VOC_CANVAS=32 VOC_EPOCHS=2 \
         VOC_BATCH=4 VOC_DRAWS=2 VOC_SCALES=1,0.5 VOC_IRN_BATCH=4 \
-        VOC_IRN_MICRO=2 VOC_IRN_EPOCHS=2 VOC_IRN_RADIUS=3 RUN="$1"
+        VOC_IRN_MICRO=2 VOC_IRN_EPOCHS=2 VOC_IRN_RADIUS=3 VOC_CKPT_EVERY=3 \
+        VOC_IRN_CKPT_EVERY=2 RUN="$1"
 }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
@@ -33,9 +34,10 @@ expect_ok make -s -j2 $(args ref) voc-files
 tref=$(( $(now_ms) - t0 ))
 echo "uninterrupted run: $tref ms"
 
-# kill after delays uniform in (0, 0.6 tref) ms, restarting each time
+# kill after delays uniform in (0, 0.35 tref) ms, restarting each time:
+# six kills spread over about one run's length
 delays=$(awk -v s="$seed" -v t="$tref" 'BEGIN { srand(s);
-    for (i = 0; i < 6; i++) printf "%d ", 1 + rand() * t * 0.6 }')
+    for (i = 0; i < 6; i++) printf "%d ", 1 + rand() * t * 0.35 }')
 for d in $delays; do
     setsid make -s -j2 $(args kill) voc-files >"$T/kill.out" 2>&1 &
     pid=$!
