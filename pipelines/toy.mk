@@ -23,7 +23,8 @@
 # Methods: sfc (SFC as the paper) and baseline (plain CAM classifier), each
 # in $(TOY_RUN)/<method>/: final.safetensors, cam/, crf/ and the mIoU
 # tables; the metrics rows are in the db (stage cam / crf, map per method).
-# Stamps (.done files) track completed stages; the db records what ran.
+# Stamps track stages (<stage>.start: begun on current inputs; .done:
+# finished; see stages.mk); the db records what ran.
 # Tool variables, stamps and the summary queries: stages.mk.
 include $(dir $(lastword $(MAKEFILE_LIST)))stages.mk
 
@@ -72,7 +73,8 @@ TOY_RESULTS := $(foreach m,$(TOY_METHODS),$(TOY_RUN)/$(m)/cam-miou.txt \
 # pattern chains: removing one reruns it and what follows it
 TOY_STAGES := $(foreach m,$(TOY_METHODS),$(addprefix $(TOY_RUN)/$(m)/, \
     final.safetensors cam.done crf.done irlabel.done irn.safetensors \
-    pseudo.done))
+    pseudo.done train.start cam.start crf.start irlabel.start irn.start \
+    pseudo.start))
 
 demo-files: $(TOY_RESULTS) $(TOY_STAGES)
 
@@ -103,13 +105,22 @@ $(TOY_RUN)/sample.done: $(TOY_RUN)/ingest.done $(SAMPLE)
 	    --aug sfc --seed $(TOY_SEED) -q > $(TOY_RUN)/sample.txt
 	@touch $@
 
-# training from scratch, then CAMs, CAM + CRF, and their scores
-$(TOY_RUN)/%/final.safetensors: $(TOY_RUN)/sample.done $(TRAINSTEP)
+# training from scratch, then CAMs, CAM + CRF, and their scores; each
+# <stage>.start removes what an earlier run of the stage left when its
+# inputs changed (stages.mk), so tools that resume do not resume stale work
+$(TOY_RUN)/%/train.start: $(TOY_RUN)/sample.done $(TRAINSTEP)
+	$(call sfc_start,$(TOY_RUN)/$*/ckpt.safetensors $(TOY_RUN)/$*/final.safetensors)
+
+$(TOY_RUN)/%/final.safetensors: $(TOY_RUN)/%/train.start
 	$(TRAINSTEP) --db $(TOY_DB) --out $(TOY_RUN)/$* $(TOY_NET) \
 	    --lr $(TOY_LR) --seed $(TOY_SEED) $(TOY_FLAGS_$*) -q
 
-$(TOY_RUN)/%/cam.done: $(TOY_RUN)/%/final.safetensors $(CAM)
-	$(CAM) --db $(TOY_DB) --ckpt $< --out $(TOY_RUN)/$*/cam --split val \
+$(TOY_RUN)/%/cam.start: $(TOY_RUN)/%/final.safetensors $(CAM)
+	$(call sfc_start,$(TOY_RUN)/$*/cam)
+
+$(TOY_RUN)/%/cam.done: $(TOY_RUN)/%/cam.start
+	$(CAM) --db $(TOY_DB) --ckpt $(TOY_RUN)/$*/final.safetensors \
+	    --out $(TOY_RUN)/$*/cam --split val \
 	    --scales $(TOY_SCALES) -q > /dev/null
 	@touch $@
 
@@ -121,7 +132,10 @@ $(TOY_RUN)/%/cam-miou.txt: $(TOY_RUN)/%/cam.done $(MIOU)
 	    --cams $(TOY_RUN)/$*/cam --split val --count-split train \
 	    --map cam_c --stage cam-$* -q >> $@.tmp && mv $@.tmp $@
 
-$(TOY_RUN)/%/crf.done: $(TOY_RUN)/%/cam.done $(CRF)
+$(TOY_RUN)/%/crf.start: $(TOY_RUN)/%/cam.done $(CRF)
+	$(call sfc_start,$(TOY_RUN)/$*/crf)
+
+$(TOY_RUN)/%/crf.done: $(TOY_RUN)/%/crf.start
 	$(CRF) --db $(TOY_DB) --cams $(TOY_RUN)/$*/cam --out $(TOY_RUN)/$*/crf \
 	    --split val --rule cam-crf --w-map $(TOY_WMAP_$*) --w-weight 1 \
 	    --p-weight $(TOY_PW_CRF_$*) -q
@@ -139,9 +153,12 @@ $(TOY_RUN)/irn-list.txt: $(TOY_RUN)/ingest.done
 	head -n $(TOY_IRN_IMAGES) $(TOY_RUN)/data/ImageSets/Segmentation/train.txt \
 	    > $@.tmp && mv $@.tmp $@
 
-$(TOY_RUN)/%/irlabel.done: $(TOY_RUN)/%/final.safetensors \
+$(TOY_RUN)/%/irlabel.start: $(TOY_RUN)/%/final.safetensors \
     $(TOY_RUN)/irn-list.txt $(CAM) $(CRF)
-	$(CAM) --db $(TOY_DB) --ckpt $< --out $(TOY_RUN)/$*/cam-train \
+	$(call sfc_start,$(TOY_RUN)/$*/cam-train $(TOY_RUN)/$*/ir_label)
+
+$(TOY_RUN)/%/irlabel.done: $(TOY_RUN)/%/irlabel.start
+	$(CAM) --db $(TOY_DB) --ckpt $(TOY_RUN)/$*/final.safetensors --out $(TOY_RUN)/$*/cam-train \
 	    --list $(TOY_RUN)/irn-list.txt --scales 1 -q > /dev/null
 	$(CRF) --db $(TOY_DB) --cams $(TOY_RUN)/$*/cam-train \
 	    --out $(TOY_RUN)/$*/ir_label --list $(TOY_RUN)/irn-list.txt \
@@ -149,7 +166,10 @@ $(TOY_RUN)/%/irlabel.done: $(TOY_RUN)/%/final.safetensors \
 	    --p-weight $(TOY_PW_IR_$*) -q
 	@touch $@
 
-$(TOY_RUN)/%/irn.safetensors: $(TOY_RUN)/%/irlabel.done $(IRN)
+$(TOY_RUN)/%/irn.start: $(TOY_RUN)/%/irlabel.done $(IRN)
+	$(call sfc_start,$(TOY_RUN)/$*/irn.safetensors $(TOY_RUN)/$*/irn.safetensors.ckpt)
+
+$(TOY_RUN)/%/irn.safetensors: $(TOY_RUN)/%/irn.start
 	$(IRN) train --db $(TOY_DB) --list $(TOY_RUN)/irn-list.txt \
 	    --images $(TOY_RUN)/data/JPEGImages --labels $(TOY_RUN)/$*/ir_label \
 	    --weights $(TOY_RUN)/$*/final.safetensors --blocks $(TOY_BLOCKS) \
@@ -157,8 +177,11 @@ $(TOY_RUN)/%/irn.safetensors: $(TOY_RUN)/%/irlabel.done $(IRN)
 	    --crop $(TOY_SIZE) --classes $$(($(TOY_CLASSES) + 1)) --radius $(TOY_IRN_RADIUS) \
 	    --seed $(TOY_SEED) --out $@ -q
 
-$(TOY_RUN)/%/pseudo.done: $(TOY_RUN)/%/irn.safetensors $(TOY_RUN)/%/cam.done $(IRN)
-	$(IRN) infer --db $(TOY_DB) --split val --irn $< \
+$(TOY_RUN)/%/pseudo.start: $(TOY_RUN)/%/irn.safetensors $(TOY_RUN)/%/cam.done $(IRN)
+	$(call sfc_start,$(TOY_RUN)/$*/pseudo)
+
+$(TOY_RUN)/%/pseudo.done: $(TOY_RUN)/%/pseudo.start
+	$(IRN) infer --db $(TOY_DB) --split val --irn $(TOY_RUN)/$*/irn.safetensors \
 	    --cams $(TOY_RUN)/$*/cam --out $(TOY_RUN)/$*/pseudo \
 	    --canvas $(TOY_SIZE) --rule sfc --w-map $(TOY_WMAP_$*) \
 	    --w-p $(TOY_PW_RW_$*) -q

@@ -23,7 +23,7 @@ refused() {
         fail "make weights accepted: $*"
         return
     fi
-    grep -v -e '^make: \*\*\*' -e '^weights: ImageNet ResNet-50' "$T/.err" \
+    grep -v -e '^make\(\[[0-9]*\]\)\{0,1\}: \*\*\*' -e '^weights: ImageNet ResNet-50' "$T/.err" \
         > "$T/.err1"
     if [ "$(wc -l < "$T/.err1")" -ne 1 ] || ! grep -q "$want" "$T/.err1"; then
         fail "expected one line with '$want', got: $(cat "$T/.err")"
@@ -83,10 +83,6 @@ EOF
     cp "$T/r50.pth" "$T/resnet50-00000000.pth"
     refused "its name says 00000000" w3.safetensors WEIGHTS=w3.safetensors \
         WEIGHTS_URL="file://$T/resnet50-00000000.pth"
-    pre=$(sha256sum "$T/r50.pth" | cut -c1-8)
-    cp "$T/r50.pth" "$T/resnet50-$pre.pth"
-    expect_ok w WEIGHTS=w3.safetensors WEIGHTS_URL="file://$T/resnet50-$pre.pth"
-    same_bytes "$T/w.safetensors" "$T/w3.safetensors"
     head -c 1000000 "$T/w.safetensors" > "$T/cut.safetensors"
     refused "truncated" cut2.safetensors WEIGHTS=cut2.safetensors \
         WEIGHTS_FROM="$T/cut.safetensors"
