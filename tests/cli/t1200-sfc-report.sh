@@ -17,8 +17,10 @@ run() {
         TOY_IRN_EPOCHS=1 TOY_IRN_RADIUS=3 "$@"
 }
 
-expect_ok run demo-files
+expect_ok run toy-report
+check "make toy-report writes the page" test -s "$T/run/report.html"
 expect_ok sfc-report -q -o "$T/r.html" "$T/run"
+same_bytes "$T/r.html" "$T/run/report.html"
 check "page written" test -s "$T/r.html"
 for s in record training bank evaluation comparison examples; do
     check "section $s" grep -q "<section id=\"$s\">" "$T/r.html"
