@@ -1784,77 +1784,18 @@ static const char *const cam_maps[3] = {"cam_c", "cam_w", "cam_p"};
 static const char *const cam_titles[3] = {"CAM (classifier)", "M_W",
                                           "M_P"};
 
-static int sec_examples(struct page *pg, struct run *runs, int n)
+/* A table of example images: per image one row per run with the input
+ * and ground truth (shared), the CAM heat maps and the label maps of each
+ * run. Columns appear when some image has the file; only (non-NULL)
+ * keeps only the label folders of that title. score[run][pick] may be
+ * NULL. */
+static int example_table(struct page *pg, struct run *runs, int n,
+                         struct sfc_db_image *im, const long *pick,
+                         const char *const *why, int np, double **score,
+                         const char *only, const char *cls)
 {
     struct sbuf *b = &pg->b;
-    const struct stage *s0 = score_stage(&runs[0]);
-    if (!s0) return 0;
-    struct sfc_db_image *im = NULL;
-    long nim = 0;
-    if (sfc_db_split_images(runs[0].db, s0->split, &im, &nim)) {
-        sfc_error_clear();
-        return 0;
-    }
-    double **score = sfc_xmalloc(n * sizeof *score);
-    for (int ri = 0; ri < n; ri++) {
-        score[ri] = sfc_xmalloc((nim + 1) * sizeof(double));
-        score_images(&runs[ri], im, nim, score[ri]);
-    }
-    /* choose: head-class images, tail-class images (rarest classes
-     * first), best and worst of run 0, largest gain / loss of run 1 */
-    int ex = pg->o->examples;
-    long *pick = sfc_xmalloc((6 * ex + 1) * sizeof *pick);
-    const char **why = sfc_xmalloc((6 * ex + 1) * sizeof *why);
-    int np = 0;
-    char *used = sfc_xcalloc(nim + 1, 1);
-    const struct run *r0 = &runs[0];
-#define PICK(i, w)                                                           \
-    do {                                                                     \
-        pick[np] = (i);                                                      \
-        why[np++] = (w);                                                     \
-        used[i] = 1;                                                         \
-    } while (0)
-    for (int g = 0; g < 3; g += 2) {
-        int got = 0;
-        for (int pass = 0; pass < ex && got < ex; pass++) {
-            /* classes of the group, rarest first for the tail */
-            for (int j = 0; j < r0->K - 1 && got < ex; j++) {
-                int c = r0->order[g == 0 ? j : r0->K - 2 - j];
-                if (r0->grp[c] != g) continue;
-                int seen = 0;
-                for (long i = 0; i < nim; i++) {
-                    if (!has_label(&im[i], c) || isnan(score[0][i])) continue;
-                    if (seen++ < pass) continue;
-                    if (!used[i]) {
-                        PICK(i, g == 0 ? "head class" : "tail class");
-                        got++;
-                    }
-                    break;
-                }
-            }
-        }
-    }
-    for (int kind = 0; kind < (n >= 2 ? 4 : 2); kind++) {
-        for (int got = 0; got < ex; got++) {
-            long best = -1;
-            double bv = 0;
-            for (long i = 0; i < nim; i++) {
-                double v = kind < 2 ? score[0][i]
-                                    : score[1][i] - score[0][i];
-                if (used[i] || isnan(v)) continue;
-                if (kind % 2 == 1) v = -v;
-                if (best < 0 || v > bv) best = i, bv = v;
-            }
-            if (best < 0) break;
-            static const char *const w[4] = {"best", "worst", "largest gain",
-                                             "largest loss"};
-            PICK(best, w[kind]);
-        }
-    }
-#undef PICK
-    free(used);
     int rc = 0;
-    if (np == 0) goto out;
     /* which columns exist: CAM maps, label folders by title */
     int has_map[3] = {0, 0, 0};
     char *ltitles[16];
@@ -1873,6 +1814,7 @@ static int sec_examples(struct page *pg, struct run *runs, int n)
                 free(nm);
                 free(path);
             }
+            if (only && strcmp(runs[ri].lab[k].title, only)) files = 0;
             if (!dup && files && nlt < 16)
                 ltitles[nlt++] = runs[ri].lab[k].title;
         }
@@ -1891,19 +1833,9 @@ static int sec_examples(struct page *pg, struct run *runs, int n)
                 free(path);
             }
     }
-    sb_puts(b, "<section id=\"examples\"><h2>Examples</h2>\n<p>Images of "
-               "split '");
-    sb_html(b, s0->split);
-    sb_puts(b, "': some with head classes, some with the rarest classes, "
-               "then the best and worst by per-image mIoU of ");
-    sb_html(b, s0->title);
-    sb_puts(b, n >= 2 ? " (first run), and the largest gains and losses of "
-                        "the second run against the first"
-                      : "");
-    sb_puts(b, ". Heat maps: the largest foreground channel, scaled to its "
-               "maximum, over the image.</p>\n<table class=\"examples\">"
-               "<tr><th>image</th><th>input</th><th>ground truth</th>"
-               "<th>run</th>");
+    sb_printf(b, "<table class=\"%s\"><tr><th>image</th><th>input</th>"
+                 "<th>ground truth</th><th>run</th>",
+              cls);
     for (int m = 0; m < 3; m++)
         if (has_map[m]) sb_printf(b, "<th>%s</th>", cam_titles[m]);
     for (int t = 0; t < nlt; t++) {
@@ -1960,11 +1892,10 @@ static int sec_examples(struct page *pg, struct run *runs, int n)
                 sb_puts(b, "</td>");
                 sfc_error_clear();
             }
-            sb_printf(b, "<td class=\"rn\" data-v=\"%.9g\">",
-                      score[ri][pick[p]]);
+            double v = score ? score[ri][pick[p]] : NAN;
+            sb_printf(b, "<td class=\"rn\" data-v=\"%.9g\">", v);
             sb_html(b, r->name);
-            if (!isnan(score[ri][pick[p]]))
-                sb_printf(b, "<br>mIoU %.1f", 100 * score[ri][pick[p]]);
+            if (!isnan(v)) sb_printf(b, "<br>mIoU %.1f", 100 * v);
             sb_puts(b, "</td>");
             /* CAM heat maps */
             struct sfc_npz z;
@@ -2022,7 +1953,149 @@ static int sec_examples(struct page *pg, struct run *runs, int n)
         sfc_tensor_release(&rgb);
         sfc_tensor_release(&gt);
     }
-    sb_puts(b, "</table></section>\n");
+    sb_puts(b, "</table>\n");
+    return rc;
+}
+
+/* Up to ex images (ok[i] set, used[i] not) with a head class, then up
+ * to ex with a tail class, the rarest classes first, one image per class
+ * in turn; appended to pick / why, marked in used. */
+static void pick_groups(const struct run *r0, struct sfc_db_image *im,
+                        long nim, const char *ok, char *used, int ex,
+                        long *pick, const char **why, int *np)
+{
+    for (int g = 0; g < 3; g += 2) {
+        int got = 0;
+        for (int pass = 0; pass < ex && got < ex; pass++) {
+            for (int j = 0; j < r0->K - 1 && got < ex; j++) {
+                int c = r0->order[g == 0 ? j : r0->K - 2 - j];
+                if (r0->grp[c] != g) continue;
+                int seen = 0;
+                for (long i = 0; i < nim; i++) {
+                    if (!has_label(&im[i], c) || !ok[i]) continue;
+                    if (seen++ < pass) continue;
+                    if (!used[i]) {
+                        pick[*np] = i;
+                        why[(*np)++] = g == 0 ? "head class" : "tail class";
+                        used[i] = 1;
+                        got++;
+                    }
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/* IR labels usually exist for training images only (the val examples
+ * have none): a few training images with IR labels, head and tail. */
+static int ir_examples(struct page *pg, struct run *runs, int n)
+{
+    struct run *r0 = &runs[0];
+    const char *dir = NULL;
+    for (int k = 0; k < r0->nlab; k++)
+        if (!strcmp(r0->lab[k].title, "IR label")) dir = r0->lab[k].dir;
+    if (!dir || !r0->count_split || pg->o->examples < 1) return 0;
+    struct sfc_db_image *im = NULL;
+    long nim = 0;
+    if (sfc_db_split_images(r0->db, r0->count_split, &im, &nim)) {
+        sfc_error_clear();
+        return 0;
+    }
+    char *ok = sfc_xcalloc(nim + 1, 1), *used = sfc_xcalloc(nim + 1, 1);
+    for (long i = 0; i < nim; i++) {
+        char *nm = sfc_xasprintf("%s.png", im[i].id);
+        char *path = sfc_path_join(dir, nm);
+        ok[i] = (char)sfc_file_exists(path);
+        free(nm);
+        free(path);
+    }
+    int ex = pg->o->examples, np = 0, rc = 0;
+    long *pick = sfc_xmalloc((2 * ex + 1) * sizeof *pick);
+    const char **why = sfc_xmalloc((2 * ex + 1) * sizeof *why);
+    pick_groups(r0, im, nim, ok, used, ex, pick, why, &np);
+    if (np > 0) {
+        sb_puts(&pg->b, "<h3>IR labels</h3>\n<p>Training images of split '");
+        sb_html(&pg->b, r0->count_split);
+        sb_puts(&pg->b, "' with IR labels (what trains the IRN edge "
+                        "branch; 255 = unsure in cream), with a head class "
+                        "and with the rarest classes.</p>\n");
+        rc = example_table(pg, runs, n, im, pick, why, np, NULL, "IR label",
+                           "irlabels");
+    }
+    free(ok);
+    free(used);
+    free(pick);
+    free(why);
+    sfc_db_images_free(im, nim);
+    return rc;
+}
+
+static int sec_examples(struct page *pg, struct run *runs, int n)
+{
+    struct sbuf *b = &pg->b;
+    const struct stage *s0 = score_stage(&runs[0]);
+    if (!s0) return 0;
+    struct sfc_db_image *im = NULL;
+    long nim = 0;
+    if (sfc_db_split_images(runs[0].db, s0->split, &im, &nim)) {
+        sfc_error_clear();
+        return 0;
+    }
+    double **score = sfc_xmalloc(n * sizeof *score);
+    for (int ri = 0; ri < n; ri++) {
+        score[ri] = sfc_xmalloc((nim + 1) * sizeof(double));
+        score_images(&runs[ri], im, nim, score[ri]);
+    }
+    /* choose: head-class images, tail-class images (rarest classes
+     * first), best and worst of run 0, largest gain / loss of run 1 */
+    int ex = pg->o->examples;
+    long *pick = sfc_xmalloc((6 * ex + 1) * sizeof *pick);
+    const char **why = sfc_xmalloc((6 * ex + 1) * sizeof *why);
+    int np = 0;
+    char *used = sfc_xcalloc(nim + 1, 1);
+    const struct run *r0 = &runs[0];
+    char *ok = sfc_xmalloc(nim + 1);
+    for (long i = 0; i < nim; i++) ok[i] = !isnan(score[0][i]);
+    pick_groups(r0, im, nim, ok, used, ex, pick, why, &np);
+    free(ok);
+    for (int kind = 0; kind < (n >= 2 ? 4 : 2); kind++) {
+        for (int got = 0; got < ex; got++) {
+            long best = -1;
+            double bv = 0;
+            for (long i = 0; i < nim; i++) {
+                double v = kind < 2 ? score[0][i]
+                                    : score[1][i] - score[0][i];
+                if (used[i] || isnan(v)) continue;
+                if (kind % 2 == 1) v = -v;
+                if (best < 0 || v > bv) best = i, bv = v;
+            }
+            if (best < 0) break;
+            static const char *const w[4] = {"best", "worst", "largest gain",
+                                             "largest loss"};
+            pick[np] = best;
+            why[np++] = w[kind];
+            used[best] = 1;
+        }
+    }
+    free(used);
+    int rc = 0;
+    if (np == 0) goto out;
+    sb_puts(b, "<section id=\"examples\"><h2>Examples</h2>\n<p>Images of "
+               "split '");
+    sb_html(b, s0->split);
+    sb_puts(b, "': some with head classes, some with the rarest classes, "
+               "then the best and worst by per-image mIoU of ");
+    sb_html(b, s0->title);
+    sb_puts(b, n >= 2 ? " (first run), and the largest gains and losses of "
+                        "the second run against the first"
+                      : "");
+    sb_puts(b, ". Heat maps: the largest foreground channel, scaled to its "
+               "maximum, over the image.</p>\n");
+    rc = example_table(pg, runs, n, im, pick, why, np, score, NULL,
+                       "examples");
+    if (!rc) rc = ir_examples(pg, runs, n);
+    sb_puts(b, "</section>\n");
 out:
     for (int ri = 0; ri < n; ri++) free(score[ri]);
     free(score);

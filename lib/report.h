@@ -21,7 +21,9 @@
  * summary means, over-activation FP/(TP+FN) and under-activation
  * FN/(TP+FN) per class), a grid of examples (head-class, tail-class, best
  * and worst images by per-image mIoU of the last label stage, and with two
- * runs the largest gains and losses), and with two or more runs the
+ * runs the largest gains and losses) plus training images with IR labels
+ * (which usually exist for training images only), and with two or more
+ * runs the
  * per-class IoU differences against the first run, classes sorted by
  * N_c. Sections, figures and columns whose data is absent are left out.
  * Figures are drawn by gnuplot (lib/plot.h), image tiles by libvips

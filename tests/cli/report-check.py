@@ -50,6 +50,7 @@ class Page(HTMLParser):
         self.cells = []  # (table class, table run, row attrs, cell attrs)
         self.examples = []  # row attrs of tr.ex, with the rn cell's data-v
         self.sections = []
+        self.ex_row = None
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
@@ -59,11 +60,15 @@ class Page(HTMLParser):
             self.table = a
         elif tag == "tr":
             self.row = a
-            if a.get("class") == "ex":
-                self.examples.append(dict(a))
+            self.ex_row = None
+            if a.get("class") == "ex" and self.table is not None and \
+                    self.table.get("class") == "examples":
+                self.ex_row = dict(a)
+                self.examples.append(self.ex_row)
         elif tag == "td" and self.table is not None and self.row is not None:
             self.cells.append((self.table, self.row, a))
-            if a.get("class") == "rn" and self.examples:
+            if a.get("class") == "rn" and self.examples and \
+                    self.examples[-1] is self.ex_row:
                 self.examples[-1]["v"] = num(a.get("data-v"))
 
     def handle_endtag(self, tag):
