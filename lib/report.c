@@ -185,8 +185,6 @@ static char *resolve_in(const char *v, const char *root)
         return a;
     free(a);
     if (v[0] == '/') return NULL;
-    char *c = abs_clean(v); /* only to split v into clean components */
-    free(c);
     /* clean relative form of v: strip "./" and doubled slashes */
     char *rel = sfc_xstrdup(v);
     char *comps[256];
@@ -865,7 +863,7 @@ static void sb_xtics(struct sbuf *s, const struct run *r, int with_bg)
         first = 0;
     }
     sb_puts(s, ")\n");
-    if (r->K > 9) sb_puts(s, "set xtics rotate by -40\n");
+    if (r->K > 6) sb_puts(s, "set xtics rotate by -35 left\n");
 }
 
 /* ---- record ----------------------------------------------------------- */
@@ -1104,7 +1102,7 @@ static int sec_training(struct page *pg, struct run *runs, int n)
             struct sbuf s = {0};
             sb_printf(&s,
                       "%sset xlabel 'step'\nset ylabel 'loss'\n"
-                      "set key top right\nset yrange [0:*]\n"
+                      "set key top right opaque\nset yrange [0:*]\n"
                       "plot '%s' using 1:3 lw 1.2 title 'L_cls', "
                       "'' using 1:4 lw 1.2 title '1.6 L_PDW', "
                       "'' using 1:5 lw 1.2 title '0.8 L_WDW', "
@@ -1118,8 +1116,8 @@ static int sec_training(struct page *pg, struct run *runs, int n)
             sb_printf(&s,
                       "%sset xlabel 'step'\nset ylabel 'learning rate'\n"
                       "set y2label 'images/s'\nset ytics nomirror\n"
-                      "set y2tics\nset key bottom left\nset yrange [0:*]\n"
-                      "set y2range [0:*]\n"
+                      "set y2tics\nset key bottom left opaque\n"
+                      "set yrange [0:*]\nset y2range [0:*]\n"
                       "plot '%s' using 1:8 lw 1.5 title 'lr', "
                       "'' using 1:9 axes x1y2 lc rgb '#999999' "
                       "title 'images/s'",
@@ -1140,7 +1138,7 @@ static int sec_training(struct page *pg, struct run *runs, int n)
             struct sbuf s = {0};
             sb_printf(&s,
                       "%sset xlabel 'step'\nset ylabel 'loss'\n"
-                      "set key top right\nset yrange [0:*]\n"
+                      "set key top right opaque\nset yrange [0:*]\n"
                       "plot '%s' using 1:6 title 'L_pos', "
                       "'' using 1:7 title 'L_neg', '' using 1:2 "
                       "lc rgb 'black' title 'total'",
