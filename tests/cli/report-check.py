@@ -214,11 +214,12 @@ def image_miou(pred_png, gt_png, K):
     return float(np.nanmean(iou)) if np.any(~np.isnan(iou)) else float("nan")
 
 
+# the stage the page scores with: the last PNG stage, pseudo here
+scores = {name: {i: image_miou(os.path.join(d, "pseudo", i + ".png"),
+                               masks[i], ncls) for i in val}
+          for d, name in zip(dirs, names)}
 for d, name in zip(dirs, names):
-    # the stage the page scores with: the last PNG stage, pseudo here
-    pdir = os.path.join(d, "pseudo")
-    score = {i: image_miou(os.path.join(pdir, i + ".png"), masks[i], ncls)
-             for i in val}
+    score = scores[name]
     shown = []
     for ex in p.examples:
         if ex["data-run"] != names[0]:
@@ -245,6 +246,14 @@ for d, name in zip(dirs, names):
             if not close(score[i], want, 1e-12):
                 errors.append("%s pick %s scores %r, the %s left is %r"
                               % (why, i, score[i], why, want))
+        if why in ("largest gain", "largest loss"):
+            gain = {j: scores[names[1]][j] - score[j] for j in rest}
+            vals = [v for v in gain.values() if not math.isnan(v)]
+            want = max(vals) if why == "largest gain" else min(vals)
+            nchecked += 1
+            if not close(gain[i], want, 1e-12):
+                errors.append("%s pick %s gains %r, the %s left is %r"
+                              % (why, i, gain[i], why, want))
         if why in ("head class", "tail class"):
             g = why.split()[0]
             nchecked += 1
