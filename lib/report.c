@@ -726,8 +726,8 @@ static int load_run(struct run *r)
         if (s->cams_dir) add_cams(r, sfc_xstrdup(s->cams_dir));
         free(base);
     }
-    qsort(r->st, r->nst, sizeof *r->st, cmp_stage);
-    qsort(r->lab, r->nlab, sizeof *r->lab, cmp_lab);
+    if (r->nst) qsort(r->st, r->nst, sizeof *r->st, cmp_stage);
+    if (r->nlab) qsort(r->lab, r->nlab, sizeof *r->lab, cmp_lab);
     return 0;
 }
 
