@@ -4,7 +4,8 @@
 #
 # Stage programs (swap one for any program that honours the same files,
 # e.g. `make voc-pseudolabels CRF=./my-crf`):
-#   TOYGEN INGEST SAMPLE TRAINSTEP CAM CRF IRN MIOU   default $(BINDIR)/sfc-*
+#   TOYGEN INGEST SAMPLE TRAINSTEP CAM CRF IRN MIOU REPORT
+#                                        default $(BINDIR)/sfc-*
 #   BINDIR ?= bin
 # the source tree (scripts/), wherever make runs
 SFC_TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))..)
@@ -35,6 +36,7 @@ CAM ?= $(BINDIR)/sfc-cam
 CRF ?= $(BINDIR)/sfc-crf
 MIOU ?= $(BINDIR)/sfc-miou
 IRN ?= $(BINDIR)/sfc-irn
+REPORT ?= $(BINDIR)/sfc-report
 
 # $(call sfc_start,PATHS): the recipe of a start stamp: remove PATHS (what
 # an earlier run of the stage wrote), then create the stamp.

@@ -18,8 +18,10 @@
 #                            steps: from scratch it collapses the CAMs)
 #   TOY_SCALES ?= 1,0.5,1.5,2   CAM inference scales
 # Stage programs (swap one for any program that honours the same files):
-#   TOYGEN INGEST SAMPLE TRAINSTEP CAM CRF IRN MIOU
-# Targets: demo  toy-data  toy-clean
+#   TOYGEN INGEST SAMPLE TRAINSTEP CAM CRF IRN MIOU REPORT
+# Targets: demo  toy-data  toy-report  toy-clean
+# toy-report (and the end of demo) writes $(TOY_RUN)/report.html, one page
+# with both methods side by side (sfc-report).
 # Methods: sfc (SFC as the paper) and baseline (plain CAM classifier), each
 # in $(TOY_RUN)/<method>/: final.safetensors, cam/, crf/ and the mIoU
 # tables; the metrics rows are in the db (stage cam / crf, map per method).
@@ -65,7 +67,7 @@ TOY_PW_RW_baseline := 0
 
 TOY_DB := $(TOY_RUN)/sfc.db
 
-.PHONY: demo demo-files toy-data toy-clean
+.PHONY: demo demo-files toy-data toy-report toy-clean
 
 TOY_RESULTS := $(foreach m,$(TOY_METHODS),$(TOY_RUN)/$(m)/cam-miou.txt \
     $(TOY_RUN)/$(m)/crf-miou.txt $(TOY_RUN)/$(m)/pseudo-miou.txt)
@@ -78,13 +80,21 @@ TOY_STAGES := $(foreach m,$(TOY_METHODS),$(addprefix $(TOY_RUN)/$(m)/, \
 
 demo-files: $(TOY_RESULTS) $(TOY_STAGES)
 
-demo: demo-files
+demo: demo-files $(REPORT)
 	@echo
 	@echo "class statistics and DC weights (sqlite3 $(TOY_DB)):"
 	@$(call sfc_show_classes,$(TOY_DB))
 	@echo
 	@echo "mIoU on the val split (%), baseline vs SFC:"
 	@$(call sfc_show_miou,$(TOY_DB))
+	$(REPORT) -q -o $(TOY_RUN)/report.html $(TOY_RUN)
+	@echo
+	@echo "report: $(TOY_RUN)/report.html"
+
+# the page is cheap (about a second): always rewritten, from what the db
+# and the folders hold now
+toy-report: demo-files $(REPORT)
+	$(REPORT) -q -o $(TOY_RUN)/report.html $(TOY_RUN)
 
 toy-data: $(TOY_RUN)/data.done
 
