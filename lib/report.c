@@ -1541,6 +1541,47 @@ static int sec_eval(struct page *pg, struct run *runs, int n)
 
 /* ---- comparison ------------------------------------------------------- */
 
+/* mIoU, head and tail of every stage of the first run, for each run
+ * that evaluated it too (the one-minute summary). */
+static void cmp_summary(struct sbuf *b, struct run *runs, int n)
+{
+    static const int cols[3] = {0, 2, 4}; /* miou, head, tail */
+    sb_puts(b, "<table class=\"cmpsum\"><tr><th rowspan=\"2\">stage</th>");
+    for (int ri = 0; ri < n; ri++) {
+        sb_puts(b, "<th colspan=\"3\">");
+        sb_html(b, runs[ri].name);
+        sb_puts(b, "</th>");
+    }
+    sb_puts(b, "</tr><tr>");
+    for (int ri = 0; ri < n; ri++)
+        for (int k = 0; k < 3; k++)
+            sb_printf(b, "<th>%s</th>", sum_titles[cols[k]]);
+    sb_puts(b, "</tr>\n");
+    for (int k = 0; k < runs[0].nst; k++) {
+        const struct stage *s0 = &runs[0].st[k];
+        sb_puts(b, "<tr data-stage=\"");
+        sb_html(b, s0->key);
+        sb_puts(b, "\"><td>");
+        sb_html(b, s0->title);
+        sb_puts(b, "</td>");
+        for (int ri = 0; ri < n; ri++) {
+            const struct stage *s = NULL;
+            for (int j = 0; j < runs[ri].nst; j++)
+                if (!strcmp(runs[ri].st[j].key, s0->key) &&
+                    !strcmp(runs[ri].st[j].split, s0->split))
+                    s = &runs[ri].st[j];
+            for (int c = 0; c < 3; c++) {
+                double v = s ? s->sum[cols[c]] : NAN;
+                sb_printf(b, "<td data-v=\"%.9g\">", v);
+                sb_pct(b, v);
+                sb_puts(b, "</td>");
+            }
+        }
+        sb_puts(b, "</tr>\n");
+    }
+    sb_puts(b, "</table>\n");
+}
+
 static int sec_compare(struct page *pg, struct run *runs, int n)
 {
     struct sbuf *b = &pg->b;
@@ -1567,8 +1608,9 @@ static int sec_compare(struct page *pg, struct run *runs, int n)
             continue;
         }
         if (!started) {
-            sb_puts(b, "<section id=\"comparison\"><h2>Comparison</h2>\n"
-                       "<p>Per-class IoU difference of each run against "
+            sb_puts(b, "<section id=\"comparison\"><h2>Comparison</h2>\n");
+            cmp_summary(b, runs, n);
+            sb_puts(b, "<p>Per-class IoU difference of each run against "
                        "the first, in percentage points, for the stages "
                        "both evaluated; classes by N_c of the first run "
                        "(largest first).</p>\n");
