@@ -1215,6 +1215,8 @@ static int sec_bank(struct page *pg, struct run *runs, int n)
         /* per class: distinct images held, steps with an empty slot */
         long *held = sfc_xcalloc(r->K, sizeof *held);
         long *empty = sfc_xcalloc(r->K, sizeof *empty);
+        long *full = sfc_xcalloc(r->K, sizeof *full);
+        char **lastimg = sfc_xcalloc(r->K, sizeof *lastimg);
         char *last = NULL;
         int64_t since = 0, lastc = -1, maxstep = 0;
         int rc;
@@ -1240,8 +1242,13 @@ static int sec_bank(struct page *pg, struct run *runs, int n)
                 free(last);
                 last = sfc_xstrdup(im);
                 since = step;
-                if (c < r->K) held[c]++;
+                if (c < r->K) {
+                    held[c]++;
+                    free(lastimg[c]);
+                    lastimg[c] = sfc_xstrdup(im);
+                }
             }
+            if (c < r->K) full[c]++;
             fprintf(fp, "%lld %lld %lld\n", (long long)step, (long long)c,
                     (long long)(step - since));
         }
@@ -1251,6 +1258,8 @@ static int sec_bank(struct page *pg, struct run *runs, int n)
         if (rc < 0) {
             free(held);
             free(empty);
+            free(full);
+            sfc_db_strv_free(lastimg, r->K);
             return -1;
         }
         struct sbuf s = {0};
@@ -1273,6 +1282,8 @@ static int sec_bank(struct page *pg, struct run *runs, int n)
                    s.s)) {
             free(held);
             free(empty);
+            free(full);
+            sfc_db_strv_free(lastimg, r->K);
             return -1;
         }
         free(s.s);
@@ -1307,12 +1318,22 @@ static int sec_bank(struct page *pg, struct run *runs, int n)
         if (rc < 0) {
             free(held);
             free(empty);
+            free(full);
+            sfc_db_strv_free(lastimg, r->K);
             free(draws);
             free(batch);
             return -1;
         }
         fp = datafile(pg, dn, sizeof dn);
-        if (!fp) return -1;
+        if (!fp) {
+            free(held);
+            free(empty);
+            free(full);
+            sfc_db_strv_free(lastimg, r->K);
+            free(draws);
+            free(batch);
+            return -1;
+        }
         for (int i = 0; i < r->K - 1; i++) {
             int c = r->order[i];
             fprintf(fp, "%d %.0f %.0f\n", i + 1, batch[c], draws[c]);
@@ -1337,20 +1358,27 @@ static int sec_bank(struct page *pg, struct run *runs, int n)
         if (!e) {
             sb_puts(b, "<table class=\"bankt\"><tr><th>class</th>"
                        "<th>in batches</th><th>bank draws</th>"
-                       "<th>images held</th><th>steps empty</th></tr>\n");
+                       "<th>images held</th><th>mean steps held</th>"
+                       "<th>steps empty</th><th>last image</th></tr>\n");
             for (int i = 0; i < r->K - 1; i++) {
                 int c = r->order[i];
                 sb_printf(b, "<tr data-class=\"%d\"><td>", c);
                 sb_html(b, r->cls[c]);
                 sb_printf(b,
                           "</td><td>%.0f</td><td>%.0f</td><td>%ld</td>"
-                          "<td>%ld</td></tr>\n",
-                          batch[c], draws[c], held[c], empty[c]);
+                          "<td>%.1f</td><td>%ld</td><td>",
+                          batch[c], draws[c], held[c],
+                          held[c] ? (double)full[c] / held[c] : 0.0,
+                          empty[c]);
+                sb_html(b, lastimg[c] ? lastimg[c] : "");
+                sb_puts(b, "</td></tr>\n");
             }
             sb_puts(b, "</table>\n");
         }
         free(held);
         free(empty);
+        free(full);
+        sfc_db_strv_free(lastimg, r->K);
         free(draws);
         free(batch);
         if (e) return -1;
