@@ -1215,6 +1215,8 @@ static int sec_bank(struct page *pg, struct run *runs, int n)
         /* per class: distinct images held, steps with an empty slot */
         long *held = sfc_xcalloc(r->K, sizeof *held);
         long *empty = sfc_xcalloc(r->K, sizeof *empty);
+        long *full = sfc_xcalloc(r->K, sizeof *full);
+        char **lastimg = sfc_xcalloc(r->K, sizeof *lastimg);
         char *last = NULL;
         int64_t since = 0, lastc = -1, maxstep = 0;
         int rc;
@@ -1240,8 +1242,13 @@ static int sec_bank(struct page *pg, struct run *runs, int n)
                 free(last);
                 last = sfc_xstrdup(im);
                 since = step;
-                if (c < r->K) held[c]++;
+                if (c < r->K) {
+                    held[c]++;
+                    free(lastimg[c]);
+                    lastimg[c] = sfc_xstrdup(im);
+                }
             }
+            if (c < r->K) full[c]++;
             fprintf(fp, "%lld %lld %lld\n", (long long)step, (long long)c,
                     (long long)(step - since));
         }
@@ -1251,6 +1258,8 @@ static int sec_bank(struct page *pg, struct run *runs, int n)
         if (rc < 0) {
             free(held);
             free(empty);
+            free(full);
+            sfc_db_strv_free(lastimg, r->K);
             return -1;
         }
         struct sbuf s = {0};
@@ -1273,6 +1282,8 @@ static int sec_bank(struct page *pg, struct run *runs, int n)
                    s.s)) {
             free(held);
             free(empty);
+            free(full);
+            sfc_db_strv_free(lastimg, r->K);
             return -1;
         }
         free(s.s);
@@ -1307,12 +1318,22 @@ static int sec_bank(struct page *pg, struct run *runs, int n)
         if (rc < 0) {
             free(held);
             free(empty);
+            free(full);
+            sfc_db_strv_free(lastimg, r->K);
             free(draws);
             free(batch);
             return -1;
         }
         fp = datafile(pg, dn, sizeof dn);
-        if (!fp) return -1;
+        if (!fp) {
+            free(held);
+            free(empty);
+            free(full);
+            sfc_db_strv_free(lastimg, r->K);
+            free(draws);
+            free(batch);
+            return -1;
+        }
         for (int i = 0; i < r->K - 1; i++) {
             int c = r->order[i];
             fprintf(fp, "%d %.0f %.0f\n", i + 1, batch[c], draws[c]);
@@ -1337,20 +1358,27 @@ static int sec_bank(struct page *pg, struct run *runs, int n)
         if (!e) {
             sb_puts(b, "<table class=\"bankt\"><tr><th>class</th>"
                        "<th>in batches</th><th>bank draws</th>"
-                       "<th>images held</th><th>steps empty</th></tr>\n");
+                       "<th>images held</th><th>mean steps held</th>"
+                       "<th>steps empty</th><th>last image</th></tr>\n");
             for (int i = 0; i < r->K - 1; i++) {
                 int c = r->order[i];
                 sb_printf(b, "<tr data-class=\"%d\"><td>", c);
                 sb_html(b, r->cls[c]);
                 sb_printf(b,
                           "</td><td>%.0f</td><td>%.0f</td><td>%ld</td>"
-                          "<td>%ld</td></tr>\n",
-                          batch[c], draws[c], held[c], empty[c]);
+                          "<td>%.1f</td><td>%ld</td><td>",
+                          batch[c], draws[c], held[c],
+                          held[c] ? (double)full[c] / held[c] : 0.0,
+                          empty[c]);
+                sb_html(b, lastimg[c] ? lastimg[c] : "");
+                sb_puts(b, "</td></tr>\n");
             }
             sb_puts(b, "</table>\n");
         }
         free(held);
         free(empty);
+        free(full);
+        sfc_db_strv_free(lastimg, r->K);
         free(draws);
         free(batch);
         if (e) return -1;
@@ -1541,6 +1569,47 @@ static int sec_eval(struct page *pg, struct run *runs, int n)
 
 /* ---- comparison ------------------------------------------------------- */
 
+/* mIoU, head and tail of every stage of the first run, for each run
+ * that evaluated it too (the one-minute summary). */
+static void cmp_summary(struct sbuf *b, struct run *runs, int n)
+{
+    static const int cols[3] = {0, 2, 4}; /* miou, head, tail */
+    sb_puts(b, "<table class=\"cmpsum\"><tr><th rowspan=\"2\">stage</th>");
+    for (int ri = 0; ri < n; ri++) {
+        sb_puts(b, "<th colspan=\"3\">");
+        sb_html(b, runs[ri].name);
+        sb_puts(b, "</th>");
+    }
+    sb_puts(b, "</tr><tr>");
+    for (int ri = 0; ri < n; ri++)
+        for (int k = 0; k < 3; k++)
+            sb_printf(b, "<th>%s</th>", sum_titles[cols[k]]);
+    sb_puts(b, "</tr>\n");
+    for (int k = 0; k < runs[0].nst; k++) {
+        const struct stage *s0 = &runs[0].st[k];
+        sb_puts(b, "<tr data-stage=\"");
+        sb_html(b, s0->key);
+        sb_puts(b, "\"><td>");
+        sb_html(b, s0->title);
+        sb_puts(b, "</td>");
+        for (int ri = 0; ri < n; ri++) {
+            const struct stage *s = NULL;
+            for (int j = 0; j < runs[ri].nst; j++)
+                if (!strcmp(runs[ri].st[j].key, s0->key) &&
+                    !strcmp(runs[ri].st[j].split, s0->split))
+                    s = &runs[ri].st[j];
+            for (int c = 0; c < 3; c++) {
+                double v = s ? s->sum[cols[c]] : NAN;
+                sb_printf(b, "<td data-v=\"%.9g\">", v);
+                sb_pct(b, v);
+                sb_puts(b, "</td>");
+            }
+        }
+        sb_puts(b, "</tr>\n");
+    }
+    sb_puts(b, "</table>\n");
+}
+
 static int sec_compare(struct page *pg, struct run *runs, int n)
 {
     struct sbuf *b = &pg->b;
@@ -1567,8 +1636,9 @@ static int sec_compare(struct page *pg, struct run *runs, int n)
             continue;
         }
         if (!started) {
-            sb_puts(b, "<section id=\"comparison\"><h2>Comparison</h2>\n"
-                       "<p>Per-class IoU difference of each run against "
+            sb_puts(b, "<section id=\"comparison\"><h2>Comparison</h2>\n");
+            cmp_summary(b, runs, n);
+            sb_puts(b, "<p>Per-class IoU difference of each run against "
                        "the first, in percentage points, for the stages "
                        "both evaluated; classes by N_c of the first run "
                        "(largest first).</p>\n");

@@ -32,7 +32,7 @@ int main(int argc, char **argv)
                         "weight of the heat colours over the image"),
         SFC_OPT_STRING_("gnuplot", &o.gnuplot, "PROG",
                         "program that draws the figures"),
-        SFC_OPT_FLAG_("quiet", 'q', &o.quiet, "no progress on stderr"),
+        SFC_OPT_FLAG_("quiet", 'q', &o.quiet, "no summary on stderr"),
         SFC_OPT_END_,
     };
     const struct sfc_cli cli = {

@@ -9,7 +9,8 @@
 # sfc-miou run per (stage, map, split); over-activation = FP / (TP + FN)
 # and under-activation = FN / (TP + FN) from the stored pixel counts; the
 # comparison table is run minus first run, rows in N_c order (descending,
-# ties by id, background first); each example's per-image mIoU equals a
+# ties by id, background first), and its mIoU / head / tail summary
+# equals each run's rows; each example's per-image mIoU equals a
 # numpy confusion-matrix mIoU of its label PNG against the ground truth,
 # every "best"/"worst" pick is the best/worst image not shown before it,
 # head/tail picks hold a class of that group. Prints each mismatch; exit
@@ -191,6 +192,23 @@ for table, row, cell in p.cells:
     if not close(want, num(cell["data-v"])):
         errors.append("summary %s %s %s: page %s, db %r"
                       % (k[0], k[1], sums[i], cell["data-v"], want))
+
+# the comparison's summary: per stage of the first run, mIoU, head and
+# tail of each run
+pos = {}
+for table, row, cell in p.cells:
+    if table.get("class") != "cmpsum" or "data-v" not in cell:
+        continue
+    key = row.get("data-stage")
+    i = pos.get(key, 0)
+    pos[key] = i + 1
+    run, what = names[i // 3], ["miou", "head", "tail"][i % 3]
+    rows = by_key(run, key)
+    want = rows.get(None, {}).get(what, float("nan")) if rows else float("nan")
+    nchecked += 1
+    if not close(want, num(cell["data-v"])):
+        errors.append("comparison summary %s %s %s: page %s, db %r"
+                      % (run, key, what, cell["data-v"], want))
 
 # examples: per-image mIoU of the last label stage, by numpy
 val = [r[0] for r in db.execute(

@@ -2,7 +2,8 @@
 # has every section, its numbers match the db and numpy
 # (report-check.py, with Debian's python3 when it has numpy), it opens in
 # headless Chromium with every image decoded and no console message, and
-# a screenshot of it is left for a person to look at. Runs missing stages
+# a screenshot of it is left for a person to look at. A resumed training
+# has its resume point and warm-up marked on the curves. Runs missing stages
 # give a page without those sections; a missing folder, a corrupt or
 # foreign db and a failing gnuplot give one error line, exit 1 and leave
 # the output as it was. Needs: make, sqlite3, gnuplot; chromium (skipped
@@ -49,6 +50,23 @@ if [ -n "$py" ] && "$py" -c 'import numpy, PIL' 2>/dev/null; then
 else
     echo "note: no python3 with numpy; numbers not rechecked" >&2
 fi
+
+# a training stopped and resumed: the curves mark the resume point (and
+# the L_PDW warm-up); --db names a db outside the folder
+cp "$T/run/sfc.db" "$T/res.db"
+net="--blocks 1,1,1,1 --width 4 --side 4,4,8,8 --frozen 0 --lr 0.1 \
+    --pdw-warmup 2 --seed 0 -q"
+expect_ok sfc-trainstep --db "$T/res.db" --out "$T/resumed" $net --steps 3
+expect_ok sfc-trainstep --db "$T/res.db" --out "$T/resumed" $net
+expect_ok sfc-report -q --db "$T/res.db" -o "$T/res.html" "$T/resumed"
+second=$(sqlite3 "$T/res.db" "SELECT max(id) FROM runs WHERE tool = 'sfc-trainstep'")
+grep -o 'src="data:image/svg+xml;base64,[^"]*"' "$T/res.html" |
+    sed 's/^src="data:image\/svg+xml;base64,//; s/"$//' |
+    while read -r d; do echo "$d" | base64 -d; done >"$T/res.svg"
+check "resume point marked" grep -q "resume (run $second)" "$T/res.svg"
+check "warm-up marked" grep -q "L_PDW on" "$T/res.svg"
+check "resumed: no evaluation" test "$(grep -c '<section id="evaluation">' \
+    "$T/res.html")" = 0
 
 # missing stages: a run that only sampled has a record and a bank, no
 # training, evaluation or examples
