@@ -410,24 +410,26 @@ def report(walk, dense, edge, train, load0, load1, runs, eruns, truns,
         o += ["", "### Edge branch (ResNet-50 strides 2,2,2,1 + IRN edge "
               "head, random weights)", "",
               "| case | engine | wall | CPU s | peak RSS MB | speed vs "
-              "PyTorch (wall) |", "|---|---|---:|---:|---:|---:|"]
+              "PyTorch (wall) | speed vs PyTorch (CPU) |",
+              "|---|---|---:|---:|---:|---:|---:|"]
         et, tt = float(edge["torch"][1]), float(train["torch"][1])
+        ec, tc = float(edge["torch"][3]), float(train["torch"][3])
         for eng in ("torch", "sfc"):
-            v = float(edge[eng][1])
+            v, c = float(edge[eng][1]), float(edge[eng][3])
             o.append("| edge inference, 500x375 image on a 512 canvas + "
                      "flip: s per image (median of %s) | %s | %.3f | %.2f | "
-                     "%s | %s |" % (eruns, eng, v, float(edge[eng][3]),
-                                    edge[eng][2],
-                                    "%.2fx" % (et / v) if eng != "torch"
-                                    else "-"))
+                     "%s | %s | %s |" % (
+                         eruns, eng, v, c, edge[eng][2],
+                         "%.2fx" % (et / v) if eng != "torch" else "-",
+                         "%.2fx" % (ec / c) if eng != "torch" else "-"))
         for eng in ("torch", "sfc"):
-            v = float(train[eng][1])
+            v, c = float(train[eng][1]), float(train[eng][3])
             o.append("| training step, batch %s of 512x512, radius 10: "
                      "images/s (median of %s); CPU s per image | %s | %.3f | "
-                     "%.2f | %s | %s |" % (
-                         batch, truns, eng, v, float(train[eng][3]),
-                         train[eng][2],
-                         "%.2fx" % (v / tt) if eng != "torch" else "-"))
+                     "%.2f | %s | %s | %s |" % (
+                         batch, truns, eng, v, c, train[eng][2],
+                         "%.2fx" % (v / tt) if eng != "torch" else "-",
+                         "%.2fx" % (tc / c) if eng != "torch" else "-"))
         o += ["", "Training: sfc runs micro-batches of 4 (the sfc-irn train "
               "default) with the frozen backbone's activations dropped, "
               "PyTorch the whole batch with the backbone under no_grad; both "

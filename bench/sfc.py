@@ -228,7 +228,9 @@ def cmd_run(bindir):
     report(**raw)
 
 
-def report(steps, tr_mb, tr_cpu, cams, tt, tc, tsteps, load0, load1):
+def report(steps, tr_mb, tr_cpu, cams, tt, tc, tsteps, load0, load1,
+           tcruns=None):
+    tcruns = tcruns or len(cams)
     now = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M")
     ips = statistics.median(s[1] for s in steps)
     t_ips, t_mb, t_cpu = float(tt[1]), float(tt[2]), float(tt[3])
@@ -246,19 +248,20 @@ def report(steps, tr_mb, tr_cpu, cams, tt, tc, tsteps, load0, load1):
          "128,128,256,256): the cost is the same as with ImageNet's." % (
              now, " ".join(load0), " ".join(load1)), "",
          "| case | engine | wall | CPU s (all threads) | peak RSS MB | "
-         "speed vs PyTorch (wall) |",
-         "|---|---|---:|---:|---:|---:|",
+         "speed vs PyTorch (wall) | speed vs PyTorch (CPU) |",
+         "|---|---|---:|---:|---:|---:|---:|",
          "| training step, 16 + 4 bank images, 512x512, two scales, "
          "conv1..layer2 frozen: images/s (median of %d steps); CPU s per "
-         "image | sfc-trainstep | %.3f | %.2f | %.0f | %.2fx |" % (
-             len(steps), ips, cpu_img, tr_mb, ips / t_ips),
+         "image | sfc-trainstep | %.3f | %.2f | %.0f | %.2fx | %.2fx |" % (
+             len(steps), ips, cpu_img, tr_mb, ips / t_ips, t_cpu / cpu_img),
          "| same (median of %s steps after a warm-up) | PyTorch | %.3f | "
-         "%.2f | %.0f | - |" % (tsteps, t_ips, t_cpu, t_mb),
+         "%.2f | %.0f | - | - |" % (tsteps, t_ips, t_cpu, t_mb),
          "| CAM, one 500x375 image, scales 1, 0.5, 1.5, 2 with flips: s per "
-         "image (median of %d) | sfc-cam | %.2f | %.1f | %.0f | %.2fx |" % (
-             len(cams), c_sec, c_cpu, c_mb, t_cam / c_sec),
+         "image (median of %d) | sfc-cam | %.2f | %.1f | %.0f | %.2fx | "
+         "%.2fx |" % (len(cams), c_sec, c_cpu, c_mb, t_cam / c_sec,
+                      t_ccpu / c_cpu),
          "| same (median of %s after a warm-up) | PyTorch | %.2f | %.1f | "
-         "%.0f | - |" % (len(cams), t_cam, t_ccpu, t_cmb), "",
+         "%.0f | - | - |" % (tcruns, t_cam, t_ccpu, t_cmb), "",
          "sfc-trainstep steps (images, seconds): " + ", ".join(
              "%d: %d in %.1f s" % (s[0], s[3], s[2]) for s in steps) +
          ". sfc-trainstep's CPU s per image is the whole process's (start, "
