@@ -229,12 +229,13 @@ def cmd_run(bindir):
 
 
 def report(steps, tr_mb, tr_cpu, cams, tt, tc, tsteps, load0, load1,
-           tcruns=None):
+           tcruns=None, note=None):
+    """note: a sentence about an incomplete run, printed under the table."""
     tcruns = tcruns or len(cams)
     now = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M")
     ips = statistics.median(s[1] for s in steps)
     t_ips, t_mb, t_cpu = float(tt[1]), float(tt[2]), float(tt[3])
-    cpu_img = tr_cpu / sum(s[3] for s in steps)
+    cpu_img = tr_cpu / sum(s[3] for s in steps) if tr_cpu else None
     c_sec = statistics.median(c[0] for c in cams)
     c_mb = max(c[1] for c in cams)
     c_cpu = statistics.median(c[2] for c in cams)
@@ -252,8 +253,9 @@ def report(steps, tr_mb, tr_cpu, cams, tt, tc, tsteps, load0, load1,
          "|---|---|---:|---:|---:|---:|---:|",
          "| training step, 16 + 4 bank images, 512x512, two scales, "
          "conv1..layer2 frozen: images/s (median of %d steps); CPU s per "
-         "image | sfc-trainstep | %.3f | %.2f | %.0f | %.2fx | %.2fx |" % (
-             len(steps), ips, cpu_img, tr_mb, ips / t_ips, t_cpu / cpu_img),
+         "image | sfc-trainstep | %.3f | %s | %.0f | %.2fx | %s |" % (
+             len(steps), ips, "%.2f" % cpu_img if cpu_img else "n/a", tr_mb,
+             ips / t_ips, "%.2fx" % (t_cpu / cpu_img) if cpu_img else "n/a"),
          "| same (median of %s steps after a warm-up) | PyTorch | %.3f | "
          "%.2f | %.0f | - | - |" % (tsteps, t_ips, t_cpu, t_mb),
          "| CAM, one 500x375 image, scales 1, 0.5, 1.5, 2 with flips: s per "
@@ -270,7 +272,8 @@ def report(steps, tr_mb, tr_cpu, cams, tt, tc, tsteps, load0, load1,
          "db, and writing the npz (--compress 1); the PyTorch figures are "
          "the network alone. CPU seconds count every thread's time, "
          "including OpenBLAS threads waiting busily, so on a loaded machine "
-         "they are an upper bound of the work.", END]
+         "they are an upper bound of the work."] + (["", note] if note
+                                                     else []) + [END]
     if SMOKE:
         print("\n".join(o))
         return
