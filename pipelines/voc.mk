@@ -52,7 +52,9 @@ include $(dir $(lastword $(MAKEFILE_LIST)))stages.mk
 
 RUN     ?= voc
 SEED    ?= 0
-SHARDS  ?= $(shell nproc)
+ifeq ($(origin SHARDS),undefined)
+SHARDS  := $(shell nproc)
+endif
 VOC_R   ?= runs/$(RUN)
 VOC_DB  := $(VOC_R)/sfc.db
 VOC_LISTS = $(VOC)/ImageSets/Segmentation
