@@ -32,7 +32,8 @@
 #   VOC_QUIET ?=        -q: no progress from the long stages; else each
 #                       prints a line every 10 s (SFC_PROGRESS=lines, as
 #                       the shards share the terminal)
-# Stage programs: INGEST SAMPLE TRAINSTEP CAM CRF IRN MIOU (stages.mk)
+# Stage programs: INGEST SAMPLE TRAINSTEP CAM CRF IRN MIOU REPORT (stages.mk;
+# e.g. CRF=./my-crf: that stage and what follows rerun)
 # Targets:
 #   voc-pseudolabels   the whole chain, then the class and mIoU tables
 #   voc-files          the same without the tables (`make -q voc-files`)
