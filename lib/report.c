@@ -224,6 +224,17 @@ static char *resolve_in(const char *v, const char *root)
     return res;
 }
 
+/* An absolute path as shown on the page: relative to the working folder
+ * when inside it (the page then names no folder of this machine). */
+static const char *shown_path(const char *abs)
+{
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd) || abs[0] != '/') return abs;
+    size_t n = strlen(cwd);
+    if (n > 1 && !strncmp(abs, cwd, n) && abs[n] == '/') return abs + n + 1;
+    return abs;
+}
+
 static int is_dir(const char *p)
 {
     struct stat st;
@@ -877,9 +888,9 @@ static int sec_record(struct page *pg, struct run *runs, int n)
         struct run *r = &runs[ri];
         cell_open(pg, r);
         sb_puts(b, "<p>folder <code>");
-        sb_html(b, r->abs);
+        sb_html(b, shown_path(r->abs));
         sb_puts(b, "</code>, db <code>");
-        sb_html(b, r->dbpath);
+        sb_html(b, shown_path(r->dbpath));
         sb_puts(b, "</code></p>\n");
         /* dataset: images per split */
         sqlite3_stmt *st = sfc_db_prepare(
@@ -920,7 +931,7 @@ static int sec_record(struct page *pg, struct run *runs, int n)
                       "set style fill solid 0.85 border -1\n"
                       "set xrange [0.4:%d.6]\nset yrange [0:*]\n"
                       "set ylabel 'images with the class (N_c)'\n"
-                      "set key top right\nset ytics nomirror\n",
+                      "set key top center opaque\nset ytics nomirror\n",
                       r->K - 1);
             if (has_dc)
                 sb_puts(&s, "set y2label 'DC_c'\nset y2tics\n"
@@ -1103,11 +1114,11 @@ static int sec_training(struct page *pg, struct run *runs, int n)
             sb_printf(&s,
                       "%sset xlabel 'step'\nset ylabel 'loss'\n"
                       "set key top right opaque\nset yrange [0:*]\n"
-                      "plot '%s' using 1:3 lw 1.2 title 'L_cls', "
-                      "'' using 1:4 lw 1.2 title '1.6 L_PDW', "
-                      "'' using 1:5 lw 1.2 title '0.8 L_WDW', "
-                      "'' using 1:2 lw 1.2 lc rgb 'black' "
-                      "title 'total'",
+                      "plot '%s' using 1:2 lw 1 lc rgb '#888888' "
+                      "title 'total', '' using 1:3 lw 1.2 lt 1 "
+                      "title 'L_cls', '' using 1:4 lw 1.2 lt 2 "
+                      "title '1.6 L_PDW', '' using 1:5 lw 1.2 lt 3 "
+                      "title '0.8 L_WDW'",
                       marks.s, dn);
             if (figure(pg, 560, 300, "SFC training losses per step", s.s))
                 return -1;
@@ -1139,9 +1150,9 @@ static int sec_training(struct page *pg, struct run *runs, int n)
             sb_printf(&s,
                       "%sset xlabel 'step'\nset ylabel 'loss'\n"
                       "set key top right opaque\nset yrange [0:*]\n"
-                      "plot '%s' using 1:6 title 'L_pos', "
-                      "'' using 1:7 title 'L_neg', '' using 1:2 "
-                      "lc rgb 'black' title 'total'",
+                      "plot '%s' using 1:2 lc rgb '#888888' "
+                      "title 'total', '' using 1:6 lt 1 title 'L_pos', "
+                      "'' using 1:7 lt 2 title 'L_neg'",
                       marks.s, dn);
             if (figure(pg, 560, 260, "IRN edge-branch training losses",
                        s.s))
@@ -1346,7 +1357,7 @@ static int sec_bank(struct page *pg, struct run *runs, int n)
                   "set style fill solid 0.85 border -1\n"
                   "set xrange [0.4:%d.6]\nset yrange [0:*]\n"
                   "set ylabel 'images over the schedule'\n"
-                  "set key inside top right samplen 1 spacing 0.9 opaque\n"
+                  "set key at graph 0.98, graph 0.9 right top samplen 1 opaque\n"
                   "plot '%s' using ($1-0.18):2:(0.34) with boxes lc rgb "
                   "'#4c72b0' title 'in batches', '' using ($1+0.18):3:(0.34) "
                   "with boxes lc rgb '#dd8452' title 'bank draws'",
@@ -1836,11 +1847,11 @@ static float *fg_heat(const struct sfc_tensor *keys,
 }
 
 static void tile_cell(struct sbuf *b, int rc, void *png, size_t n,
-                      const char *alt)
+                      const char *alt, const char *mime)
 {
     sb_puts(b, "<td>");
     if (rc == 0) {
-        sb_img(b, "image/png", png, n, alt, "tile");
+        sb_img(b, mime, png, n, alt, "tile");
         free(png);
     } else {
         sb_puts(b, "<span class=\"na\">&ndash;</span>");
@@ -1945,7 +1956,7 @@ static int example_table(struct page *pg, struct run *runs, int n,
                                  : -1;
                 sb_printf(b, "<td rowspan=\"%d\" class=\"in\">", n);
                 if (!t) {
-                    sb_img(b, "image/png", png, len, e->id, "tile");
+                    sb_img(b, "image/jpeg", png, len, e->id, "tile");
                     free(png);
                 }
                 sb_puts(b, "</td>");
@@ -1994,7 +2005,7 @@ static int example_table(struct page *pg, struct run *runs, int n,
                     free(h);
                 }
                 sfc_error_clear();
-                tile_cell(b, trc, png, len, cam_titles[m]);
+                tile_cell(b, trc, png, len, cam_titles[m], "image/jpeg");
             }
             if (have_z) sfc_npz_release(&z);
             /* label maps */
@@ -2014,7 +2025,7 @@ static int example_table(struct page *pg, struct run *runs, int n,
                     free(path);
                 }
                 sfc_error_clear();
-                tile_cell(b, trc, png, len, ltitles[t]);
+                tile_cell(b, trc, png, len, ltitles[t], "image/png");
             }
             sb_puts(b, "</tr>\n");
         }
