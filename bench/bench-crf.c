@@ -162,7 +162,7 @@ static int gen(const char *dir)
     int rc = sfc_mkdirs(p_im, 0777) || sfc_mkdirs(p_cam, 0777) ||
              sfc_npy_write(p_rgb, &rgb) || sfc_npy_write(p_lab, &lab) ||
              sfc_image_save_png(p_png, &rgb) ||
-             sfc_npz_write(p_npz, 3, names, arrs, 0);
+             sfc_npz_write(p_npz, 3, names, arrs, 1);
     if (rc) fprintf(stderr, "bench-crf: %s\n", sfc_errmsg());
     free(p_rgb), free(p_lab), free(p_im), free(p_cam), free(p_png), free(p_npz);
     sfc_tensor_release(&rgb);

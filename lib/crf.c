@@ -728,12 +728,26 @@ struct slice_src {
         if (nb > 3) s(3);                                                    \
     } while (0)
 
+#ifndef PF
+#define PF 8
+#endif
+#if defined(__GNUC__)
+#define PREFETCH(p, V)                                                       \
+    do {                                                                     \
+        __builtin_prefetch(p);                                               \
+        if ((V) > 16) __builtin_prefetch((p) + 16);                          \
+    } while (0)
+#else
+#define PREFETCH(p, V) ((void)0)
+#endif
+
 #define ROW_KERNELS(SUF, T, W)                                               \
     INLINE void splat_##SUF(const struct sfc_lattice *lat, const float *in,  \
                             const float *in_scale, float *out, int nb,       \
                             int64_t v0, int64_t v1)                          \
     {                                                                        \
         int64_t V = (int64_t)nb * W;                                         \
+        const struct vpt *pend = lat->vpt + lat->vstart[lat->M];             \
         for (int64_t v = v0; v < v1; v++) {                                  \
             const struct vpt *e0 = lat->vpt + lat->vstart[v],                \
                              *e1 = lat->vpt + lat->vstart[v + 1];            \
@@ -741,6 +755,8 @@ struct slice_src {
             if (nb <= 4) {                                                   \
                 T zero = (T){0}, acc[4] = {zero, zero, zero, zero};          \
                 for (const struct vpt *e = e0; e < e1; e++) {                \
+                    if (PF && e + PF < pend)                                 \
+                        PREFETCH(in + e[PF].p * V, V);                       \
                     float w = e->w * (in_scale ? in_scale[e->p] : 1.0f);     \
                     const T *x = (const T *)(in + e->p * V);                 \
                     UNROLL4(SPLAT_ADD);                                      \
@@ -763,6 +779,10 @@ struct slice_src {
     {                                                                        \
         int64_t V = (int64_t)nb * W;                                         \
         for (int64_t v = v0; v < v1; v++) {                                  \
+            if (PF && v + PF < v1) {                                         \
+                PREFETCH(src + nbr[2 * (v + PF)] * V, V);                    \
+                PREFETCH(src + nbr[2 * (v + PF) + 1] * V, V);                \
+            }                                                                \
             const T *a = (const T *)(src + v * V);                           \
             const T *l = (const T *)(src + nbr[2 * v] * V);                  \
             const T *r = (const T *)(src + nbr[2 * v + 1] * V);              \
