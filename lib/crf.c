@@ -148,12 +148,6 @@ static int32_t keytab_find(struct keytab *t, const int32_t *k, int create)
 
 /* ==== permutohedral lattice ============================================ */
 
-/* The points of a vertex: point index and barycentric weight. */
-struct vpt {
-    int32_t p;
-    float w;
-};
-
 struct sfc_lattice {
     int64_t N, M;
     int d;
@@ -161,8 +155,12 @@ struct sfc_lattice {
     int32_t *corner;  /* (N, d+1) vertex of each simplex corner */
     float *bary;      /* (N, d+1) barycentric weight of each corner */
     int32_t *nbr;     /* (d+1, M, 2) blur neighbours; M = absent (zero row) */
-    int32_t *vstart;  /* (M+1) vertex v's points are vpt[vstart[v] ..] */
-    struct vpt *vpt;  /* (N*(d+1)) (corner, bary) by vertex, in point order */
+    /* the mean field's splat in two halves, points [0, N/2) and [N/2, N):
+     * the first half's vertices are [0, MA); the second half splats
+     * vertex v < MA (Ms of them, shared[s]) onto private row M + 1 + s */
+    int32_t *scorner; /* (N, d+1) row of each corner in the splat */
+    int64_t MA, Ms;
+    int32_t *shared;  /* (Ms) */
 };
 
 /* Lift one feature vector, find its simplex: writes the d+1 corner keys
@@ -543,21 +541,29 @@ struct sfc_lattice *sfc_lattice_new(const float *feat, int64_t N, int d)
         lattice_generic(lat, feat, scale);
     int64_t M = lat->M;
 
-    /* the points of each vertex in point order: the splat's gather */
-    int64_t nc = N * d1;
-    lat->vstart = sfc_xcalloc((size_t)M + 1, sizeof *lat->vstart);
-    for (int64_t c = 0; c < nc; c++) lat->vstart[lat->corner[c] + 1]++;
-    for (int64_t v = 0; v < M; v++) lat->vstart[v + 1] += lat->vstart[v];
-    int32_t *fill = sfc_xmalloc((size_t)M * sizeof *fill);
-    memcpy(fill, lat->vstart, (size_t)M * sizeof *fill);
-    lat->vpt = sfc_xmalloc((size_t)nc * sizeof *lat->vpt);
-    for (int64_t c = 0; c < nc; c++) {
-        struct vpt *e = &lat->vpt[fill[lat->corner[c]]++];
-        e->p = (int32_t)(c / d1);
-        e->w = lat->bary[c];
+    /* the splat rows (struct sfc_lattice) */
+    int64_t h = N / 2, MA = 0;
+    for (int64_t e = 0; e < h * d1; e++) MA = SFC_MAX(MA, lat->corner[e] + 1);
+    lat->MA = MA;
+    lat->scorner = sfc_xmalloc((size_t)(N * d1) * sizeof *lat->scorner);
+    memcpy(lat->scorner, lat->corner, (size_t)(h * d1) * sizeof *lat->corner);
+    int32_t *sh = sfc_xmalloc((size_t)(MA + 1) * sizeof *sh);
+    for (int64_t v = 0; v < MA; v++) sh[v] = -1;
+    lat->shared = sfc_xmalloc((size_t)(MA + 1) * sizeof *lat->shared);
+    lat->Ms = 0;
+    for (int64_t e = h * d1; e < N * d1; e++) {
+        int32_t v = lat->corner[e];
+        if (v >= MA) {
+            lat->scorner[e] = v;
+            continue;
+        }
+        if (sh[v] < 0) {
+            sh[v] = (int32_t)lat->Ms;
+            lat->shared[lat->Ms++] = v;
+        }
+        lat->scorner[e] = (int32_t)(M + 1 + sh[v]);
     }
-    free(fill);
-
+    free(sh);
     return lat;
 }
 
@@ -567,8 +573,8 @@ void sfc_lattice_free(struct sfc_lattice *lat)
     free(lat->corner);
     free(lat->bary);
     free(lat->nbr);
-    free(lat->vstart);
-    free(lat->vpt);
+    free(lat->scorner);
+    free(lat->shared);
     free(lat);
 }
 
@@ -709,28 +715,47 @@ struct slice_src {
     float gain;
 };
 
+/* One mean-field pass over points [i0, i1) (mf kernels below). For each
+ * point: x = the slice of the ns sources (none: 0); x += -U (row i of
+ * negU, or, without negU, row lab[i] of lut: -U from hard labels); q =
+ * softmax(x) * mask; then q is written to Q_out (K lanes) and its argmax
+ * to lab_out (either may be NULL), and splatted onto the nt targets:
+ * tv[t] row scorner[corner] += bary * tn[t][i] * q. */
+struct mf {
+    int ns, nt, K;
+    struct slice_src src[2];
+    const struct sfc_lattice *tl[2];
+    float *tv[2];
+    const float *tn[2];
+    const float *negU, *lut, *mask;
+    const uint8_t *lab;
+    float *Q_out;
+    uint8_t *lab_out;
+};
+
 /* For block type T of W lanes (SUF names the family); nb = V / W blocks
  * per row, a constant where the *_run functions below inline these.
  *
- * splat: out_v = sum over the points p of vertex v, in point order, of
- *   bary * in_scale_p * in_p (a gather: no two threads write one row).
  * blur: dst_v = src_v + (src_left + src_right) / 2 along one axis.
- * slice: x_i = sum over sources, then corners, of weight * vals[corner];
- *   out_i = x_i, or, with Q, Q_i = softmax(x_i + negU_i) * mask (negU
- *   holds -U, and -1e30 in padding lanes, which mask zeroes). */
-/* Statement s(b) for blocks b = 0 .. nb-1 when nb <= 4 (the constant
- * indices let the compiler keep such rows in registers) */
-#define UNROLL4(s)                                                           \
+ * slice: out_i = sum over the sources, then corners, of weight *
+ *   vals[corner].
+ * mf: the mean-field pass of struct mf. */
+/* Statement s(b) for the blocks b = 0 .. nb-1: written out when nb <= 4
+ * (constant indices let the compiler keep such rows in registers) */
+#define FOR_BLOCKS(s)                                                        \
     do {                                                                     \
-        s(0);                                                                \
-        if (nb > 1) s(1);                                                    \
-        if (nb > 2) s(2);                                                    \
-        if (nb > 3) s(3);                                                    \
+        if (nb <= 4) {                                                       \
+            s(0);                                                            \
+            if (nb > 1) s(1);                                                \
+            if (nb > 2) s(2);                                                \
+            if (nb > 3) s(3);                                                \
+        } else {                                                             \
+            for (int b = 0; b < nb; b++) s(b);                               \
+        }                                                                    \
     } while (0)
 
-#ifndef PF
+/* Blur neighbours are read this many vertices ahead. */
 #define PF 8
-#endif
 #if defined(__GNUC__)
 #define PREFETCH(p, V)                                                       \
     do {                                                                     \
@@ -741,45 +766,31 @@ struct slice_src {
 #define PREFETCH(p, V) ((void)0)
 #endif
 
-#define ROW_KERNELS(SUF, T, W)                                               \
-    INLINE void splat_##SUF(const struct sfc_lattice *lat, const float *in,  \
-                            const float *in_scale, float *out, int nb,       \
-                            int64_t v0, int64_t v1)                          \
-    {                                                                        \
-        int64_t V = (int64_t)nb * W;                                         \
-        const struct vpt *pend = lat->vpt + lat->vstart[lat->M];             \
-        for (int64_t v = v0; v < v1; v++) {                                  \
-            const struct vpt *e0 = lat->vpt + lat->vstart[v],                \
-                             *e1 = lat->vpt + lat->vstart[v + 1];            \
-            T *o = (T *)(out + v * V);                                       \
-            if (nb <= 4) {                                                   \
-                T zero = (T){0}, acc[4] = {zero, zero, zero, zero};          \
-                for (const struct vpt *e = e0; e < e1; e++) {                \
-                    if (PF && e + PF < pend)                                 \
-                        PREFETCH(in + e[PF].p * V, V);                       \
-                    float w = e->w * (in_scale ? in_scale[e->p] : 1.0f);     \
-                    const T *x = (const T *)(in + e->p * V);                 \
-                    UNROLL4(SPLAT_ADD);                                      \
-                }                                                            \
-                UNROLL4(SPLAT_STORE);                                        \
-                continue;                                                    \
-            }                                                                \
-            for (int b = 0; b < nb; b++) {                                   \
-                T acc = (T){0};                                              \
-                for (const struct vpt *e = e0; e < e1; e++) {                \
-                    float w = e->w * (in_scale ? in_scale[e->p] : 1.0f);     \
-                    acc += w * ((const T *)(in + e->p * V))[b];              \
-                }                                                            \
-                o[b] = acc;                                                  \
-            }                                                                \
+/* The interpolation weights w[] and rows y[] of point i in the sources. */
+#define GATHER_SETUP(T)                                                      \
+    float w[2 * (SFC_LATTICE_MAXD + 1)];                                     \
+    const T *y[2 * (SFC_LATTICE_MAXD + 1)];                                  \
+    int ne = 0;                                                              \
+    for (int s = 0; s < ns; s++) {                                           \
+        const struct sfc_lattice *lat = src[s].lat;                          \
+        int d1 = lat->d + 1;                                                 \
+        float sc = src[s].gain * lat->alpha *                                \
+                   (src[s].scale ? src[s].scale[i] : 1.0f);                  \
+        const int32_t *c = lat->corner + i * d1;                             \
+        const float *bw = lat->bary + i * d1;                                \
+        for (int r = 0; r < d1; r++, ne++) {                                 \
+            w[ne] = bw[r] * sc;                                              \
+            y[ne] = (const T *)(src[s].vals + c[r] * V);                     \
         }                                                                    \
-    }                                                                        \
+    }
+
+#define ROW_KERNELS(SUF, T, W, MAXB)                                         \
     INLINE void blur_##SUF(const int32_t *nbr, const float *src, float *dst, \
                            int nb, int64_t v0, int64_t v1)                   \
     {                                                                        \
         int64_t V = (int64_t)nb * W;                                         \
         for (int64_t v = v0; v < v1; v++) {                                  \
-            if (PF && v + PF < v1) {                                         \
+            if (v + PF < v1) {                                               \
                 PREFETCH(src + nbr[2 * (v + PF)] * V, V);                    \
                 PREFETCH(src + nbr[2 * (v + PF) + 1] * V, V);                \
             }                                                                \
@@ -787,207 +798,194 @@ struct slice_src {
             const T *l = (const T *)(src + nbr[2 * v] * V);                  \
             const T *r = (const T *)(src + nbr[2 * v + 1] * V);              \
             T *o = (T *)(dst + v * V);                                       \
-            if (nb <= 4)                                                     \
-                UNROLL4(BLUR_ROW);                                           \
-            else                                                             \
-                for (int b = 0; b < nb; b++) BLUR_ROW(b);                    \
+            FOR_BLOCKS(BLUR_ROW);                                            \
         }                                                                    \
     }                                                                        \
     INLINE void slice_##SUF(const struct slice_src *src, int ns, int nb,     \
-                            int64_t i0, int64_t i1, float *out,              \
-                            const float *negU, const T *mask, float *Q)      \
+                            int64_t i0, int64_t i1, float *out)              \
     {                                                                        \
         int64_t V = (int64_t)nb * W;                                         \
         for (int64_t i = i0; i < i1; i++) {                                  \
-            /* the interpolation weights and rows of every source */        \
-            float w[2 * (SFC_LATTICE_MAXD + 1)];                             \
-            const T *y[2 * (SFC_LATTICE_MAXD + 1)];                          \
-            int ne = 0;                                                      \
-            for (int s = 0; s < ns; s++) {                                   \
-                const struct sfc_lattice *lat = src[s].lat;                  \
+            GATHER_SETUP(T)                                                  \
+            T *o = (T *)(out + i * V), x[MAXB], zero = (T){0};               \
+            FOR_BLOCKS(SLICE_SUM);                                           \
+            FOR_BLOCKS(SLICE_STORE);                                         \
+        }                                                                    \
+    }                                                                        \
+    INLINE void mf_##SUF(const struct mf *f, int nb, int64_t i0, int64_t i1) \
+    {                                                                        \
+        int64_t V = (int64_t)nb * W;                                         \
+        const struct slice_src *src = f->src;                                \
+        const T *mask = (const T *)f->mask;                                  \
+        int ns = f->ns;                                                      \
+        for (int64_t i = i0; i < i1; i++) {                                  \
+            GATHER_SETUP(T)                                                  \
+            T x[MAXB], zero = (T){0};                                        \
+            FOR_BLOCKS(SLICE_SUM);                                           \
+            const T *u = (const T *)(f->negU ? f->negU + i * V               \
+                                             : f->lut + f->lab[i] * V);      \
+            FOR_BLOCKS(MF_ADD_U);                                            \
+            /* softmax */                                                    \
+            T m = x[0];                                                      \
+            FOR_BLOCKS(MF_MAX);                                              \
+            float mx = HMAX(m);                                              \
+            T sum = zero;                                                    \
+            FOR_BLOCKS(MF_EXP);                                              \
+            float inv = 1.0f / HSUM(sum);                                    \
+            FOR_BLOCKS(MF_NORM);                                             \
+            if (f->Q_out || f->lab_out) {                                    \
+                float q[256];                                                \
+                FOR_BLOCKS(MF_STORE);                                        \
+                if (f->Q_out)                                                \
+                    memcpy(f->Q_out + i * f->K, q,                           \
+                           (size_t)f->K * sizeof *q);                        \
+                if (f->lab_out) {                                            \
+                    int best = 0;                                            \
+                    for (int k = 1; k < f->K; k++)                           \
+                        if (q[k] > q[best]) best = k;                        \
+                    f->lab_out[i] = (uint8_t)best;                           \
+                }                                                            \
+            }                                                                \
+            /* splat */                                                      \
+            for (int t = 0; t < f->nt; t++) {                                \
+                const struct sfc_lattice *lat = f->tl[t];                    \
                 int d1 = lat->d + 1;                                         \
-                float sc = src[s].gain * lat->alpha *                        \
-                           (src[s].scale ? src[s].scale[i] : 1.0f);          \
-                const int32_t *c = lat->corner + i * d1;                     \
+                const int32_t *sc = lat->scorner + i * d1;                   \
                 const float *bw = lat->bary + i * d1;                        \
-                for (int r = 0; r < d1; r++, ne++) {                         \
-                    w[ne] = bw[r] * sc;                                      \
-                    y[ne] = (const T *)(src[s].vals + c[r] * V);             \
+                float s = f->tn[t][i];                                       \
+                for (int r = 0; r < d1; r++) {                               \
+                    T *o = (T *)(f->tv[t] + sc[r] * V);                      \
+                    float wr = bw[r] * s;                                    \
+                    FOR_BLOCKS(MF_SPLAT);                                    \
                 }                                                            \
             }                                                                \
-            T *o = (T *)((Q ? Q : out) + i * V);                             \
-            const T *u = (const T *)(negU + i * V);                          \
-            if (nb <= 4) {                                                   \
-                T zero = (T){0}, x[4] = {zero, zero, zero, zero};            \
-                for (int e = 0; e < ne; e++) {                               \
-                    float we = w[e];                                         \
-                    const T *ye = y[e];                                      \
-                    UNROLL4(SLICE_ADD);                                      \
-                }                                                            \
-                if (!Q) {                                                    \
-                    UNROLL4(SLICE_STORE);                                    \
-                    continue;                                                \
-                }                                                            \
-                UNROLL4(SLICE_ADD_U);                                        \
-                T m = x[0];                                                  \
-                UNROLL4(SLICE_MAX);                                          \
-                float mx = hmax_##SUF(m);                                    \
-                T sum = (T){0};                                              \
-                UNROLL4(SLICE_EXP);                                          \
-                float inv = 1.0f / hsum_##SUF(sum);                          \
-                UNROLL4(SLICE_NORM);                                         \
-                continue;                                                    \
-            }                                                                \
-            T m = (T){0};                                                    \
-            for (int b = 0; b < nb; b++) {                                   \
-                T acc = (T){0};                                              \
-                for (int e = 0; e < ne; e++) acc += w[e] * y[e][b];          \
-                if (Q) {                                                     \
-                    acc += u[b];                                             \
-                    m = b ? vmax_##SUF(m, acc) : acc;                        \
-                }                                                            \
-                o[b] = acc;                                                  \
-            }                                                                \
-            if (!Q) continue;                                                \
-            /* o = softmax(o) * mask */                                      \
-            float mx = hmax_##SUF(m);                                        \
-            T sum = (T){0};                                                  \
-            for (int b = 0; b < nb; b++) {                                   \
-                T e = vexp_##SUF(o[b] - mx);                                 \
-                o[b] = e;                                                    \
-                sum += e;                                                    \
-            }                                                                \
-            float inv = 1.0f / hsum_##SUF(sum);                              \
-            for (int b = 0; b < nb; b++) o[b] = o[b] * inv * mask[b];        \
         }                                                                    \
     }
+#define BLUR_ROW(b) o[b] = a[b] + 0.5f * (l[b] + r[b])
+#define SLICE_SUM(b)                                                         \
+    do {                                                                     \
+        x[b] = zero;                                                         \
+        for (int e = 0; e < ne; e++) x[b] += w[e] * y[e][b];                 \
+    } while (0)
+#define SLICE_STORE(b) o[b] = x[b]
+#define MF_ADD_U(b) x[b] += u[b]
+#define MF_MAX(b) m = VMAX(m, x[b])
+#define MF_EXP(b) (x[b] = VEXP(x[b] - mx), sum += x[b])
+#define MF_NORM(b) x[b] = x[b] * inv * mask[b]
+#define MF_STORE(b) memcpy(q + (b) * (int)(sizeof x[0] / sizeof(float)), &x[b], sizeof x[b])
+#define MF_SPLAT(b) o[b] += wr * x[b]
 #if ROW_VEC
 #define VMAX(a, b) _Generic((a), float: vmax_s, vf4: vmax_4, vf8: vmax_8)(a, b)
 #define VEXP(a) _Generic((a), float: vexp_s, vf4: vexp_4, vf8: vexp_8)(a)
+#define HMAX(a) _Generic((a), float: hmax_s, vf4: hmax_4, vf8: hmax_8)(a)
+#define HSUM(a) _Generic((a), float: hsum_s, vf4: hsum_4, vf8: hsum_8)(a)
 #else
 #define VMAX(a, b) vmax_s(a, b)
 #define VEXP(a) vexp_s(a)
+#define HMAX(a) hmax_s(a)
+#define HSUM(a) hsum_s(a)
 #endif
-#define SPLAT_ADD(b) acc[b] += w * x[b]
-#define SPLAT_STORE(b) o[b] = acc[b]
-#define BLUR_ROW(b) o[b] = a[b] + 0.5f * (l[b] + r[b])
-#define SLICE_ADD(b) x[b] += we * ye[b]
-#define SLICE_STORE(b) o[b] = x[b]
-#define SLICE_ADD_U(b) x[b] += u[b]
-#define SLICE_MAX(b) m = b ? VMAX(m, x[b]) : m
-#define SLICE_EXP(b) (x[b] = VEXP(x[b] - mx), sum += x[b])
-#define SLICE_NORM(b) o[b] = x[b] * inv * mask[b]
 
-ROW_KERNELS(s, float, 1)
+ROW_KERNELS(s, float, 1, 256)
 #if ROW_VEC
-ROW_KERNELS(4, vf4, 4)
-ROW_KERNELS(8, vf8, 8)
+ROW_KERNELS(4, vf4, 4, 4)
+ROW_KERNELS(8, vf8, 8, 32)
 #endif
-
-/* The entry points: nb a constant for the usual widths. */
-#if ROW_VEC
-#define DISPATCH(OP, ...)                                                    \
-    do {                                                                     \
-        if (V == 4) {                                                        \
-            OP##_4(__VA_ARGS__, 1);                                          \
-            break;                                                           \
-        }                                                                    \
-        if (V % 8 == 0) {                                                    \
-            switch (V / 8) {                                                 \
-            case 1: OP##_8(__VA_ARGS__, 1); break;                           \
-            case 2: OP##_8(__VA_ARGS__, 2); break;                           \
-            case 3: OP##_8(__VA_ARGS__, 3); break;                           \
-            case 4: OP##_8(__VA_ARGS__, 4); break;                           \
-            default: OP##_8(__VA_ARGS__, V / 8);                             \
-            }                                                                \
-            break;                                                           \
-        }                                                                    \
-        OP##_s(__VA_ARGS__, V);                                              \
-    } while (0)
-#else
-#define DISPATCH(OP, ...) OP##_s(__VA_ARGS__, V)
-#endif
-
-/* argument order of the kernels with nb moved last */
-#define splat_args_(SUF) \
-    INLINE void splat2_##SUF(const struct sfc_lattice *lat, const float *in, \
-                             const float *in_scale, float *out, int64_t v0,  \
-                             int64_t v1, int nb)                             \
-    {                                                                        \
-        splat_##SUF(lat, in, in_scale, out, nb, v0, v1);                     \
-    }                                                                        \
-    INLINE void blur2_##SUF(const int32_t *nbr, const float *src,            \
-                            float *dst, int64_t v0, int64_t v1, int nb)      \
-    {                                                                        \
-        blur_##SUF(nbr, src, dst, nb, v0, v1);                               \
-    }                                                                        \
-    INLINE void slice2_##SUF(const struct slice_src *src, int ns,            \
-                             int64_t i0, int64_t i1, float *out,             \
-                             const float *negU, const float *mask, float *Q, \
-                             int nb)                                         \
-    {                                                                        \
-        slice_##SUF(src, ns, nb, i0, i1, out, negU, (const void *)mask, Q);  \
-    }
-splat_args_(s)
-#if ROW_VEC
-splat_args_(4)
-splat_args_(8)
-#endif
-
-HOT static void splat_run(const struct sfc_lattice *lat, const float *in,
-                          const float *in_scale, float *out, int V,
-                          int64_t v0, int64_t v1)
-{
-    DISPATCH(splat2, lat, in, in_scale, out, v0, v1);
-}
 
 HOT static void blur_run(const int32_t *nbr, const float *src, float *dst,
                          int V, int64_t v0, int64_t v1)
 {
-    DISPATCH(blur2, nbr, src, dst, v0, v1);
+#if ROW_VEC
+    if (V == 4) blur_4(nbr, src, dst, 1, v0, v1);
+    else if (V % 8 == 0 && V <= 32) {
+        switch (V / 8) {
+        case 1: blur_8(nbr, src, dst, 1, v0, v1); break;
+        case 2: blur_8(nbr, src, dst, 2, v0, v1); break;
+        case 3: blur_8(nbr, src, dst, 3, v0, v1); break;
+        default: blur_8(nbr, src, dst, 4, v0, v1);
+        }
+    } else if (V % 8 == 0) blur_8(nbr, src, dst, V / 8, v0, v1);
+    else
+#endif
+        blur_s(nbr, src, dst, V, v0, v1);
 }
 
-/* mask: (V) ones in the first K lanes, zeros after (Q != NULL only) */
 HOT static void slice_run(const struct slice_src *src, int ns, int V,
-                          int64_t i0, int64_t i1, float *out,
-                          const float *negU, const float *mask, float *Q)
+                          int64_t i0, int64_t i1, float *out)
 {
-    DISPATCH(slice2, src, ns, i0, i1, out, negU, mask, Q);
+#if ROW_VEC
+    if (V == 4) slice_4(src, ns, 1, i0, i1, out);
+    else if (V % 8 == 0 && V <= 32) {
+        switch (V / 8) {
+        case 1: slice_8(src, ns, 1, i0, i1, out); break;
+        case 2: slice_8(src, ns, 2, i0, i1, out); break;
+        case 3: slice_8(src, ns, 3, i0, i1, out); break;
+        default: slice_8(src, ns, 4, i0, i1, out);
+        }
+    } else if (V % 8 == 0) slice_8(src, ns, V / 8, i0, i1, out);
+    else
+#endif
+        slice_s(src, ns, V, i0, i1, out);
 }
 
-/* Rows per work item of the parallel loops: small enough to balance two
- * threads (and a thread the machine takes away for a while), large
- * enough to make the scheduling cost nothing. */
+/* V: the row width of f's rows (row_width(f->K)) */
+HOT static void mf_run(const struct mf *f, int V, int64_t i0, int64_t i1)
+{
+#if ROW_VEC
+    if (V == 4) mf_4(f, 1, i0, i1);
+    else if (V % 8 == 0 && V <= 32) {
+        switch (V / 8) {
+        case 1: mf_8(f, 1, i0, i1); break;
+        case 2: mf_8(f, 2, i0, i1); break;
+        case 3: mf_8(f, 3, i0, i1); break;
+        default: mf_8(f, 4, i0, i1);
+        }
+    } else if (V % 8 == 0) mf_8(f, V / 8, i0, i1);
+    else
+#endif
+        mf_s(f, V, i0, i1);
+}
+
+/* Rows per work item of the parallel loops over vertices: small enough
+ * to balance two threads (and a thread the machine takes away for a
+ * while), large enough to make the scheduling cost nothing. */
 #define CHUNK 2048
 
 static int64_t nchunks(int64_t n) { return (n + CHUNK - 1) / CHUNK; }
 
-/* Splat and blur V values per point; a and b are caller buffers of (M+1,
- * V) floats whose row M is zero; returns the one holding the result. Call
- * from every thread of a parallel region (or outside one). */
-static float *lattice_splat_blur(const struct sfc_lattice *lat,
-                                 const float *in, int V,
-                                 const float *in_scale, float *a, float *b)
+/* Blur the values of up to two lattices at once, each in its ping-pong
+ * buffers bufs[k] ((M+1, V) or more rows, row M zero), starting from
+ * bufs[k][start[k]]; res[k] = the buffer holding the result. Every
+ * thread of a parallel region calls it (or one thread outside one); res
+ * is the calling thread's. */
+static void lattice_blur(int n, const struct sfc_lattice *const *lat, int V,
+                         float *(*bufs)[2], const int *start, int *res)
 {
-    int64_t M = lat->M, c, nc = nchunks(M);
-#pragma omp for schedule(dynamic, 1)
-    for (c = 0; c < nc; c++)
-        splat_run(lat, in, in_scale, a, V, c * CHUNK,
-                  SFC_MIN(M, (c + 1) * CHUNK));
-    for (int j = 0; j <= lat->d; j++) {
-        const int32_t *nb = lat->nbr + (int64_t)j * M * 2;
-#pragma omp for schedule(dynamic, 1)
-        for (c = 0; c < nc; c++)
-            blur_run(nb, j & 1 ? b : a, j & 1 ? a : b, V, c * CHUNK,
-                     SFC_MIN(M, (c + 1) * CHUNK));
+    int maxd = 0;
+    int64_t nc[2] = {0, 0}, c;
+    for (int k = 0; k < n; k++) {
+        maxd = SFC_MAX(maxd, lat[k]->d);
+        nc[k] = nchunks(lat[k]->M);
     }
-    return lat->d & 1 ? a : b;
+    for (int j = 0; j <= maxd; j++) {
+        /* pass j of every lattice with an axis j: one loop, one barrier */
+#pragma omp for schedule(dynamic, 1)
+        for (c = 0; c < nc[0] + nc[1]; c++) {
+            int k = c >= nc[0];
+            if (j > lat[k]->d) continue;
+            int64_t M = lat[k]->M, c0 = k ? c - nc[0] : c;
+            int s = start[k] ^ (j & 1);
+            blur_run(lat[k]->nbr + (int64_t)j * M * 2, bufs[k][s],
+                     bufs[k][s ^ 1], V, c0 * CHUNK, SFC_MIN(M, (c0 + 1) * CHUNK));
+        }
+    }
+    for (int k = 0; k < n; k++) res[k] = start[k] ^ ((lat[k]->d + 1) & 1);
 }
 
-/* (M + 1, V) floats, row M zero */
-static float *lattice_buf(const struct sfc_lattice *lat, int V)
+/* rows floats of V, row M zero */
+static float *lattice_buf(const struct sfc_lattice *lat, int64_t rows, int V)
 {
-    float *a = sfc_xmalloc_aligned((size_t)(lat->M + 1) * V * sizeof *a);
+    float *a = sfc_xmalloc_aligned((size_t)rows * V * sizeof *a);
     memset(a + lat->M * V, 0, (size_t)V * sizeof *a);
     return a;
 }
@@ -996,19 +994,32 @@ void sfc_lattice_filter(const struct sfc_lattice *lat, const float *in,
                         float *out, int V, const float *in_scale,
                         const float *out_scale)
 {
-    float *a = lattice_buf(lat, V), *b = lattice_buf(lat, V);
-    int64_t c, nc = nchunks(lat->N);
-#pragma omp parallel if (lat->N * (lat->d + 1) * V > PAR_MIN)
+    int64_t M = lat->M, N = lat->N, c, nc = nchunks(N);
+    int d1 = lat->d + 1;
+    float *bufs[1][2] = {{lattice_buf(lat, M + 1, V), lattice_buf(lat, M + 1, V)}};
+    float *a = bufs[0][0];
+    /* splat: in point order, one thread */
+    memset(a, 0, (size_t)(M * V) * sizeof *a);
+    for (int64_t i = 0; i < N; i++) {
+        float s = in_scale ? in_scale[i] : 1.0f;
+        for (int r = 0; r < d1; r++) {
+            float *o = a + (int64_t)lat->corner[i * d1 + r] * V;
+            float w = lat->bary[i * d1 + r] * s;
+            for (int k = 0; k < V; k++) o[k] += w * in[i * V + k];
+        }
+    }
+    int start[1] = {0};
+#pragma omp parallel if (N * d1 * V > PAR_MIN)
     {
-        struct slice_src s = {lat, NULL, out_scale, 1.0f};
-        s.vals = lattice_splat_blur(lat, in, V, in_scale, a, b);
+        int res[1];
+        lattice_blur(1, &lat, V, bufs, start, res);
+        struct slice_src s = {lat, bufs[0][res[0]], out_scale, 1.0f};
 #pragma omp for schedule(dynamic, 1)
         for (c = 0; c < nc; c++)
-            slice_run(&s, 1, V, c * CHUNK, SFC_MIN(lat->N, (c + 1) * CHUNK),
-                      out, NULL, NULL, NULL);
+            slice_run(&s, 1, V, c * CHUNK, SFC_MIN(N, (c + 1) * CHUNK), out);
     }
-    free(a);
-    free(b);
+    free(bufs[0][0]);
+    free(bufs[0][1]);
 }
 
 /* ==== dense CRF ======================================================== */
@@ -1142,7 +1153,7 @@ void sfc_crf_message(const struct sfc_crf *crf, int kernel, const float *Q,
 }
 
 /* Row width of the mean field: K rounded up to the kernels' block width;
- * the padding lanes of Q stay 0. */
+ * the padding lanes of q are 0, of -U -1e30. */
 static int row_width(int K)
 {
 #if ROW_VEC
@@ -1152,94 +1163,169 @@ static int row_width(int K)
 #endif
 }
 
-void sfc_crf_inference(const struct sfc_crf *crf, const float *U, int K,
-                       int iters, float *Q_out)
+static float *lane_mask(int K, int V)
 {
-    int64_t N = crf->N, c, nc = nchunks(N);
-    int V = row_width(K);
-    float *negU = sfc_xmalloc_aligned((size_t)(N * V) * sizeof *negU);
-    float *Q = sfc_xmalloc_aligned((size_t)(N * V) * sizeof *Q);
     float *mask = sfc_xmalloc_aligned((size_t)V * sizeof *mask);
     for (int k = 0; k < V; k++) mask[k] = k < K ? 1.0f : 0.0f;
+    return mask;
+}
 
-    /* the kernels with a weight, as slice sources; Potts: the energy is
-     * -compat * message, so Q = softmax(sum compat * message - U) */
-    struct slice_src src[2];
-    float *buf[2][2] = {{NULL, NULL}, {NULL, NULL}};
-    int ns = 0, lattice = crf->how == SFC_CRF_LATTICE;
+/* negU (N, V) = -U (N, K), padding lanes -1e30 */
+static float *neg_unary(const float *U, int64_t N, int K, int V)
+{
+    float *negU = sfc_xmalloc_aligned((size_t)(N * V) * sizeof *negU);
+    int64_t i;
+#pragma omp parallel for schedule(static) if (N * V > PAR_MIN)
+    for (i = 0; i < N; i++)
+        for (int k = 0; k < V; k++)
+            negU[i * V + k] = k < K ? -U[i * K + k] : -1e30f;
+    return negU;
+}
+
+/* Mean field on the lattices. -U is negU (N, V) or, when negU is NULL,
+ * row lab[i] of lut (K, V) (hard labels). Writes Q_out (N, K) and/or the
+ * argmax lab_out (N; may be lab). Each pass slices the messages of the
+ * previous one (none in the first: Q = softmax(-U)), updates q pixel by
+ * pixel and splats it at once onto the lattices of the next pass, so q
+ * never goes to memory. The splat runs in two fixed halves of the points
+ * (scorner: a vertex of both halves gets a private row in the second),
+ * then the private rows are added: sums in a fixed order whatever the
+ * number of threads. */
+static void crf_mf(const struct sfc_crf *crf, int K, int iters,
+                   const float *negU, const uint8_t *lab, const float *lut,
+                   float *Q_out, uint8_t *lab_out)
+{
+    int64_t N = crf->N, h = N / 2;
+    int V = row_width(K), ns = 0;
+    float *mask = lane_mask(K, V);
+    const struct sfc_lattice *lats[2];
+    float *bufs[2][2];
+    struct mf base = {0};
+    base.K = K;
+    base.negU = negU;
+    base.lut = lut;
+    base.lab = lab;
+    base.mask = mask;
     for (int m = 0; m < 2; m++) {
         const struct crf_kernel *kn = &crf->k[m];
         if (kn->compat == 0) continue;
-        src[ns] = (struct slice_src){kn->lat, NULL, kn->norm, kn->compat};
-        if (lattice) {
-            buf[ns][0] = lattice_buf(kn->lat, V);
-            buf[ns][1] = lattice_buf(kn->lat, V);
-        }
+        const struct sfc_lattice *lat = lats[ns] = kn->lat;
+        for (int b = 0; b < 2; b++)
+            bufs[ns][b] = lattice_buf(lat, lat->M + 1 + lat->Ms, V);
+        base.src[ns] = (struct slice_src){lat, NULL, kn->norm, kn->compat};
+        base.tl[ns] = lat;
+        base.tn[ns] = kn->norm;
         ns++;
     }
+    int64_t nsc[2] = {0, 0}, c;
+    for (int s = 0; s < ns; s++) nsc[s] = nchunks(lats[s]->Ms);
 
-    if (lattice) {
-        /* one parallel region for the whole inference; every loop is a
-         * gather over rows in chunks, so the chunks' order and owners do
-         * not matter */
 #pragma omp parallel if (N * V * 8 > PAR_MIN)
-        {
-#pragma omp for schedule(static)
-            for (c = 0; c < nc; c++)
-                for (int64_t i = c * CHUNK; i < SFC_MIN(N, (c + 1) * CHUNK);
-                     i++)
-                    for (int k = 0; k < V; k++)
-                        negU[i * V + k] = k < K ? -U[i * K + k] : -1e30f;
-            /* Q = softmax(-U): a slice of no source */
-#pragma omp for schedule(dynamic, 1)
-            for (c = 0; c < nc; c++)
-                slice_run(src, 0, V, c * CHUNK, SFC_MIN(N, (c + 1) * CHUNK),
-                          NULL, negU, mask, Q);
-            for (int it = 0; it < iters; it++) {
-                struct slice_src s[2];
-                for (int m = 0; m < ns; m++) {
-                    s[m] = src[m];
-                    s[m].vals = lattice_splat_blur(src[m].lat, Q, V,
-                                                   src[m].scale, buf[m][0],
-                                                   buf[m][1]);
-                }
-                /* the messages of both kernels and the update, pixel by
-                 * pixel; Q is read only by the splats, which are done */
-#pragma omp for schedule(dynamic, 1)
-                for (c = 0; c < nc; c++)
-                    slice_run(s, ns, V, c * CHUNK,
-                              SFC_MIN(N, (c + 1) * CHUNK), NULL, negU, mask,
-                              Q);
+    {
+        int tgt[2] = {0, 0}, res[2] = {0, 0}; /* this thread's view */
+        for (int it = 0; it <= iters; it++) {
+            int last = it == iters;
+            struct mf f = base;
+            f.ns = it ? ns : 0;
+            f.nt = last ? 0 : ns;
+            for (int s = 0; s < ns; s++) {
+                f.src[s].vals = bufs[s][res[s]];
+                f.tv[s] = bufs[s][tgt[s]];
             }
+            if (last) {
+                f.Q_out = Q_out;
+                f.lab_out = lab_out;
+            }
+            int p;
+#pragma omp for schedule(static, 1)
+            for (p = 0; p < 2; p++) {
+                /* each half clears the rows it splats onto */
+                for (int s = 0; s < f.nt; s++) {
+                    const struct sfc_lattice *lat = lats[s];
+                    float *t = f.tv[s];
+                    if (p == 0) {
+                        memset(t, 0, (size_t)(lat->MA * V) * sizeof *t);
+                    } else {
+                        memset(t + lat->MA * V, 0,
+                               (size_t)((lat->M - lat->MA) * V) * sizeof *t);
+                        memset(t + (lat->M + 1) * V, 0,
+                               (size_t)(lat->Ms * V) * sizeof *t);
+                    }
+                }
+                mf_run(&f, V, p ? h : 0, p ? N : h);
+            }
+            if (last) break;
+            /* the private rows of shared vertices join their vertex */
+#pragma omp for schedule(dynamic, 1)
+            for (c = 0; c < nsc[0] + nsc[1]; c++) {
+                int s = c >= nsc[0];
+                const struct sfc_lattice *lat = lats[s];
+                int64_t c0 = s ? c - nsc[0] : c;
+                float *t = f.tv[s];
+                for (int64_t q = c0 * CHUNK; q < SFC_MIN(lat->Ms, (c0 + 1) * CHUNK);
+                     q++) {
+                    float *o = t + (int64_t)lat->shared[q] * V;
+                    const float *a = t + (lat->M + 1 + q) * V;
+                    for (int k = 0; k < V; k++) o[k] += a[k];
+                }
+            }
+            lattice_blur(ns, lats, V, bufs, tgt, res);
+            for (int s = 0; s < ns; s++) tgt[s] = res[s] ^ 1;
         }
-    } else {
-        /* exact sums: z = sum compat * message - U, then the softmax (a
-         * slice of no source with z in the place of -U) */
-        float *z = sfc_xmalloc_aligned((size_t)(N * V) * sizeof *z);
-        for (int64_t i = 0; i < N; i++)
-            for (int k = 0; k < V; k++)
-                negU[i * V + k] = k < K ? -U[i * K + k] : -1e30f;
-        slice_run(src, 0, V, 0, N, NULL, negU, mask, Q);
-        for (int it = 0; it < iters; it++) {
-            memcpy(z, negU, (size_t)(N * V) * sizeof *z);
-            for (int m = 0; m < 2; m++)
-                if (crf->k[m].compat != 0)
-                    exact_filter(&crf->k[m], N, Q, V, crf->k[m].norm,
-                                 crf->k[m].compat, z, 1);
-            slice_run(src, 0, V, 0, N, NULL, z, mask, Q);
-        }
-        free(z);
     }
-    for (int64_t i = 0; i < N; i++)
-        memcpy(Q_out + i * K, Q + i * V, (size_t)K * sizeof *Q);
-    for (int m = 0; m < 2; m++) {
-        free(buf[m][0]);
-        free(buf[m][1]);
+    for (int s = 0; s < ns; s++) {
+        free(bufs[s][0]);
+        free(bufs[s][1]);
     }
     free(mask);
-    free(negU);
-    free(Q);
 }
+
+/* Mean field with exact sums (tests): -U is negU (N, V). */
+static void crf_mf_exact(const struct sfc_crf *crf, int K, int iters,
+                         const float *negU, float *Q_out)
+{
+    int64_t N = crf->N;
+    int V = row_width(K);
+    float *mask = lane_mask(K, V);
+    float *z = sfc_xmalloc_aligned((size_t)(N * V) * sizeof *z);
+    float *x = sfc_xmalloc((size_t)(N * K) * sizeof *x);
+    struct mf f = {0};
+    f.K = K;
+    f.negU = z;
+    f.mask = mask;
+    f.Q_out = Q_out;
+    memcpy(z, negU, (size_t)(N * V) * sizeof *z);
+    mf_run(&f, V, 0, N);
+    for (int it = 0; it < iters; it++) {
+        /* z = sum of compat * message - U, then q = softmax(z) */
+        int first = 1;
+        for (int m = 0; m < 2; m++)
+            if (crf->k[m].compat != 0) {
+                exact_filter(&crf->k[m], N, Q_out, K, crf->k[m].norm,
+                             crf->k[m].compat, x, !first);
+                first = 0;
+            }
+        for (int64_t i = 0; i < N; i++)
+            for (int k = 0; k < K; k++)
+                z[i * V + k] = (first ? 0.0f : x[i * K + k]) + negU[i * V + k];
+        mf_run(&f, V, 0, N);
+    }
+    free(x);
+    free(z);
+    free(mask);
+}
+
+void sfc_crf_inference(const struct sfc_crf *crf, const float *U, int K,
+                       int iters, float *Q_out)
+{
+    float *negU = neg_unary(U, crf->N, K, row_width(K));
+    if (crf->how == SFC_CRF_LATTICE)
+        crf_mf(crf, K, iters, negU, NULL, NULL, Q_out, NULL);
+    else
+        crf_mf_exact(crf, K, iters, negU, Q_out);
+    free(negU);
+}
+
 void sfc_crf_unary_from_labels(const uint8_t *lab, int64_t N, int K,
                                float gt_prob, float *U)
 {
@@ -1279,6 +1365,18 @@ static int crf_label_with(const struct sfc_crf *crf, const uint8_t *lab,
                           uint8_t *out)
 {
     int64_t N = crf->N;
+    if (crf->how == SFC_CRF_LATTICE) {
+        /* -U of each label, as sfc_crf_unary_from_labels makes it */
+        uint8_t ids[256];
+        for (int k = 0; k < K; k++) ids[k] = (uint8_t)k;
+        float *Uk = sfc_xmalloc((size_t)(K * K) * sizeof *Uk);
+        sfc_crf_unary_from_labels(ids, K, K, p->gt_prob, Uk);
+        float *lut = neg_unary(Uk, K, K, row_width(K));
+        crf_mf(crf, K, p->iters, NULL, lab, lut, NULL, out);
+        free(lut);
+        free(Uk);
+        return 0;
+    }
     float *U = sfc_xmalloc_aligned((size_t)(N * K) * sizeof *U);
     float *Q = sfc_xmalloc_aligned((size_t)(N * K) * sizeof *Q);
     sfc_crf_unary_from_labels(lab, N, K, p->gt_prob, U);
