@@ -808,7 +808,7 @@ struct mf {
         for (int64_t i = i0; i < i1; i++) {                                  \
             GATHER_SETUP(T)                                                  \
             T *o = (T *)(out + i * V), x[MAXB], zero = (T){0};               \
-            FOR_BLOCKS(SLICE_SUM);                                           \
+            SLICE_SUM(T);                                           \
             FOR_BLOCKS(SLICE_STORE);                                         \
         }                                                                    \
     }                                                                        \
@@ -821,7 +821,7 @@ struct mf {
         for (int64_t i = i0; i < i1; i++) {                                  \
             GATHER_SETUP(T)                                                  \
             T x[MAXB], zero = (T){0};                                        \
-            FOR_BLOCKS(SLICE_SUM);                                           \
+            SLICE_SUM(T);                                           \
             const T *u = (const T *)(f->negU ? f->negU + i * V               \
                                              : f->lut + f->lab[i] * V);      \
             FOR_BLOCKS(MF_ADD_U);                                            \
@@ -862,10 +862,17 @@ struct mf {
         }                                                                    \
     }
 #define BLUR_ROW(b) o[b] = a[b] + 0.5f * (l[b] + r[b])
-#define SLICE_SUM(b)                                                         \
+#define SLICE_ZERO(b) x[b] = zero
+#define SLICE_ADD(b) x[b] += we * ye[b]
+/* x = sum over e of w[e] * y[e] */
+#define SLICE_SUM(T)                                                         \
     do {                                                                     \
-        x[b] = zero;                                                         \
-        for (int e = 0; e < ne; e++) x[b] += w[e] * y[e][b];                 \
+        FOR_BLOCKS(SLICE_ZERO);                                              \
+        for (int e = 0; e < ne; e++) {                                       \
+            float we = w[e];                                                 \
+            const T *ye = y[e];                                              \
+            FOR_BLOCKS(SLICE_ADD);                                           \
+        }                                                                    \
     } while (0)
 #define SLICE_STORE(b) o[b] = x[b]
 #define MF_ADD_U(b) x[b] += u[b]
