@@ -13,10 +13,17 @@
  * Filtering = splat (weighted sum onto the corners), blur (a [1 2 1]/2
  * stencil along each of the d+1 lattice axes), slice (barycentric
  * interpolation back), times alpha = 1/(1 + 2^-d).
- * Invariants: the blur and the slice are gathers and the splat sums each
+ * Mean field: each pass over the pixels slices the messages of both
+ * kernels, updates q and splats it at once onto the lattices of the next
+ * pass (crf_mf), so q and -U never stream through memory; the values are
+ * rows of K labels padded to the vector width (row kernels below).
+ * Invariants: the blur and the slice are gathers; the splat sums each
  * vertex in a fixed order (two fixed halves of the points, each in point
- * order), so results are bit-identical for any number of threads; vertex
- * ids are assigned in point order by a sequential hash insertion. */
+ * order, then the halves added); vertex ids are those of a sequential
+ * first-touch numbering in point order (built as two halves and merged,
+ * which gives the same ids). So results are bit-identical for any number
+ * of threads, and for the AVX2 and the baseline code (the same operations
+ * per lane). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -26,8 +26,9 @@
  * (brute force O(N^2 (d + K)) in double precision: the oracle of the
  * tests, practical only up to a few thousand pixels).
  *
- * Threads: OpenMP over pixels and lattice vertices; every sum is a gather
- * in a fixed order, so results do not depend on the thread count. */
+ * Threads: OpenMP over pixels and lattice vertices; every sum is in a
+ * fixed order, so results do not depend on the thread count (the mean
+ * field's pixel passes use two threads, the other loops all). */
 #ifndef SFC_CRF_H
 #define SFC_CRF_H
 
