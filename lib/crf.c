@@ -826,6 +826,7 @@ struct mf {
         const T *mask = (const T *)f->mask;                                  \
         int ns = f->ns;                                                      \
         for (int64_t i = i0; i < i1; i++) {                                  \
+            if (i + PFP < i1) mf_prefetch(f, i + PFP, V);                    \
             GATHER_SETUP(T)                                                  \
             T x[MAXB], zero = (T){0};                                        \
             SLICE_SUM(T);                                           \
@@ -868,6 +869,23 @@ struct mf {
             }                                                                \
         }                                                                    \
     }
+/* The rows pixel i will read and splat onto, PFP pixels ahead. */
+#define PFP 4
+static inline void mf_prefetch(const struct mf *f, int64_t i, int64_t V)
+{
+    for (int s = 0; s < f->ns; s++) {
+        const struct sfc_lattice *lat = f->src[s].lat;
+        int d1 = lat->d + 1;
+        for (int r = 0; r < d1; r++)
+            PREFETCH(f->src[s].vals + lat->corner[i * d1 + r] * V, V);
+    }
+    for (int t = 0; t < f->nt; t++) {
+        const struct sfc_lattice *lat = f->tl[t];
+        int d1 = lat->d + 1;
+        for (int r = 0; r < d1; r++)
+            PREFETCH(f->tv[t] + lat->scorner[i * d1 + r] * V, V);
+    }
+}
 #define BLUR_ROW(b) o[b] = a[b] + 0.5f * (l[b] + r[b])
 #define SLICE_ZERO(b) x[b] = zero
 #define SLICE_ADD(b) x[b] += we * ye[b]
