@@ -318,6 +318,38 @@ static double lattice_variance(int d, double h, double L, struct sfc_rng *r)
     return s2 / s0;
 }
 
+/* Lattice keys: features of a small range are packed into 64-bit codes,
+ * a wide range falls back to keys of d int32 in a hash table. One far
+ * point (coordinates 1e6: over 20 bits per coordinate, so more than 64
+ * for d = 5) appended to a small cloud forces the fallback; it shares no
+ * vertex with the cloud and is last in point order, so the cloud's
+ * filtered values must keep every bit. */
+static void test_lattice_wide_keys(void)
+{
+    struct sfc_rng r;
+    sfc_rng_seed(&r, 41);
+    int N = 3000, d = 5, V = 3;
+    float *f = sfc_xmalloc(sizeof(float) * (N + 1) * d);
+    float *in = sfc_xmalloc(sizeof(float) * (N + 1) * V);
+    float *a = sfc_xmalloc(sizeof(float) * (N + 1) * V);
+    float *b = sfc_xmalloc(sizeof(float) * (N + 1) * V);
+    for (int i = 0; i < N * d; i++) f[i] = (float)(8 * sfc_rng_uniform(&r));
+    for (int i = 0; i < (N + 1) * V; i++) in[i] = (float)sfc_rng_uniform(&r);
+    for (int k = 0; k < d; k++) f[N * d + k] = 1e6f;
+    struct sfc_lattice *small = sfc_lattice_new(f, N, d);
+    struct sfc_lattice *wide = sfc_lattice_new(f, N + 1, d);
+    T_CHECK(small && wide);
+    if (small && wide) {
+        T_CHECK(sfc_lattice_size(wide) == sfc_lattice_size(small) + d + 1);
+        sfc_lattice_filter(small, in, a, V, NULL, NULL);
+        sfc_lattice_filter(wide, in, b, V, NULL, NULL);
+        T_CHECK(memcmp(a, b, sizeof(float) * N * V) == 0);
+    }
+    sfc_lattice_free(small);
+    sfc_lattice_free(wide);
+    free(f), free(in), free(a), free(b);
+}
+
 static void test_lattice_properties(void)
 {
     struct sfc_rng r;
@@ -858,6 +890,7 @@ int main(int argc, char **argv)
     test_exact_vs_definition();
     test_numpy_oracle();
     test_lattice_properties();
+    test_lattice_wide_keys();
     test_lattice_vs_exact_messages();
     test_lattice_vs_exact_labels();
     test_scene_boundaries();
