@@ -45,7 +45,7 @@ DEPS      := $(LIB_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/%.d) $(TEST_SRC:%.c=$(BUIL
 EMBED_INC := $(patsubst %,$(BUILD)/gen/%.inc,$(wildcard db/*.sql))
 CPPFLAGS  += -I$(BUILD)/gen
 
-.PHONY: all test check test-sanitize deps ref bench clean install bench-irn bench-sfc
+.PHONY: all test check test-sanitize deps ref bench bench-crf bench-irn bench-sfc clean install
 .DELETE_ON_ERROR:
 # keep the objects of tools and tests (chained pattern rules would delete
 # them); listed, not a bare .SECONDARY:, which would make every pipeline
@@ -109,6 +109,11 @@ bench: bench-irn
 bench-sfc: all
 	@/usr/bin/python3 bench/sfc.py run $(BINDIR)
 bench: bench-sfc
+
+# Dense CRF vs pydensecrf (bench/crf.sh); also part of `make bench`.
+bench: bench-crf
+bench-crf: $(BUILD)/bench/bench-crf $(BINDIR)/sfc-crf
+	@sh bench/crf.sh $(BUILD)/bench/bench-crf $(BINDIR)/sfc-crf
 
 ref:
 	@for s in tests/ref/ref_*.py; do \
