@@ -83,6 +83,21 @@ def main():
                                    else "-", r["mb"]))
     m = lib.get(("sfc2", 10), {}).get("m")
     out.append("")
+    g = lib.get(("sfc2", 10))
+    if g:
+        p = py.get(10)
+        ratio = (p["sec"] if p else ANCHOR[10]) / g["sec"]
+        ok = g["sec"] <= 0.23 and ratio >= 3
+        out.append("Goal of issue 5 (t=10, 2 threads: <= 0.23 s and >= 3x "
+                   "pydensecrf, <= 200 MB): %.3f s, %.2fx%s, %.0f MB: %s in "
+                   "this run%s." % (
+                       g["sec"], ratio, "" if p else " (vs anchor)", g["mb"],
+                       "met" if ok else "NOT met",
+                       "" if ok or not p else
+                       "; CPU time ratio %.2fx" % (p["cpu"] / g["cpu"])))
+    out.append("pydensecrf: built outside this repository from its source "
+               "(Debian cython3, /usr/bin/python3, distutils' -O2), as "
+               "`DenseCRF2D` with `unary_from_labels(zero_unsure=False)`.")
     if m:
         out.append("Lattice vertices: Gaussian %d, bilateral %d." % m)
     if py:
