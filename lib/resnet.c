@@ -599,23 +599,44 @@ static void bn_act_backward(float *dx, float *gz, const float *dy,
 /* ------------------------------------------------------------------------
  * Forward and backward */
 
-static void block_forward(struct sfc_resnet *net, struct sfc_resnet_block *B)
+/* Per-layer timing (net->prof): add the time since *t to the row's
+ * operation and restart the clock. */
+static inline void tick(struct sfc_resnet *net, double *t, int row, int dir,
+                        int op)
 {
+    if (!net->prof) return;
+    double now = sfc_now();
+    net->prof[row][dir][op] += now - *t;
+    *t = now;
+}
+
+static void block_forward(struct sfc_resnet *net, int k)
+{
+    struct sfc_resnet_block *B = &net->blk[k];
     int N = net->N;
     long hw = (long)B->H * B->W, ohw = (long)B->OH * B->OW;
+    double t = net->prof ? sfc_now() : 0;
     sfc_conv2d_forward(&B->c1, B->t1, B->x, B->w1, NULL, N, B->H, B->W,
                        net->scratch);
+    tick(net, &t, k + 1, 0, SFC_RESNET_OP_C1);
     bn_act_forward(B->a1, B->t1, &B->bn1, 1, N, hw);
+    tick(net, &t, k + 1, 0, SFC_RESNET_OP_OTHER);
     sfc_conv2d_forward(&B->c2, B->t2, B->a1, B->w2, NULL, N, B->H, B->W,
                        net->scratch);
+    tick(net, &t, k + 1, 0, SFC_RESNET_OP_C2);
     bn_act_forward(B->a2, B->t2, &B->bn2, 1, N, ohw);
+    tick(net, &t, k + 1, 0, SFC_RESNET_OP_OTHER);
     sfc_conv2d_forward(&B->c3, B->t3, B->a2, B->w3, NULL, N, B->OH, B->OW,
                        net->scratch);
-    if (B->cd.OC)
+    tick(net, &t, k + 1, 0, SFC_RESNET_OP_C3);
+    if (B->cd.OC) {
         sfc_conv2d_forward(&B->cd, B->td, B->x, B->wd, NULL, N, B->H, B->W,
                            net->scratch);
+        tick(net, &t, k + 1, 0, SFC_RESNET_OP_CD);
+    }
     residual_forward(B->out, B->t3, &B->bn3, B->cd.OC ? B->td : NULL,
                      &B->bnd, B->x, N, ohw);
+    tick(net, &t, k + 1, 0, SFC_RESNET_OP_OTHER);
 }
 
 void sfc_resnet_forward(struct sfc_resnet *net, const float *x)
@@ -624,36 +645,45 @@ void sfc_resnet_forward(struct sfc_resnet *net, const float *x)
     int N = net->N, C = net->cfg.width;
     int H1 = sfc_conv2d_outsize(net->H, 7, net->conv1.S, 3, 1);
     int W1 = sfc_conv2d_outsize(net->W, 7, net->conv1.S, 3, 1);
+    double t = net->prof ? sfc_now() : 0;
     net->x_in = x;
     sfc_conv2d_forward(&net->conv1, net->t0, x, net->w0, NULL, N, net->H,
                        net->W, net->scratch);
+    tick(net, &t, 0, 0, SFC_RESNET_OP_C1);
     bn_act_forward(net->a0, net->t0, &net->bn0, 1, N, (long)H1 * W1);
     sfc_maxpool2d_forward(net->feat[0], net->pool_idx, net->a0, N, C, H1, W1,
                           3, 2, 1);
-    for (int k = 0; k < net->nblocks; k++) block_forward(net, &net->blk[k]);
+    tick(net, &t, 0, 0, SFC_RESNET_OP_OTHER);
+    for (int k = 0; k < net->nblocks; k++) block_forward(net, k);
 }
 
 /* gin: dL/d out (overwritten with the gradient after the output relu);
  * gout: dL/d x to accumulate into... (set, not accumulated: it is a fresh
  * buffer), or NULL when the input needs no gradient. */
-static void block_backward(struct sfc_resnet *net, struct sfc_resnet_block *B,
-                           float *gin, float *gout)
+static void block_backward(struct sfc_resnet *net, int k, float *gin,
+                           float *gout)
 {
+    struct sfc_resnet_block *B = &net->blk[k];
     int N = net->N;
     long hw = (long)B->H * B->W, ohw = (long)B->OH * B->OW;
+    double t = net->prof ? sfc_now() : 0;
     /* output relu + bn3 (+ the downsample's bn) */
     bn_act_backward(net->gt3, gin, gin, B->out, B->t3, &B->bn3, N, ohw);
     if (B->cd.OC)
         bn_act_backward(net->gtd, NULL, gin, NULL, B->td, &B->bnd, N, ohw);
     /* conv3, relu2 + bn2 */
     memset(net->gt2, 0, SZ(B->c2.OC, B->OH, B->OW) * sizeof(float));
+    tick(net, &t, k + 1, 1, SFC_RESNET_OP_OTHER);
     sfc_conv2d_backward(&B->c3, net->gt2, B->dw3, NULL, net->gt3, B->a2,
                         B->w3, N, B->OH, B->OW, net->scratch);
+    tick(net, &t, k + 1, 1, SFC_RESNET_OP_C3);
     bn_act_backward(net->gt2, NULL, net->gt2, B->a2, B->t2, &B->bn2, N, ohw);
     /* conv2, relu1 + bn1 */
     memset(net->gt1, 0, SZ(B->c1.OC, B->H, B->W) * sizeof(float));
+    tick(net, &t, k + 1, 1, SFC_RESNET_OP_OTHER);
     sfc_conv2d_backward(&B->c2, net->gt1, B->dw2, NULL, net->gt2, B->a1,
                         B->w2, N, B->H, B->W, net->scratch);
+    tick(net, &t, k + 1, 1, SFC_RESNET_OP_C2);
     bn_act_backward(net->gt1, NULL, net->gt1, B->a1, B->t1, &B->bn1, N, hw);
     /* the input: shortcut, then conv1 */
     if (gout) {
@@ -663,11 +693,15 @@ static void block_backward(struct sfc_resnet *net, struct sfc_resnet_block *B,
         else
             memcpy(gout, gin, n * sizeof(float));
     }
-    if (B->cd.OC)
+    tick(net, &t, k + 1, 1, SFC_RESNET_OP_OTHER);
+    if (B->cd.OC) {
         sfc_conv2d_backward(&B->cd, gout, B->dwd, NULL, net->gtd, B->x,
                             B->wd, N, B->H, B->W, net->scratch);
+        tick(net, &t, k + 1, 1, SFC_RESNET_OP_CD);
+    }
     sfc_conv2d_backward(&B->c1, gout, B->dw1, NULL, net->gt1, B->x, B->w1, N,
                         B->H, B->W, net->scratch);
+    tick(net, &t, k + 1, 1, SFC_RESNET_OP_C1);
 }
 
 static void add_into(float *y, const float *x, size_t n)
@@ -702,7 +736,7 @@ void sfc_resnet_backward(struct sfc_resnet *net,
         }
         if (!gin) continue; /* no gradient reaches this block */
         float *gout = (k > first || frozen == 0) ? net->g[1 - which] : NULL;
-        block_backward(net, B, gin, gout);
+        block_backward(net, k, gin, gout);
         gin = gout;
         which = 1 - which;
     }
@@ -721,11 +755,14 @@ void sfc_resnet_backward(struct sfc_resnet *net,
         }
     }
     if (!gin) return;
+    double t = net->prof ? sfc_now() : 0;
     memset(net->gstem, 0, SZ(C, H1, W1) * sizeof(float));
     sfc_maxpool2d_backward(net->gstem, gin, net->pool_idx, N, C, H1, W1,
                            net->feat_h[0], net->feat_w[0]);
     bn_act_backward(net->gstem, NULL, net->gstem, net->a0, net->t0,
                     &net->bn0, N, (long)H1 * W1);
+    tick(net, &t, 0, 1, SFC_RESNET_OP_OTHER);
     sfc_conv2d_backward(&net->conv1, NULL, net->dw0, NULL, net->gstem,
                         net->x_in, net->w0, N, net->H, net->W, net->scratch);
+    tick(net, &t, 0, 1, SFC_RESNET_OP_C1);
 }
