@@ -56,6 +56,9 @@ struct sfc_resnet_bn {
     int C;
     float *gamma, *beta, *mean, *var;  /* (C) each */
     float *dgamma, *dbeta;             /* (C), in the gradient block */
+    float *scale, *shift;              /* (C) each, owned: the folded map
+                                          y = x * scale + shift, refreshed
+                                          by every forward */
 };
 
 struct sfc_resnet_block {
