@@ -565,13 +565,33 @@ static void bn_act_backward(float *dx, float *gz, const float *dy,
             const float *ap = a ? a + o : NULL;
             float *dxp = dx + o, *gzp = gz ? gz + o : NULL;
             float s1 = 0, s2 = 0;
+            /* the same loop specialised, so that each one vectorises */
+            if (ap && gzp) {
 #pragma omp simd reduction(+ : s1, s2)
-            for (long i = 0; i < HW; i++) {
-                float g = (ap && !(ap[i] > 0.0f)) ? 0.0f : dyp[i];
-                s1 += g;
-                s2 += g * (xp[i] - mean);
-                dxp[i] = g * k;
-                if (gzp) gzp[i] = g;
+                for (long i = 0; i < HW; i++) {
+                    float g = ap[i] > 0.0f ? dyp[i] : 0.0f;
+                    s1 += g;
+                    s2 += g * (xp[i] - mean);
+                    dxp[i] = g * k;
+                    gzp[i] = g;
+                }
+            } else if (ap) {
+#pragma omp simd reduction(+ : s1, s2)
+                for (long i = 0; i < HW; i++) {
+                    float g = ap[i] > 0.0f ? dyp[i] : 0.0f;
+                    s1 += g;
+                    s2 += g * (xp[i] - mean);
+                    dxp[i] = g * k;
+                }
+            } else {
+                SFC_ASSERT(!gzp);
+#pragma omp simd reduction(+ : s1, s2)
+                for (long i = 0; i < HW; i++) {
+                    float g = dyp[i];
+                    s1 += g;
+                    s2 += g * (xp[i] - mean);
+                    dxp[i] = g * k;
+                }
             }
             sg += s1;
             sgx += s2;

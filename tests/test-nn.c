@@ -488,6 +488,59 @@ static void check_random_shapes(void)
     check_shape(&r, (struct sfc_conv2d){2, 2, 3, 3, 2, 2}, 1, 4, 4500, 0);
 }
 
+/* Max pooling vs a direct scan of each window in row-major order (the
+ * rule PyTorch's CPU kernel uses: a strictly greater value or a NaN
+ * replaces the current maximum), on random shapes whose values tie often
+ * and hold NaNs and -inf. */
+static void check_maxpool_random(void)
+{
+    struct sfc_rng r;
+    sfc_rng_seed(&r, 43);
+    int bad = 0;
+    for (int t = 0; t < 60; t++) {
+        int K = 1 + (int)sfc_rng_below(&r, 4), S = 1 + (int)sfc_rng_below(&r, 3);
+        int P = (int)sfc_rng_below(&r, (unsigned)(K / 2 + 1));
+        int N = 1 + (int)sfc_rng_below(&r, 2), C = 1 + (int)sfc_rng_below(&r, 3);
+        int H = K + (int)sfc_rng_below(&r, 12), W = K + (int)sfc_rng_below(&r, 12);
+        if (t == 0) H = 3, W = 1500; /* wider than the row buffers */
+        int OH = sfc_maxpool2d_outsize(H, K, S, P);
+        int OW = sfc_maxpool2d_outsize(W, K, S, P);
+        long nx = (long)N * C * H * W, ny = (long)N * C * OH * OW;
+        float *x = falloc(nx), *y = falloc(ny), *yr = falloc(ny);
+        int *ix = calloc(ny, sizeof(int)), *ir = calloc(ny, sizeof(int));
+        for (long i = 0; i < nx; i++) {
+            int u = (int)sfc_rng_below(&r, 20);
+            x[i] = u == 0 ? NAN : u == 1 ? -INFINITY : (float)(u % 4);
+        }
+        sfc_maxpool2d_forward(y, ix, x, N, C, H, W, K, S, P);
+        for (long pl = 0; pl < (long)N * C; pl++)
+            for (int oh = 0; oh < OH; oh++)
+                for (int ow = 0; ow < OW; ow++) {
+                    float m = -INFINITY;
+                    int mi = -1;
+                    for (int kh = 0; kh < K; kh++)
+                        for (int kw = 0; kw < K; kw++) {
+                            int ih = oh * S - P + kh, iw = ow * S - P + kw;
+                            if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+                                continue;
+                            float v = x[pl * H * W + ih * W + iw];
+                            if (mi < 0) mi = ih * W + iw; /* all -inf */
+                            if (v > m || isnan(v)) m = v, mi = ih * W + iw;
+                        }
+                    long o = (pl * OH + oh) * OW + ow;
+                    yr[o] = m;
+                    ir[o] = mi;
+                }
+        for (long i = 0; i < ny; i++)
+            if (ix[i] != ir[i] ||
+                (isnan(y[i]) ? !isnan(yr[i]) : y[i] != yr[i]))
+                bad++;
+        free(x), free(y), free(yr), free(ix), free(ir);
+    }
+    T_CHECK_MSG(bad == 0, "max pool: %d outputs differ from the direct scan",
+                bad);
+}
+
 /* ------------------------------------------------------------------ */
 /* Thread-count independence                                          */
 
@@ -602,6 +655,7 @@ int main(void)
     check_dir(GOLDEN_DIR);
     check_fresh();
     check_random_shapes();
+    check_maxpool_random();
     check_threads();
     check_long_reductions();
     fprintf(stderr, "worst relative error seen: %.3g\n", worst_rel_seen);
