@@ -799,3 +799,54 @@ void sfc_l1_loss_backward(float *da, float *db, float dloss, const float *a,
         }
     }
 }
+
+/* ------------------------------------------- softmax cross-entropy */
+
+/* logsumexp over the C channels of pixel p of image x (C, HW) */
+static double pixel_lse(const float *x, int C, long HW, long p, float *mx)
+{
+    float m = x[p];
+    for (int c = 1; c < C; c++) m = SFC_MAX(m, x[c * HW + p]);
+    double s = 0;
+    for (int c = 0; c < C; c++) s += exp((double)x[c * HW + p] - m);
+    *mx = m;
+    return m + log(s);
+}
+
+double sfc_softmax_ce_forward(const float *x, const uint8_t *t, int N, int C,
+                              int HW, long *count)
+{
+    double sum = 0;
+    long cnt = 0;
+    for (int n = 0; n < N; n++) {
+        const float *xn = x + (size_t)n * C * HW;
+        for (long p = 0; p < HW; p++) {
+            int l = t[(size_t)n * HW + p];
+            if (l >= C) continue;
+            float m;
+            sum += pixel_lse(xn, C, HW, p, &m) - xn[l * HW + p];
+            cnt++;
+        }
+    }
+    if (count) *count = cnt;
+    return sum;
+}
+
+void sfc_softmax_ce_backward(float *dx, float scale, const float *x,
+                             const uint8_t *t, int N, int C, int HW)
+{
+#pragma omp parallel for schedule(static)
+    for (long np = 0; np < (long)N * HW; np++) {
+        long n = np / HW, p = np % HW;
+        int l = t[np];
+        if (l >= C) continue;
+        const float *xn = x + (size_t)n * C * HW;
+        float *dn = dx + (size_t)n * C * HW;
+        float m;
+        double lse = pixel_lse(xn, C, HW, p, &m);
+        for (int c = 0; c < C; c++) {
+            double pr = exp((double)xn[c * HW + p] - lse);
+            dn[c * HW + p] += scale * (float)(pr - (c == l));
+        }
+    }
+}

@@ -26,6 +26,7 @@
 #define SFC_OPS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* ---- GroupNorm (nn.GroupNorm(G, C, eps, affine=True), training-mode
  * statistics per sample and group; biased variance). ---------------------
@@ -174,5 +175,18 @@ float sfc_l1_loss_forward(const float *a, const float *b, const float *w,
 void sfc_l1_loss_backward(float *da, float *db, float dloss, const float *a,
                           const float *b, const float *w, int N, int C,
                           int HW, int c0, int nc);
+
+/* ---- Softmax cross-entropy over channels (DeepLab's loss:
+ * F.cross_entropy(x, t, ignore_index=255, reduction='sum')) --------------
+ * x (N, C, HW) logits, t (N, HW) labels; a pixel whose label is >= C (255 =
+ * ignore) takes no part. Returns the sum over the other pixels of
+ * logsumexp_c x - x[t] (double, summed in pixel order); *count (may be
+ * NULL) receives their number. */
+double sfc_softmax_ce_forward(const float *x, const uint8_t *t, int N, int C,
+                              int HW, long *count);
+/* dx += scale * (softmax(x) - onehot(t)) at the counted pixels (scale =
+ * dloss / count gives the mean's gradient). */
+void sfc_softmax_ce_backward(float *dx, float scale, const float *x,
+                             const uint8_t *t, int N, int C, int HW);
 
 #endif
