@@ -45,7 +45,7 @@ DEPS      := $(LIB_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/%.d) $(TEST_SRC:%.c=$(BUIL
 EMBED_INC := $(patsubst %,$(BUILD)/gen/%.inc,$(wildcard db/*.sql))
 CPPFLAGS  += -I$(BUILD)/gen
 
-.PHONY: all test check test-sanitize deps ref bench clean install
+.PHONY: all test check test-sanitize deps ref bench bench-crf clean install
 .DELETE_ON_ERROR:
 # keep the objects of tools and tests (chained pattern rules would delete
 # them); listed, not a bare .SECONDARY:, which would make every pipeline
@@ -99,6 +99,11 @@ $(BUILD)/bench/bench-%: $(BUILD)/bench/bench-%.o $(LIBA)
 
 bench: $(BUILD)/bench/bench-resnet
 	@sh bench/run.sh $(BUILD)/bench/bench-resnet
+
+# Dense CRF vs pydensecrf (bench/crf.sh); also part of `make bench`.
+bench: bench-crf
+bench-crf: $(BUILD)/bench/bench-crf $(BINDIR)/sfc-crf
+	@sh bench/crf.sh $(BUILD)/bench/bench-crf $(BINDIR)/sfc-crf
 
 ref:
 	@for s in tests/ref/ref_*.py; do \
