@@ -45,7 +45,7 @@ DEPS      := $(LIB_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/%.d) $(TEST_SRC:%.c=$(BUIL
 EMBED_INC := $(patsubst %,$(BUILD)/gen/%.inc,$(wildcard db/*.sql))
 CPPFLAGS  += -I$(BUILD)/gen
 
-.PHONY: all test check test-sanitize deps ref bench bench-crf clean install
+.PHONY: all test check test-sanitize deps ref bench bench-crf bench-coco clean install
 .DELETE_ON_ERROR:
 # keep the objects of tools and tests (chained pattern rules would delete
 # them); listed, not a bare .SECONDARY:, which would make every pipeline
@@ -115,6 +115,11 @@ clean:
 install: all
 	mkdir -p $(DESTDIR)$(PREFIX)/bin
 	cp $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+
+# COCO 2014 train-sized ingest (bench/coco.sh); also part of `make bench`.
+bench: bench-coco
+bench-coco: $(BINDIR)/sfc-coco
+	@sh bench/coco.sh $(BINDIR)
 
 -include $(DEPS)
 -include pipelines/*.mk

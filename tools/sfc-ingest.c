@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "dataset.h"
 #include "db.h"
 #include "img.h"
 #include "sfc.h"
@@ -151,36 +152,6 @@ static int load_item(struct item *it, const struct cmdline *cl,
     if (k < 0)
         return sfc_error(cl->label_file, "no labels for image '%s'", it->id);
     memcpy(it->present, ll->present[k], 256);
-    return 0;
-}
-
-/* Classes already in the db must be these; an empty table gets them. */
-static int put_classes(struct sfc_db *db, const struct sfc_classes *cls,
-                       const char *source)
-{
-    int64_t n = 0;
-    if (sfc_db_query_int64(db, &n, "SELECT count(*) FROM classes", NULL) < 0)
-        return -1;
-    if (n == 0) {
-        for (int c = 0; c < cls->n; c++)
-            if (sfc_db_execv(db, "INSERT INTO classes (id, name) VALUES (?, "
-                             "?)", "is", c, cls->names[c]))
-                return -1;
-        return 0;
-    }
-    int64_t same = 0;
-    for (int c = 0; c < cls->n; c++) {
-        int64_t k = 0;
-        if (sfc_db_query_int64(db, &k, "SELECT count(*) FROM classes WHERE "
-                               "id = ? AND name = ?", "is", c,
-                               cls->names[c]) < 0)
-            return -1;
-        same += k;
-    }
-    if (n != cls->n || same != cls->n)
-        return sfc_error(db->path, "its %lld classes differ from the %d of "
-                         "'%s' (one db holds one dataset)", (long long)n,
-                         cls->n, source);
     return 0;
 }
 
@@ -361,7 +332,8 @@ int main(int argc, char **argv)
     /* one transaction */
     struct sfc_db *db = sfc_db_open(cl.db, SFC_DB_CREATE);
     if (!db || sfc_db_begin(db)) sfc_die_errmsg();
-    int r = put_classes(db, &cls, cls_file ? cls_file : "the VOC classes");
+    int r = sfc_dataset_put_classes(db, cls.names, cls.n,
+                                    cls_file ? cls_file : "the VOC classes");
     int64_t run = r ? -1 : sfc_db_run_begin(db, "sfc-ingest", SFC_DB_NO_SEED,
                                             cfg);
     if (run < 0) r = -1;
