@@ -5,7 +5,8 @@
 
 Shapes follow the real file's statistics: 82,783 images of 640 on the long
 side (480..640 short side), 604,907 annotations (7.3 per image, drawn per
-image from a geometric law, ~1 % of the images without any), 80 categories
+image from a geometric law, so ~12 % of the images have none; the real
+file ~1 %), 80 categories
 with COCO's gapped ids listed last (as the official file does), ~1 % crowd
 annotations as uncompressed RLE, the rest 1..3 star-shaped polygons of
 6..60 points (drawn from a pool of 20,000) with two-decimal coordinates (~450 MB in all). The image
