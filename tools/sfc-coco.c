@@ -256,46 +256,19 @@ int main(int argc, char **argv)
     int64_t run = r ? -1 : sfc_db_run_begin(db, "sfc-coco", SFC_DB_NO_SEED,
                                             cfg);
     if (run < 0) r = -1;
-    sqlite3_stmt *ins_img = r ? NULL : sfc_db_prepare(
-        db, "INSERT INTO images (id, width, height, path, mask) VALUES (?, "
-            "?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET width = "
-            "excluded.width, height = excluded.height, path = excluded.path, "
-            "mask = excluded.mask");
-    sqlite3_stmt *del_lab = r ? NULL : sfc_db_prepare(
-        db, "DELETE FROM image_labels WHERE image = ?");
-    sqlite3_stmt *ins_lab = r ? NULL : sfc_db_prepare(
-        db, "INSERT INTO image_labels (image, class) VALUES (?, ?)");
-    sqlite3_stmt *ins_split = r ? NULL : sfc_db_prepare(
-        db, "INSERT INTO image_splits (split, image, pos) VALUES (?, ?, ?)");
-    if (!ins_img || !del_lab || !ins_lab || !ins_split) r = -1;
+    struct sfc_dataset_writer w = {0};
+    if (r == 0 && sfc_dataset_writer_open(&w, db)) r = -1;
     for (long i = 0; r == 0 && i < n; i++) {
         const struct item *it = &items[i];
         const struct sfc_coco_image *im = &c.images[it->img];
-        if (sfc_db_bind(db, ins_img, "siiss", it->id, im->width, im->height,
-                        it->path, it->mask) ||
-            sfc_db_step(db, ins_img) < 0 ||
-            sfc_db_bind(db, del_lab, "s", it->id) ||
-            sfc_db_step(db, del_lab) < 0)
-            r = -1;
-        for (int k = 1; r == 0 && k < ncls; k++)
-            if (it->present[k] &&
-                (sfc_db_bind(db, ins_lab, "si", it->id, k) ||
-                 sfc_db_step(db, ins_lab) < 0))
-                r = -1;
+        r = sfc_dataset_put_image(&w, it->id, im->width, im->height,
+                                  it->path, it->mask, it->present, ncls);
     }
-    if (r == 0)
-        r = sfc_db_execv(db, "DELETE FROM image_splits WHERE split = ?", "s",
-                         split);
+    if (r == 0) r = sfc_dataset_split_clear(&w, split);
     for (long i = 0; r == 0 && i < n; i++)
-        if (sfc_db_bind(db, ins_split, "ssI", split, items[i].id,
-                        (int64_t)i) ||
-            sfc_db_step(db, ins_split) < 0)
-            r = -1;
+        r = sfc_dataset_split_add(&w, split, items[i].id, i);
     if (r == 0) r = sfc_db_class_stats_write(db, 0, split, counts, NULL, ncls);
-    sqlite3_finalize(ins_img);
-    sqlite3_finalize(del_lab);
-    sqlite3_finalize(ins_lab);
-    sqlite3_finalize(ins_split);
+    sfc_dataset_writer_release(&w);
     if (r == 0) r = sfc_db_run_end(db, run, SFC_RUN_OK);
     if (r == 0) r = sfc_db_commit(db);
     if (r) {
