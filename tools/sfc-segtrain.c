@@ -41,7 +41,7 @@ static struct {
     const char *labels, *out, *ckpt, *weights, *blocks, *aug_scales;
     int width, nclass, batch, micro, iters, crop, flip, train_bn;
     int ckpt_every, stop_after, seed;
-    double lr, head_mult, bias_mult, wd, momentum, power;
+    double lr, head_mult, bias_mult, wd, momentum, power, clip;
     /* predict */
     const char *model, *seg;
     int pflip, crf, crf_iters;
@@ -132,6 +132,9 @@ static const struct sfc_opt opts_train[] = {
     SFC_OPT_DOUBLE_("weight-decay", &cl.wd, "X", 0, 1, "weight decay"),
     SFC_OPT_DOUBLE_("momentum", &cl.momentum, "X", 0, 1, "SGD momentum"),
     SFC_OPT_DOUBLE_("power", &cl.power, "X", 0, 10, "poly lr power"),
+    SFC_OPT_DOUBLE_("clip", &cl.clip, "X", 0, 1e6,
+                    "clip the gradient's global L2 norm at X (0: off, as "
+                    "DeepLab; from scratch it keeps a large lr stable)"),
     SFC_OPT_INT_("checkpoint-every", &cl.ckpt_every, "N", 1, 100000000,
                  "write the resume state every N steps"),
     SFC_OPT_INT_("stop-after", &cl.stop_after, "N", 0, 2147483647,
@@ -261,11 +264,12 @@ static char *train_fingerprint(const struct idset *ids)
     return sfc_xasprintf(
         "ids=%ld:%016llx weights=%s blocks=%s width=%d classes=%d iters=%d "
         "batch=%d crop=%d scales=%s flip=%d msc=%s lr=%.17g head=%.17g "
-        "bias=%.17g train_bn=%d wd=%.17g momentum=%.17g power=%.17g seed=%d",
+        "bias=%.17g train_bn=%d wd=%.17g momentum=%.17g power=%.17g "
+        "clip=%.17g seed=%d",
         ids->n, (unsigned long long)h, cl.weights ? cl.weights : "(random)",
         cl.blocks, cl.width, cl.nclass, cl.iters, cl.batch, cl.crop,
         cl.aug_scales, cl.flip, cl.msc, cl.lr, cl.head_mult, cl.bias_mult,
-        cl.train_bn, cl.wd, cl.momentum, cl.power, cl.seed);
+        cl.train_bn, cl.wd, cl.momentum, cl.power, cl.clip, cl.seed);
 }
 
 /* The image of sample g (0-based over the run): epoch g / n of a shuffled
@@ -331,7 +335,8 @@ static int cmd_train(int argc, char **argv)
         opts_train};
     int npos = sfc_cli_parse(&cli, argc, argv);
     if (!cl.labels) sfc_cli_die("--labels DIR is required");
-    if (!cl.images && !cl.split) sfc_cli_die("--images DIR is required");
+    if (!cl.images && !cl.db)
+        sfc_cli_die("--images DIR (or --db with image paths) is required");
     if (cl.split && !cl.db) sfc_cli_die("--split needs --db");
     if (cl.batch % cl.micro)
         sfc_cli_die("--micro %d does not divide --batch %d", cl.micro,
@@ -386,7 +391,8 @@ static int cmd_train(int argc, char **argv)
         sfc_die("--crop %d: %s", cl.crop, sfc_errmsg());
     long T = cl.iters;
     struct sfc_sgd opt;
-    if (sfc_sgd_init(&opt, net.pb.size, cl.momentum, cl.power, T, 0)) FAIL();
+    if (sfc_sgd_init(&opt, net.pb.size, cl.momentum, cl.power, T,
+                     cl.clip)) FAIL();
     sfc_deeplab_sgd_groups(&net, &opt, cl.lr, cl.wd, cl.head_mult,
                            cl.bias_mult, cl.train_bn);
     char *fp = train_fingerprint(&ids);
@@ -523,7 +529,8 @@ static int cmd_predict(int argc, char **argv)
         "(with --db), else standard input.",
         opts_predict};
     int npos = sfc_cli_parse(&cli, argc, argv);
-    if (!cl.images && !cl.split) sfc_cli_die("--images DIR is required");
+    if (!cl.images && !cl.db)
+        sfc_cli_die("--images DIR (or --db with image paths) is required");
     if (cl.split && !cl.db) sfc_cli_die("--split needs --db");
     double msc[SFC_DEEPLAB_MAXSCALES];
     int nmsc = parse_scales("--msc", cl.msc, msc, SFC_DEEPLAB_MAXSCALES);
