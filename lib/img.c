@@ -13,6 +13,7 @@
  * so a file replaced under the same name is never served stale, and one
  * worker thread per pipeline, so callers own the parallelism. Every write
  * is encoded to memory and then written with sfc_atomic_write(). */
+#include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdio.h>
@@ -456,5 +457,148 @@ int sfc_label_save(const char *path, const struct sfc_tensor *label)
     int rc = encode_label(path, label, &io);
     if (rc == 0) rc = sfc_atomic_write(path, io.out, io.len);
     free(io.out);
+    return rc;
+}
+
+/* ------------------------------------------- display tiles (reports) */
+
+/* Heat colours: the usual piecewise-linear "jet" ramp (blue, cyan,
+ * yellow, red), 256 entries. */
+static void jet_lut(uint8_t lut[256][3])
+{
+    for (int i = 0; i < 256; i++) {
+        double x = i / 255.0, c[3];
+        c[0] = 1.5 - fabs(4 * x - 3);
+        c[1] = 1.5 - fabs(4 * x - 2);
+        c[2] = 1.5 - fabs(4 * x - 1);
+        for (int k = 0; k < 3; k++) {
+            double v = c[k] < 0 ? 0 : c[k] > 1 ? 1 : c[k];
+            lut[i][k] = (uint8_t)(v * 255 + 0.5);
+        }
+    }
+}
+
+/* im (any bands, uchar) through a 256-entry RGB table. Unrefs im. */
+static VipsImage *map_colours(const char *name, VipsImage *im,
+                              uint8_t lut[256][3])
+{
+    VipsImage *l = vips_image_new_from_memory_copy(lut, 256 * 3, 256, 1, 3,
+                                                   VIPS_FORMAT_UCHAR);
+    VipsImage *out = NULL;
+    if (!l || vips_maplut(im, &out, l, NULL)) {
+        vips_fail(name, "cannot colour the map");
+        out = NULL;
+    }
+    if (l) g_object_unref(l);
+    g_object_unref(im);
+    return out;
+}
+
+/* Shrink im so its longer side is at most side (nearest neighbour for
+ * label maps), encode it as PNG into a fresh malloc'd buffer. Unrefs im. */
+static int tile_finish(const char *name, VipsImage *im, int side,
+                       int nearest, void **png_out, size_t *n_out)
+{
+    int w = vips_image_get_width(im), h = vips_image_get_height(im);
+    int big = w > h ? w : h;
+    if (side > 0 && big > side) {
+        VipsImage *r = NULL;
+        int rc = vips_resize(im, &r, (double)side / big, "kernel",
+                             nearest ? VIPS_KERNEL_NEAREST
+                                     : VIPS_KERNEL_LINEAR,
+                             NULL);
+        g_object_unref(im);
+        if (rc) return vips_fail(name, "cannot resize the tile");
+        im = r;
+    }
+    void *buf = NULL;
+    size_t len = 0;
+    int rc = vips_pngsave_buffer(im, &buf, &len, "compression", 6, "strip",
+                                 TRUE, NULL);
+    g_object_unref(im);
+    if (rc) return vips_fail(name, "cannot encode PNG");
+    *png_out = sfc_xmalloc(len);
+    memcpy(*png_out, buf, len);
+    *n_out = len;
+    g_free(buf);
+    return 0;
+}
+
+int sfc_tile_rgb(const char *name, const struct sfc_tensor *rgb, int side,
+                 void **png_out, size_t *n_out)
+{
+    if (vips_ready(name)) return -1;
+    VipsImage *im = wrap_rgb(name, rgb);
+    if (!im) return -1;
+    return tile_finish(name, im, side, 0, png_out, n_out);
+}
+
+int sfc_tile_label(const char *name, const struct sfc_tensor *label,
+                   int side, void **png_out, size_t *n_out)
+{
+    if (vips_ready(name)) return -1;
+    if (sfc_check_dtype(name, label, SFC_U8) ||
+        sfc_check_shape(name, label, -1, -1))
+        return -1;
+    VipsImage *im = vips_image_new_from_memory(
+        label->data, sfc_tensor_nbytes(label), (int)label->shape[1],
+        (int)label->shape[0], 1, VIPS_FORMAT_UCHAR);
+    if (!im) return vips_fail(name, "cannot wrap label map");
+    uint8_t pal[256][3];
+    sfc_voc_palette(pal);
+    im = map_colours(name, im, pal);
+    if (!im) return -1;
+    return tile_finish(name, im, side, 1, png_out, n_out);
+}
+
+int sfc_tile_heat(const char *name, const struct sfc_tensor *rgb,
+                  const float *heat, double alpha, int side, void **png_out,
+                  size_t *n_out)
+{
+    if (vips_ready(name)) return -1;
+    if (!(alpha >= 0 && alpha <= 1))
+        return sfc_error(name, "blend weight %g is not in [0, 1]", alpha);
+    VipsImage *im = wrap_rgb(name, rgb);
+    if (!im) return -1;
+    int w = (int)rgb->shape[1], h = (int)rgb->shape[0];
+    VipsImage *m = vips_image_new_from_memory(
+        (void *)heat, (size_t)w * h * sizeof(float), w, h, 1,
+        VIPS_FORMAT_FLOAT);
+    VipsImage *u = NULL, *col = NULL, *a = NULL, *b = NULL, *sum = NULL,
+              *out = NULL;
+    int rc = -1;
+    if (!m) {
+        vips_fail(name, "cannot wrap heat map");
+        goto fail;
+    }
+    /* [0, 1] -> 0..255 (clipped by the cast), then the colour ramp */
+    if (vips_linear1(m, &u, 255.0, 0.0, "uchar", TRUE, NULL)) {
+        vips_fail(name, "cannot scale heat map");
+        goto fail;
+    }
+    uint8_t lut[256][3];
+    jet_lut(lut);
+    col = map_colours(name, u, lut);
+    u = NULL;
+    if (!col) goto fail;
+    /* alpha * colour + (1 - alpha) * image, rounded to uchar */
+    if (vips_linear1(col, &a, alpha, 0.0, NULL) ||
+        vips_linear1(im, &b, 1 - alpha, 0.5, NULL) ||
+        vips_add(a, b, &sum, NULL) ||
+        vips_cast_uchar(sum, &out, NULL)) {
+        vips_fail(name, "cannot blend heat map");
+        goto fail;
+    }
+    rc = tile_finish(name, out, side, 0, png_out, n_out);
+    out = NULL;
+fail:
+    if (m) g_object_unref(m);
+    if (u) g_object_unref(u);
+    if (col) g_object_unref(col);
+    if (a) g_object_unref(a);
+    if (b) g_object_unref(b);
+    if (sum) g_object_unref(sum);
+    if (out) g_object_unref(out);
+    g_object_unref(im);
     return rc;
 }

@@ -31,4 +31,23 @@ int sfc_label_save(const char *path, const struct sfc_tensor *label);
 /* The 256-entry VOC colour map (bit-interleaved; 255 = (224, 224, 192)). */
 void sfc_voc_palette(uint8_t pal[256][3]);
 
+/* ---- display tiles (sfc-report) ----------------------------------------
+ * Small PNGs encoded in memory for a report page, composited by libvips.
+ * A tile whose longer side exceeds side (> 0) is shrunk to it (label maps
+ * by nearest neighbour, images bilinearly); smaller ones keep their size.
+ * *png_out is a malloc'd buffer of *n_out bytes (free()); name is the
+ * domain of errors. */
+
+/* An image, uint8 (H, W, 3). */
+int sfc_tile_rgb(const char *name, const struct sfc_tensor *rgb, int side,
+                 void **png_out, size_t *n_out);
+/* A label map, uint8 (H, W), in the VOC colours. */
+int sfc_tile_label(const char *name, const struct sfc_tensor *label,
+                   int side, void **png_out, size_t *n_out);
+/* A heat map heat (H*W floats, 0..1, clipped) in the jet colours blended
+ * over the image rgb (H, W, 3): alpha * colour + (1 - alpha) * image. */
+int sfc_tile_heat(const char *name, const struct sfc_tensor *rgb,
+                  const float *heat, double alpha, int side, void **png_out,
+                  size_t *n_out);
+
 #endif

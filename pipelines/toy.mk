@@ -18,14 +18,17 @@
 #                            steps: from scratch it collapses the CAMs)
 #   TOY_SCALES ?= 1,0.5,1.5,2   CAM inference scales
 # Stage programs (swap one for any program that honours the same files):
-#   TOYGEN INGEST SAMPLE TRAINSTEP CAM CRF IRN MIOU
-# Targets: demo  toy-data  toy-clean
+#   TOYGEN INGEST SAMPLE TRAINSTEP CAM CRF IRN MIOU REPORT
+# Targets: demo  toy-data  toy-report  toy-clean
+# toy-report (and the end of demo) writes $(TOY_RUN)/report.html, one page
+# with both methods side by side (sfc-report).
 # Methods: sfc (SFC as the paper) and baseline (plain CAM classifier), each
 # in $(TOY_RUN)/<method>/: final.safetensors, cam/, crf/ and the mIoU
 # tables; the metrics rows are in the db (stage cam / crf, map per method).
-# Stamps (.done files) track completed stages; the db records what ran.
-# OpenMP threads wait passively: spinning pools starve each other.
-export OMP_WAIT_POLICY ?= passive
+# Stamps track stages (<stage>.start: begun on current inputs; .done:
+# finished; see stages.mk); the db records what ran.
+# Tool variables, stamps and the summary queries: stages.mk.
+include $(dir $(lastword $(MAKEFILE_LIST)))stages.mk
 
 TOY_RUN     ?= runs/toy
 TOY_SEED    ?= 0
@@ -62,18 +65,9 @@ TOY_PW_IR_baseline := 0
 TOY_PW_RW_sfc := 0.3
 TOY_PW_RW_baseline := 0
 
-TOYGEN ?= $(BINDIR)/sfc-toygen
-INGEST ?= $(BINDIR)/sfc-ingest
-SAMPLE ?= $(BINDIR)/sfc-sample
-TRAINSTEP ?= $(BINDIR)/sfc-trainstep
-CAM ?= $(BINDIR)/sfc-cam
-CRF ?= $(BINDIR)/sfc-crf
-MIOU ?= $(BINDIR)/sfc-miou
-IRN ?= $(BINDIR)/sfc-irn
-
 TOY_DB := $(TOY_RUN)/sfc.db
 
-.PHONY: demo demo-files toy-data toy-clean
+.PHONY: demo demo-files toy-data toy-report toy-clean
 
 TOY_RESULTS := $(foreach m,$(TOY_METHODS),$(TOY_RUN)/$(m)/cam-miou.txt \
     $(TOY_RUN)/$(m)/crf-miou.txt $(TOY_RUN)/$(m)/pseudo-miou.txt)
@@ -81,27 +75,26 @@ TOY_RESULTS := $(foreach m,$(TOY_METHODS),$(TOY_RUN)/$(m)/cam-miou.txt \
 # pattern chains: removing one reruns it and what follows it
 TOY_STAGES := $(foreach m,$(TOY_METHODS),$(addprefix $(TOY_RUN)/$(m)/, \
     final.safetensors cam.done crf.done irlabel.done irn.safetensors \
-    pseudo.done))
+    pseudo.done train.start cam.start crf.start irlabel.start irn.start \
+    pseudo.start))
 
 demo-files: $(TOY_RESULTS) $(TOY_STAGES)
 
-demo: demo-files
+demo: demo-files $(REPORT)
 	@echo
 	@echo "class statistics and DC weights (sqlite3 $(TOY_DB)):"
-	@sqlite3 -column -header $(TOY_DB) "SELECT c.name AS class, \
-	    s.n_images AS N_c, printf('%.4f', s.dc) AS DC, s.grp AS grp \
-	    FROM class_stats s JOIN classes c ON c.id = s.class \
-	    WHERE s.run = (SELECT max(id) FROM runs WHERE tool = 'sfc-sample' \
-	    AND status = 'ok') ORDER BY s.n_images DESC"
+	@$(call sfc_show_classes,$(TOY_DB))
 	@echo
 	@echo "mIoU on the val split (%), baseline vs SFC:"
-	@sqlite3 -column -header $(TOY_DB) "SELECT stage, map, \
-	    printf('%.1f', 100 * max(CASE name WHEN 'miou' THEN value END)) \
-	    AS mIoU, printf('%.1f', 100 * max(CASE name WHEN 'head' THEN value \
-	    END)) AS head, printf('%.1f', 100 * max(CASE name WHEN 'tail' \
-	    THEN value END)) AS tail FROM metrics WHERE class IS NULL AND \
-	    run IN (SELECT max(run) FROM metrics GROUP BY stage, map) \
-	    GROUP BY stage, map ORDER BY stage, map"
+	@$(call sfc_show_miou,$(TOY_DB))
+	$(REPORT) -q -o $(TOY_RUN)/report.html $(TOY_RUN)
+	@echo
+	@echo "report: $(TOY_RUN)/report.html"
+
+# the page is cheap (about a second): always rewritten, from what the db
+# and the folders hold now
+toy-report: demo-files $(REPORT)
+	$(REPORT) -q -o $(TOY_RUN)/report.html $(TOY_RUN)
 
 toy-data: $(TOY_RUN)/data.done
 
@@ -122,13 +115,22 @@ $(TOY_RUN)/sample.done: $(TOY_RUN)/ingest.done $(SAMPLE)
 	    --aug sfc --seed $(TOY_SEED) -q > $(TOY_RUN)/sample.txt
 	@touch $@
 
-# training from scratch, then CAMs, CAM + CRF, and their scores
-$(TOY_RUN)/%/final.safetensors: $(TOY_RUN)/sample.done $(TRAINSTEP)
+# training from scratch, then CAMs, CAM + CRF, and their scores; each
+# <stage>.start removes what an earlier run of the stage left when its
+# inputs changed (stages.mk), so tools that resume do not resume stale work
+$(TOY_RUN)/%/train.start: $(TOY_RUN)/sample.done $(TRAINSTEP)
+	$(call sfc_start,$(TOY_RUN)/$*/ckpt.safetensors $(TOY_RUN)/$*/final.safetensors)
+
+$(TOY_RUN)/%/final.safetensors: $(TOY_RUN)/%/train.start
 	$(TRAINSTEP) --db $(TOY_DB) --out $(TOY_RUN)/$* $(TOY_NET) \
 	    --lr $(TOY_LR) --seed $(TOY_SEED) $(TOY_FLAGS_$*) -q
 
-$(TOY_RUN)/%/cam.done: $(TOY_RUN)/%/final.safetensors $(CAM)
-	$(CAM) --db $(TOY_DB) --ckpt $< --out $(TOY_RUN)/$*/cam --split val \
+$(TOY_RUN)/%/cam.start: $(TOY_RUN)/%/final.safetensors $(CAM)
+	$(call sfc_start,$(TOY_RUN)/$*/cam)
+
+$(TOY_RUN)/%/cam.done: $(TOY_RUN)/%/cam.start
+	$(CAM) --db $(TOY_DB) --ckpt $(TOY_RUN)/$*/final.safetensors \
+	    --out $(TOY_RUN)/$*/cam --split val \
 	    --scales $(TOY_SCALES) -q > /dev/null
 	@touch $@
 
@@ -140,7 +142,10 @@ $(TOY_RUN)/%/cam-miou.txt: $(TOY_RUN)/%/cam.done $(MIOU)
 	    --cams $(TOY_RUN)/$*/cam --split val --count-split train \
 	    --map cam_c --stage cam-$* -q >> $@.tmp && mv $@.tmp $@
 
-$(TOY_RUN)/%/crf.done: $(TOY_RUN)/%/cam.done $(CRF)
+$(TOY_RUN)/%/crf.start: $(TOY_RUN)/%/cam.done $(CRF)
+	$(call sfc_start,$(TOY_RUN)/$*/crf)
+
+$(TOY_RUN)/%/crf.done: $(TOY_RUN)/%/crf.start
 	$(CRF) --db $(TOY_DB) --cams $(TOY_RUN)/$*/cam --out $(TOY_RUN)/$*/crf \
 	    --split val --rule cam-crf --w-map $(TOY_WMAP_$*) --w-weight 1 \
 	    --p-weight $(TOY_PW_CRF_$*) -q
@@ -158,9 +163,12 @@ $(TOY_RUN)/irn-list.txt: $(TOY_RUN)/ingest.done
 	head -n $(TOY_IRN_IMAGES) $(TOY_RUN)/data/ImageSets/Segmentation/train.txt \
 	    > $@.tmp && mv $@.tmp $@
 
-$(TOY_RUN)/%/irlabel.done: $(TOY_RUN)/%/final.safetensors \
+$(TOY_RUN)/%/irlabel.start: $(TOY_RUN)/%/final.safetensors \
     $(TOY_RUN)/irn-list.txt $(CAM) $(CRF)
-	$(CAM) --db $(TOY_DB) --ckpt $< --out $(TOY_RUN)/$*/cam-train \
+	$(call sfc_start,$(TOY_RUN)/$*/cam-train $(TOY_RUN)/$*/ir_label)
+
+$(TOY_RUN)/%/irlabel.done: $(TOY_RUN)/%/irlabel.start
+	$(CAM) --db $(TOY_DB) --ckpt $(TOY_RUN)/$*/final.safetensors --out $(TOY_RUN)/$*/cam-train \
 	    --list $(TOY_RUN)/irn-list.txt --scales 1 -q > /dev/null
 	$(CRF) --db $(TOY_DB) --cams $(TOY_RUN)/$*/cam-train \
 	    --out $(TOY_RUN)/$*/ir_label --list $(TOY_RUN)/irn-list.txt \
@@ -168,7 +176,10 @@ $(TOY_RUN)/%/irlabel.done: $(TOY_RUN)/%/final.safetensors \
 	    --p-weight $(TOY_PW_IR_$*) -q
 	@touch $@
 
-$(TOY_RUN)/%/irn.safetensors: $(TOY_RUN)/%/irlabel.done $(IRN)
+$(TOY_RUN)/%/irn.start: $(TOY_RUN)/%/irlabel.done $(IRN)
+	$(call sfc_start,$(TOY_RUN)/$*/irn.safetensors $(TOY_RUN)/$*/irn.safetensors.ckpt)
+
+$(TOY_RUN)/%/irn.safetensors: $(TOY_RUN)/%/irn.start
 	$(IRN) train --db $(TOY_DB) --list $(TOY_RUN)/irn-list.txt \
 	    --images $(TOY_RUN)/data/JPEGImages --labels $(TOY_RUN)/$*/ir_label \
 	    --weights $(TOY_RUN)/$*/final.safetensors --blocks $(TOY_BLOCKS) \
@@ -176,8 +187,11 @@ $(TOY_RUN)/%/irn.safetensors: $(TOY_RUN)/%/irlabel.done $(IRN)
 	    --crop $(TOY_SIZE) --classes $$(($(TOY_CLASSES) + 1)) --radius $(TOY_IRN_RADIUS) \
 	    --seed $(TOY_SEED) --out $@ -q
 
-$(TOY_RUN)/%/pseudo.done: $(TOY_RUN)/%/irn.safetensors $(TOY_RUN)/%/cam.done $(IRN)
-	$(IRN) infer --db $(TOY_DB) --split val --irn $< \
+$(TOY_RUN)/%/pseudo.start: $(TOY_RUN)/%/irn.safetensors $(TOY_RUN)/%/cam.done $(IRN)
+	$(call sfc_start,$(TOY_RUN)/$*/pseudo)
+
+$(TOY_RUN)/%/pseudo.done: $(TOY_RUN)/%/pseudo.start
+	$(IRN) infer --db $(TOY_DB) --split val --irn $(TOY_RUN)/$*/irn.safetensors \
 	    --cams $(TOY_RUN)/$*/cam --out $(TOY_RUN)/$*/pseudo \
 	    --canvas $(TOY_SIZE) --rule sfc --w-map $(TOY_WMAP_$*) \
 	    --w-p $(TOY_PW_RW_$*) -q

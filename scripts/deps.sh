@@ -2,10 +2,11 @@
 # Install the Debian packages sfc needs, when they are missing.
 # Build: libvips-dev libpng-dev libopenblas-dev libsqlite3-dev zlib1g-dev pkg-config;
 # tools: sqlite3; test oracles: python3-torch python3-torchvision python3-numpy
-# python3-pil.
+# python3-pil; sfc-report's figures: gnuplot-nox; its browser test: chromium.
 set -e
 PKGS="build-essential pkg-config libvips-dev libpng-dev libopenblas-dev libsqlite3-dev \
-zlib1g-dev sqlite3 python3-numpy python3-pil python3-torch python3-torchvision"
+zlib1g-dev sqlite3 python3-numpy python3-pil python3-torch python3-torchvision \
+gnuplot-nox chromium"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

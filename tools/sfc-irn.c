@@ -23,6 +23,8 @@
 #include "voc.h"
 
 #define FAIL() sfc_die_errmsg()
+/* after the run began: mark it failed, then die (db may be NULL) */
+#define RUN_FAIL() sfc_db_run_die(db, run)
 #define BACKBONE_PREFIX "resnet50." /* IRN's key prefix of the backbone */
 
 static const char *const usage_top[] = {
@@ -495,8 +497,8 @@ static int cmd_train(int argc, char **argv)
         for (int j = 0; j < cl.batch; j++) {
             long k = perm[(t % spe) * cl.batch + j];
             struct sfc_tensor img, L;
-            if (sfc_image_load(ids.paths[k], &img)) FAIL();
-            if (sfc_label_load(lab_paths[k], &L)) FAIL();
+            if (sfc_image_load(ids.paths[k], &img)) RUN_FAIL();
+            if (sfc_label_load(lab_paths[k], &L)) RUN_FAIL();
             struct sfc_rng ar;
             sfc_rng_seed(&ar, mix_seed((uint64_t)cl.seed, 2,
                                        (uint64_t)t * cl.batch + j));
@@ -521,7 +523,10 @@ static int cmd_train(int argc, char **argv)
         double gnorm = sfc_sgd_grad_norm(&opt, hd.grads);
         sfc_sgd_step(&opt, hd.params, hd.grads);
         double secs = sfc_now() - t0;
-        if (!isfinite(loss)) sfc_die("loss is %g at step %ld", loss, t);
+        if (!isfinite(loss)) {
+            sfc_error(NULL, "loss is %g at step %ld", loss, t);
+            RUN_FAIL();
+        }
         if (db && sfc_db_execv(db,
                                "INSERT INTO train_log (run, step, epoch, loss,"
                                " loss_pos, loss_neg, grad_norm, lr,"
@@ -530,20 +535,20 @@ static int cmd_train(int argc, char **argv)
                                "IIIddddddd", run, (int64_t)t, (int64_t)epoch,
                                loss, lpos, lneg, gnorm, opt.groups[0].lr,
                                cl.batch / secs, secs))
-            FAIL();
+            RUN_FAIL();
         if (((t + 1) % cl.ckpt_every == 0 || t + 1 == t_end) && t + 1 < T &&
             sfc_checkpoint_save_meta(ckpt, &pb, hd.params, &opt, 1, &fp_key,
                                      (const char *const *)&fp))
-            FAIL();
+            RUN_FAIL();
         sfc_progress_update(&prog, t + 1);
     }
     sfc_progress_end(&prog);
     if (t_end == T) {
-        if (save_model(cl.out, &hd, &net)) FAIL();
+        if (save_model(cl.out, &hd, &net)) RUN_FAIL();
         if (unlink(ckpt) && sfc_file_exists(ckpt))
             sfc_warn("cannot remove '%s'", ckpt);
     }
-    if (db && sfc_db_run_end(db, run, SFC_RUN_OK)) FAIL();
+    if (db && sfc_db_run_end(db, run, SFC_RUN_OK)) RUN_FAIL();
 
     free(x);
     free(grid);
@@ -647,33 +652,35 @@ static int cmd_infer(int argc, char **argv)
         char *camp = sfc_xasprintf("%s/%s.npz", cl.cams, ids.ids[i]);
         if (sfc_file_exists(out)) goto next;
         struct sfc_tensor img;
-        if (sfc_image_load(ids.paths[i], &img)) FAIL();
+        if (sfc_image_load(ids.paths[i], &img)) RUN_FAIL();
         int H = (int)img.shape[0], W = (int)img.shape[1];
-        if (H > S || W > S)
-            sfc_die("image '%s' is %dx%d, larger than --canvas %d",
-                    ids.paths[i], W, H, S);
+        if (H > S || W > S) {
+            sfc_error(ids.paths[i], "image is %dx%d, larger than --canvas %d",
+                      W, H, S);
+            RUN_FAIL();
+        }
         struct sfc_npz z;
         const struct sfc_tensor *keys, *cw, *cp;
-        if (sfc_npz_read(camp, &z)) FAIL();
+        if (sfc_npz_read(camp, &z)) RUN_FAIL();
         if (cam_get(&z, "keys", SFC_I64, &keys) ||
             cam_get(&z, cl.w_map, SFC_F32, &cw) ||
             cam_get(&z, "cam_p", SFC_F32, &cp))
-            FAIL();
+            RUN_FAIL();
         int K = (int)keys->shape[0];
         if (keys->ndim != 1 || K < 1 || sfc_check_shape(camp, cw, K, H, W) ||
             sfc_check_shape(camp, cp, K, H, W))
-            FAIL();
+            RUN_FAIL();
         sfc_irn_infer_input(x, img.data, H, W, S);
         net_forward(&net, &hd, x, 2, S, 0);
         int eh = (H + 3) / 4, ew = (W + 3) / 4;
         float *edge = sfc_xmalloc(sizeof(float) * eh * ew);
         sfc_irn_edge_merge(edge, hd.logit, hd.oh, hd.ow, eh, ew);
         struct sfc_tensor lab;
-        if (sfc_tensor_init(&lab, SFC_U8, 2, (int64_t[]){H, W})) FAIL();
+        if (sfc_tensor_init(&lab, SFC_U8, 2, (int64_t[]){H, W})) RUN_FAIL();
         if (sfc_pseudo_label(lab.data, cw->data, cp->data, keys->data, K, H,
                              W, edge, eh, ew, &pp))
-            FAIL();
-        if (sfc_label_save(out, &lab)) FAIL();
+            RUN_FAIL();
+        if (sfc_label_save(out, &lab)) RUN_FAIL();
         sfc_tensor_release(&lab);
         free(edge);
         sfc_npz_release(&z);
@@ -684,7 +691,7 @@ static int cmd_infer(int argc, char **argv)
         sfc_progress_update(&prog, ++done);
     }
     sfc_progress_end(&prog);
-    if (db && sfc_db_run_end(db, run, SFC_RUN_OK)) FAIL();
+    if (db && sfc_db_run_end(db, run, SFC_RUN_OK)) RUN_FAIL();
     free(x);
     idset_free(&ids);
     sfc_irnhead_release(&hd);

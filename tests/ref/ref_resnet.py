@@ -20,6 +20,7 @@ import argparse
 import copy
 import json
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -261,6 +262,16 @@ def full_cases(outdir, seed):
     run_case(outdir, "r50", m, cfgstr([3, 4, 6, 3], 64, [1, 2, 2, 1],
                                       [0, 0, 0, 0]),
              (2, 3, 97, 81), seed + 10, 0)
+    # the engine loads these weights as `make weights WEIGHTS_FROM=x.pth`
+    # converts them: the state_dict saved by PyTorch, then scripts/weights.py
+    pth = os.path.join(outdir, "r50.pth")
+    torch.save(m.state_dict(), pth)
+    conv = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
+                        "..", "scripts", "weights.py")
+    subprocess.run([sys.executable, conv, "convert", pth,
+                    os.path.join(outdir, "r50.weights.safetensors")],
+                   check=True)
+    os.unlink(pth)
     m = torchvision.models.resnet101(
         replace_stride_with_dilation=[False, True, True])
     run_case(outdir, "r101_deeplab", m,

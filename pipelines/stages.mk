@@ -1,0 +1,79 @@
+# pipelines/stages.mk: what every pipeline fragment shares (included by
+# toy.mk and voc.mk, and by the top Makefile's pipelines/*.mk; the guard
+# makes a second inclusion a no-op).
+#
+# Stage programs (swap one for any program that honours the same files,
+# e.g. `make voc-pseudolabels CRF=./my-crf`):
+#   TOYGEN INGEST SAMPLE TRAINSTEP CAM CRF IRN MIOU REPORT
+#                                        default $(BINDIR)/sfc-*
+#   BINDIR ?= bin
+# the source tree (scripts/), wherever make runs
+SFC_TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))..)
+#
+# How a stage is tracked (the db is never a Make target; stamps are):
+#   <stage>.start  its inputs changed (or it never ran): what an earlier run
+#                  of the stage left is removed, because the tools skip
+#                  outputs that exist and resume from checkpoints, which is
+#                  right after a kill and wrong after a change upstream
+#   <dir>/.done-I-of-N   shard I of N finished (`--shard I/N`), so `make -j`
+#                  runs the shards side by side; a killed shard reruns and
+#                  skips the images it finished
+#   <stage>.done   every shard finished
+ifndef SFC_STAGES_MK
+SFC_STAGES_MK := 1
+
+# OpenMP threads wait passively: spinning pools starve each other.
+export OMP_WAIT_POLICY ?= passive
+
+BINDIR ?= bin
+# the source tree (scripts/), wherever make runs
+SFC_TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))..)
+TOYGEN ?= $(BINDIR)/sfc-toygen
+INGEST ?= $(BINDIR)/sfc-ingest
+SAMPLE ?= $(BINDIR)/sfc-sample
+TRAINSTEP ?= $(BINDIR)/sfc-trainstep
+CAM ?= $(BINDIR)/sfc-cam
+CRF ?= $(BINDIR)/sfc-crf
+MIOU ?= $(BINDIR)/sfc-miou
+IRN ?= $(BINDIR)/sfc-irn
+REPORT ?= $(BINDIR)/sfc-report
+
+# $(call sfc_start,PATHS): the recipe of a start stamp: remove PATHS (what
+# an earlier run of the stage wrote), then create the stamp.
+define sfc_start
+rm -rf $(1)
+@mkdir -p $(@D) && touch $@
+endef
+
+sfc_comma := ,
+sfc_empty :=
+sfc_space := $(sfc_empty) $(sfc_empty)
+# $(call sfc_join,WORDS): the words joined by commas
+sfc_join = $(subst $(sfc_space),$(sfc_comma),$(strip $(1)))
+
+# $(call sfc_shard_stamps,DIR,N): the N shard stamps of a stage writing DIR
+sfc_shard_stamps = $(foreach i,$(shell seq 0 $$(($(2) - 1))),$(1)/.done-$(i)-of-$(2))
+
+# $(call sfc_show_classes,DB): the command that prints N_c, DC_c and the group of every class
+# of the latest finished sfc-sample run
+define sfc_show_classes
+sqlite3 -column -header $(1) "SELECT c.name AS class, \
+    s.n_images AS N_c, printf('%.4f', s.dc) AS DC, s.grp AS grp \
+    FROM class_stats s JOIN classes c ON c.id = s.class \
+    WHERE s.run = (SELECT max(id) FROM runs WHERE tool = 'sfc-sample' \
+    AND status = 'ok') ORDER BY s.n_images DESC"
+endef
+
+# $(call sfc_show_miou,DB): the command that prints mIoU, head and tail means (%) of the latest
+# scoring of every (stage, map)
+define sfc_show_miou
+sqlite3 -column -header $(1) "SELECT stage, map, \
+    printf('%.1f', 100 * max(CASE name WHEN 'miou' THEN value END)) \
+    AS mIoU, printf('%.1f', 100 * max(CASE name WHEN 'head' THEN value \
+    END)) AS head, printf('%.1f', 100 * max(CASE name WHEN 'tail' \
+    THEN value END)) AS tail FROM metrics WHERE class IS NULL AND \
+    run IN (SELECT max(run) FROM metrics GROUP BY stage, map) \
+    GROUP BY stage, map ORDER BY stage, map"
+endef
+
+endif

@@ -1,0 +1,233 @@
+# pipelines/voc.mk: SFC on PASCAL VOC 2012 (+SBD): image-level labels in,
+# pseudo labels out, with the mIoU of each stage on VOC train (1464).
+#
+#   make voc-pseudolabels VOC=/data/VOC2012 WEIGHTS=resnet50.safetensors
+#   make -j 4 voc-pseudolabels VOC=... WEIGHTS=... SHARDS=4 RUN=try2
+#   make -n voc-pseudolabels VOC=... WEIGHTS=...   every command, every flag
+#
+# Inputs:
+#   VOC      root of VOC2012: JPEGImages/, SegmentationClass/,
+#            ImageSets/Segmentation/<split>.txt, classes.txt (class names,
+#            one a line; the 20 VOC classes when absent). With
+#            SegmentationClassAug/ (SBD) the training list is
+#            ImageSets/Segmentation/train_aug.txt, else train.txt.
+#   WEIGHTS  ImageNet ResNet-50, torchvision key names (`make weights`);
+#            none = random initialisation (tests, data without ImageNet)
+# Options (`?=` defaults; every tool parameter is passed as a flag):
+#   RUN ?= voc          everything goes to VOC_R ?= runs/$(RUN)/, the db
+#                       is $(VOC_R)/sfc.db
+#   SEED ?= 0           seed of sampling, initialisation and IRN training
+#   SHARDS ?= nproc     per-image stages run as SHARDS processes
+#                       (`--shard I/SHARDS`); `make -j N` runs N at once
+#   VOC_TRAIN ?= train_aug or train (see VOC)   VOC_EVAL ?= train (1464)
+#   VOC_PSEUDO ?= $(VOC_TRAIN)  list that gets pseudo labels
+#   VOC_EPOCHS ?= 6  VOC_BATCH ?= 16  VOC_DRAWS ?= 4  VOC_CROP ?= 512
+#   VOC_LR ?= 0.1    VOC_BLOCKS ?= 3,4,6,3  VOC_WIDTH ?= 64
+#   VOC_SIDE ?= 128,128,256,256   VOC_FROZEN ?= 3 (0 without WEIGHTS)
+#   VOC_SCALES ?= 1,0.5,1.5,2   CAM scales, each with its flip
+#   VOC_CKPT_EVERY ?= 50  VOC_IRN_CKPT_EVERY ?= 10   steps between
+#                       checkpoints (a killed training resumes from there)
+#   VOC_CRF_ITERS ?= 12  VOC_IRN_EPOCHS ?= 3  VOC_IRN_BATCH ?= 32
+#   VOC_IRN_RADIUS ?= 10 VOC_RW_RADIUS ?= 5   VOC_CANVAS ?= 512
+# Stage programs: INGEST SAMPLE TRAINSTEP CAM CRF IRN MIOU (stages.mk)
+# Targets:
+#   voc-pseudolabels   the whole chain, then the class and mIoU tables
+#   voc-files          the same without the tables (`make -q voc-files`)
+#   voc-clean          remove runs/$(RUN)/ and nothing else
+#   weights            ImageNet ResNet-50 as safetensors at WEIGHTS (default
+#                      resnet50.safetensors): checks an existing file, or
+#                      converts/copies WEIGHTS_FROM (a torchvision .pth or a
+#                      safetensors), or downloads WEIGHTS_URL (default timm's
+#                      resnet50.tv_in1k); WEIGHTS_SHA256 pins the file
+# Files in runs/$(RUN)/: sfc.db; train/final.safetensors; cam/<id>.npz;
+# ir_label/<id>.png; irn.safetensors; pseudo/<id>.png; cam-miou.txt,
+# crf-miou.txt, pseudo-miou.txt; summary.txt; *.start, *.done and
+# <dir>/.done-I-of-N stamps (stages.mk says what they mean).
+include $(dir $(lastword $(MAKEFILE_LIST)))stages.mk
+
+RUN     ?= voc
+SEED    ?= 0
+SHARDS  ?= $(shell nproc)
+VOC_R   ?= runs/$(RUN)
+VOC_DB  := $(VOC_R)/sfc.db
+VOC_LISTS = $(VOC)/ImageSets/Segmentation
+VOC_AUG  = $(wildcard $(VOC)/SegmentationClassAug)
+VOC_TRAIN  ?= $(if $(VOC_AUG),train_aug,train)
+VOC_EVAL   ?= train
+VOC_PSEUDO ?= $(VOC_TRAIN)
+VOC_MASKS   = $(if $(VOC_AUG),SegmentationClassAug,SegmentationClass)
+VOC_NCLASS  = $(if $(wildcard $(VOC)/classes.txt),$(shell grep -c . \
+    $(VOC)/classes.txt),20)
+VOC_EPOCHS ?= 6
+VOC_BATCH  ?= 16
+VOC_DRAWS  ?= 4
+VOC_CROP   ?= 512
+VOC_LR     ?= 0.1
+VOC_BLOCKS ?= 3,4,6,3
+VOC_WIDTH  ?= 64
+VOC_SIDE   ?= 128,128,256,256
+VOC_FROZEN ?= $(if $(VOC_WEIGHTS),3,0)
+VOC_SCALES ?= 1,0.5,1.5,2
+VOC_CKPT_EVERY ?= 50
+VOC_CRF_ITERS  ?= 12
+VOC_IRN_EPOCHS ?= 3
+VOC_IRN_BATCH  ?= 32
+VOC_IRN_MICRO  ?= 4
+VOC_IRN_RADIUS ?= 10
+VOC_IRN_CKPT_EVERY ?= 10
+VOC_RW_RADIUS  ?= 5
+VOC_CANVAS     ?= 512
+# WEIGHTS=none: no file, random initialisation
+VOC_WEIGHTS = $(filter-out none,$(WEIGHTS))
+VOC_WFLAG   = $(if $(VOC_WEIGHTS),--weights $(VOC_WEIGHTS))
+
+# the inputs are checked when a voc target is asked for (this file is
+# read by every make in the project)
+ifneq ($(filter-out voc-clean,$(filter voc-%,$(MAKECMDGOALS))),)
+ifeq ($(VOC),)
+$(error set VOC=/path/to/VOC2012 (JPEGImages/, SegmentationClass/, ImageSets/Segmentation/))
+endif
+ifeq ($(WEIGHTS),)
+$(error set WEIGHTS=resnet50.safetensors (see `make weights`) or WEIGHTS=none)
+endif
+ifeq ($(wildcard $(VOC_LISTS)/$(VOC_TRAIN).txt),)
+$(error no training list '$(VOC_LISTS)/$(VOC_TRAIN).txt')
+endif
+ifneq ($(VOC_WEIGHTS),)
+ifeq ($(wildcard $(VOC_WEIGHTS)),)
+$(error no weights file '$(VOC_WEIGHTS)' (see `make weights`))
+endif
+endif
+endif
+
+VOC_MIOU = $(MIOU) --db $(VOC_DB) --gt $(VOC)/SegmentationClass \
+    --split $(VOC_EVAL) --count-split $(VOC_TRAIN) -q
+VOC_FILES := $(addprefix $(VOC_R)/,cam-miou.txt crf-miou.txt \
+    pseudo-miou.txt train/final.safetensors cam.done irlabel.done \
+    irn.safetensors pseudo.done)
+
+.PHONY: voc-pseudolabels voc-files voc-clean weights
+
+voc-pseudolabels: $(VOC_R)/summary.txt
+voc-files: $(VOC_FILES)
+
+$(VOC_R)/summary.txt: $(VOC_FILES)
+	{ echo "class statistics and DC weights:"; \
+	$(call sfc_show_classes,$(VOC_DB)); echo; \
+	echo "mIoU on $(VOC_EVAL) (%):"; \
+	$(call sfc_show_miou,$(VOC_DB)); } > $@.tmp && mv $@.tmp $@
+	@cat $@
+
+# the dataset: classes, images, the two lists, labels, class counts
+$(VOC_R)/ingest.done: $(VOC_LISTS)/$(VOC_TRAIN).txt \
+    $(VOC_LISTS)/$(VOC_EVAL).txt $(INGEST)
+	@mkdir -p $(VOC_R)
+	$(INGEST) --db $(VOC_DB) --images JPEGImages --masks $(VOC_MASKS) \
+	    --lists ImageSets/Segmentation --labels masks \
+	    --splits $(call sfc_join,$(sort $(VOC_TRAIN) $(VOC_EVAL))) \
+	    -q $(VOC) > $(VOC_R)/ingest.txt
+	@touch $@
+
+# class statistics, DC weights, the whole schedule with the bank draws
+$(VOC_R)/sample.done: $(VOC_R)/ingest.done $(SAMPLE)
+	$(SAMPLE) --db $(VOC_DB) --split $(VOC_TRAIN) --epochs $(VOC_EPOCHS) \
+	    --batch $(VOC_BATCH) --draws $(VOC_DRAWS) --crop $(VOC_CROP) \
+	    --aug sfc --n-ibr -1 --seed $(SEED) -q > $(VOC_R)/sample.txt
+	@touch $@
+
+# the classifier (resumes from train/ckpt.safetensors after a kill)
+$(VOC_R)/train.start: $(VOC_R)/sample.done $(VOC_WEIGHTS) $(TRAINSTEP)
+	$(call sfc_start,$(VOC_R)/train)
+
+$(VOC_R)/train/final.safetensors: $(VOC_R)/train.start
+	$(TRAINSTEP) --db $(VOC_DB) --out $(VOC_R)/train \
+	    --schedule $$(awk '$$1 == "run" { print $$2 }' $(VOC_R)/sample.txt) \
+	    $(VOC_WFLAG) --blocks $(VOC_BLOCKS) --width $(VOC_WIDTH) \
+	    --side $(VOC_SIDE) --frozen $(VOC_FROZEN) --lr $(VOC_LR) \
+	    --head-lr-mult 10 --wd 0.0001 --momentum 0.0001 --power 0.9 \
+	    --clip 1 --pdw-warmup 0 --ckpt-every $(VOC_CKPT_EVERY) --seed $(SEED) -q
+
+# CAMs (M_W, M_P, CAM) of the training list, SHARDS processes
+$(VOC_R)/cam.start: $(VOC_R)/train/final.safetensors $(CAM)
+	$(call sfc_start,$(VOC_R)/cam)
+
+$(VOC_R)/cam/.done-%-of-$(SHARDS): $(VOC_R)/cam.start
+	$(CAM) --db $(VOC_DB) --ckpt $(VOC_R)/train/final.safetensors \
+	    --out $(VOC_R)/cam --split $(VOC_TRAIN) --scales $(VOC_SCALES) \
+	    --compress 1 --shard $*/$(SHARDS) -q > /dev/null
+	@touch $@
+
+$(VOC_R)/cam.done: $(call sfc_shard_stamps,$(VOC_R)/cam,$(SHARDS))
+	@touch $@
+
+$(VOC_R)/cam-miou.txt: $(VOC_R)/cam.done $(MIOU)
+	$(VOC_MIOU) --cams $(VOC_R)/cam --map all --stage cam > $@.tmp
+	$(VOC_MIOU) --cams $(VOC_R)/cam --map cam_c --stage cam >> $@.tmp
+	mv $@.tmp $@
+
+# IR labels: S = M_W + 0.7 M_P, SFC's two CRF maps (sfc-reference 5)
+$(VOC_R)/irlabel.start: $(VOC_R)/cam.done $(CRF)
+	$(call sfc_start,$(VOC_R)/ir_label)
+
+$(VOC_R)/ir_label/.done-%-of-$(SHARDS): $(VOC_R)/irlabel.start
+	$(CRF) --db $(VOC_DB) --cams $(VOC_R)/cam --out $(VOC_R)/ir_label \
+	    --split $(VOC_TRAIN) --rule sfc --w-map cam_w --w-weight 1 \
+	    --p-weight 0.7 --bg-scale 0.5 --iters $(VOC_CRF_ITERS) \
+	    --gt-prob 0.7 --gauss-sxy 3 --gauss-compat 3 --bilat-sxy 50 \
+	    --bilat-srgb 5 --bilat-compat 10 --filter lattice --threads 0 \
+	    --shard $*/$(SHARDS) -q
+	@touch $@
+
+$(VOC_R)/irlabel.done: $(call sfc_shard_stamps,$(VOC_R)/ir_label,$(SHARDS))
+	@touch $@
+
+$(VOC_R)/crf-miou.txt: $(VOC_R)/irlabel.done $(MIOU)
+	$(VOC_MIOU) --pred $(VOC_R)/ir_label --stage crf > $@.tmp
+	mv $@.tmp $@
+
+# IRN's edge branch on the ImageNet backbone (resumes after a kill from
+# irn.safetensors.ckpt)
+$(VOC_R)/irn.start: $(VOC_R)/irlabel.done $(VOC_WEIGHTS) $(IRN)
+	$(call sfc_start,$(VOC_R)/irn.safetensors $(VOC_R)/irn.safetensors.ckpt)
+
+$(VOC_R)/irn.safetensors: $(VOC_R)/irn.start
+	$(IRN) train --db $(VOC_DB) --split $(VOC_TRAIN) \
+	    --labels $(VOC_R)/ir_label $(VOC_WFLAG) --blocks $(VOC_BLOCKS) \
+	    --width $(VOC_WIDTH) --batch $(VOC_IRN_BATCH) --micro $(VOC_IRN_MICRO) \
+	    --epochs $(VOC_IRN_EPOCHS) --crop $(VOC_CROP) --scale-lo 0.5 \
+	    --scale-hi 1 --flip 1 --classes $(shell echo $$(($(VOC_NCLASS) + 1))) \
+	    --radius $(VOC_IRN_RADIUS) --lr 0.1 --weight-decay 0.0001 \
+	    --momentum 0.0001 --power 0.9 \
+	    --checkpoint-every $(VOC_IRN_CKPT_EVERY) \
+	    --seed $(SEED) --out $@ -q
+
+# pseudo labels: SFC's two random-walk passes over S = M_W + 0.3 M_P
+$(VOC_R)/pseudo.start: $(VOC_R)/irn.safetensors $(VOC_R)/cam.done $(IRN)
+	$(call sfc_start,$(VOC_R)/pseudo)
+
+$(VOC_R)/pseudo/.done-%-of-$(SHARDS): $(VOC_R)/pseudo.start
+	$(IRN) infer --db $(VOC_DB) --split $(VOC_PSEUDO) \
+	    --irn $(VOC_R)/irn.safetensors --cams $(VOC_R)/cam \
+	    --out $(VOC_R)/pseudo --rule sfc --canvas $(VOC_CANVAS) \
+	    --w-map cam_w --w-p 0.3 --power 1.3 --bg 0.25 --beta 10 \
+	    --exp-times 8 --radius $(VOC_RW_RADIUS) --shard $*/$(SHARDS) -q
+	@touch $@
+
+$(VOC_R)/pseudo.done: $(call sfc_shard_stamps,$(VOC_R)/pseudo,$(SHARDS))
+	@touch $@
+
+$(VOC_R)/pseudo-miou.txt: $(VOC_R)/pseudo.done $(MIOU)
+	$(VOC_MIOU) --pred $(VOC_R)/pseudo --stage pseudo > $@.tmp
+	mv $@.tmp $@
+
+# voc-seg goes here: sfc-segtrain on the images of $(VOC_PSEUDO) with
+# pseudo/<id>.png as labels, from $(VOC_R)/pseudo.done, writing
+# seg.safetensors, then its predict mode in shards like pseudo/ above
+# (seg/.done-I-of-N) and a seg-miou.txt scored like pseudo-miou.txt.
+
+voc-clean:
+	rm -rf $(VOC_R)
+
+weights:
+	@sh $(SFC_TOP)/scripts/weights.sh $(or $(WEIGHTS),resnet50.safetensors) \
+	    "$(WEIGHTS_FROM)" "$(WEIGHTS_URL)" "$(WEIGHTS_SHA256)"
