@@ -45,7 +45,7 @@ DEPS      := $(LIB_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/%.d) $(TEST_SRC:%.c=$(BUIL
 EMBED_INC := $(patsubst %,$(BUILD)/gen/%.inc,$(wildcard db/*.sql))
 CPPFLAGS  += -I$(BUILD)/gen
 
-.PHONY: all test check test-sanitize deps ref bench clean install
+.PHONY: all test check test-sanitize deps ref bench bench-seg clean install
 .DELETE_ON_ERROR:
 # keep the objects of tools and tests (chained pattern rules would delete
 # them); listed, not a bare .SECONDARY:, which would make every pipeline
@@ -97,8 +97,12 @@ $(BUILD)/bench/bench-%: $(BUILD)/bench/bench-%.o $(LIBA)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
-bench: $(BUILD)/bench/bench-resnet
+bench: $(BUILD)/bench/bench-resnet bench-seg
 	@sh bench/run.sh $(BUILD)/bench/bench-resnet
+
+# DeepLab-v2 ResNet-101 training and prediction vs PyTorch (bench/seg.sh)
+bench-seg: $(BUILD)/bench/bench-seg
+	@sh bench/seg.sh $(BUILD)/bench/bench-seg
 
 ref:
 	@for s in tests/ref/ref_*.py; do \
