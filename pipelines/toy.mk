@@ -234,13 +234,16 @@ $(TOY_RUN)/%/pseudo-miou.txt: $(TOY_RUN)/%/pseudo.done $(MIOU)
 
 # segmentation: pseudo labels of the IRN images (from their single-scale
 # train CAMs), DeepLab-v2 trained on them (or on the true masks: gt), its
-# predictions on val, their scores
+# predictions on val, their scores. The train pseudo labels are not
+# recorded as a run (their mIoU is): sfc-report shows the folder of the
+# last recorded sfc-irn infer run as the val pseudo labels.
 $(TOY_RUN)/%/pseudo-train.start: $(TOY_RUN)/%/irn.safetensors \
     $(TOY_RUN)/%/irlabel.done $(IRN)
 	$(call sfc_start,$(TOY_RUN)/$*/pseudo-train)
 
 $(TOY_RUN)/%/pseudo-train.done: $(TOY_RUN)/%/pseudo-train.start
-	$(IRN) infer --db $(TOY_DB) --list $(TOY_RUN)/irn-list.txt \
+	$(IRN) infer --list $(TOY_RUN)/irn-list.txt \
+	    --images $(TOY_RUN)/data/JPEGImages --ext .jpg \
 	    --irn $(TOY_RUN)/$*/irn.safetensors --cams $(TOY_RUN)/$*/cam-train \
 	    --out $(TOY_RUN)/$*/pseudo-train --canvas $(TOY_SIZE) --rule sfc \
 	    --w-map $(TOY_WMAP_$*) --w-p $(TOY_PW_RW_$*) -q
