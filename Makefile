@@ -45,7 +45,8 @@ DEPS      := $(LIB_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/%.d) $(TEST_SRC:%.c=$(BUIL
 EMBED_INC := $(patsubst %,$(BUILD)/gen/%.inc,$(wildcard db/*.sql))
 CPPFLAGS  += -I$(BUILD)/gen
 
-.PHONY: all test check test-sanitize deps ref bench bench-seg clean install
+.PHONY: all test check test-sanitize deps ref bench bench-crf bench-seg clean \
+    install
 .DELETE_ON_ERROR:
 # keep the objects of tools and tests (chained pattern rules would delete
 # them); listed, not a bare .SECONDARY:, which would make every pipeline
@@ -97,10 +98,17 @@ $(BUILD)/bench/bench-%: $(BUILD)/bench/bench-%.o $(LIBA)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
-bench: $(BUILD)/bench/bench-resnet bench-seg
+bench: $(BUILD)/bench/bench-resnet
 	@sh bench/run.sh $(BUILD)/bench/bench-resnet
 
-# DeepLab-v2 ResNet-101 training and prediction vs PyTorch (bench/seg.sh)
+# Dense CRF vs pydensecrf (bench/crf.sh); also part of `make bench`.
+bench: bench-crf
+bench-crf: $(BUILD)/bench/bench-crf $(BINDIR)/sfc-crf
+	@sh bench/crf.sh $(BUILD)/bench/bench-crf $(BINDIR)/sfc-crf
+
+# DeepLab-v2 ResNet-101 training and prediction vs PyTorch (bench/seg.sh);
+# also part of `make bench`.
+bench: bench-seg
 bench-seg: $(BUILD)/bench/bench-seg
 	@sh bench/seg.sh $(BUILD)/bench/bench-seg
 

@@ -13,10 +13,17 @@
  * Filtering = splat (weighted sum onto the corners), blur (a [1 2 1]/2
  * stencil along each of the d+1 lattice axes), slice (barycentric
  * interpolation back), times alpha = 1/(1 + 2^-d).
- * Invariants: the blur and the slice are gathers and the splat sums each
+ * Mean field: each pass over the pixels slices the messages of both
+ * kernels, updates q and splats it at once onto the lattices of the next
+ * pass (crf_mf), so q and -U never stream through memory; the values are
+ * rows of K labels padded to the vector width (row kernels below).
+ * Invariants: the blur and the slice are gathers; the splat sums each
  * vertex in a fixed order (two fixed halves of the points, each in point
- * order), so results are bit-identical for any number of threads; vertex
- * ids are assigned in point order by a sequential hash insertion. */
+ * order, then the halves added); vertex ids are those of a sequential
+ * first-touch numbering in point order (built as two halves and merged,
+ * which gives the same ids). So results are bit-identical for any number
+ * of threads, and for the AVX2 and the baseline code (the same operations
+ * per lane). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,6 +162,12 @@ struct sfc_lattice {
     int32_t *corner;  /* (N, d+1) vertex of each simplex corner */
     float *bary;      /* (N, d+1) barycentric weight of each corner */
     int32_t *nbr;     /* (d+1, M, 2) blur neighbours; M = absent (zero row) */
+    /* the mean field's splat in two halves, points [0, N/2) and [N/2, N):
+     * the first half's vertices are [0, MA); the second half splats
+     * vertex v < MA (Ms of them, shared[s]) onto private row M + 1 + s */
+    int32_t *scorner; /* (N, d+1) row of each corner in the splat */
+    int64_t MA, Ms;
+    int32_t *shared;  /* (Ms) */
 };
 
 /* Lift one feature vector, find its simplex: writes the d+1 corner keys
@@ -220,37 +233,13 @@ static void lattice_point(const float *f, int d, const double *scale,
     }
 }
 
-struct sfc_lattice *sfc_lattice_new(const float *feat, int64_t N, int d)
+/* Vertex ids and blur neighbours with keys of d int32 coordinates in a
+ * hash table (any range): sets corner, bary, M and nbr. */
+static void lattice_generic(struct sfc_lattice *lat, const float *feat,
+                            const double *scale)
 {
-    if (N < 1 || N > INT32_MAX / (SFC_LATTICE_MAXD + 1)) {
-        sfc_error("lattice", "bad point count %lld", (long long)N);
-        return NULL;
-    }
-    if (d < 1 || d > SFC_LATTICE_MAXD) {
-        sfc_error("lattice", "feature dimension %d not in [1, %d]", d,
-                  SFC_LATTICE_MAXD);
-        return NULL;
-    }
-    int d1 = d + 1;
-    double scale[SFC_LATTICE_MAXD];
-    double inv_std = sqrt(2.0 / 3.0) * d1;
-    for (int j = 0; j < d; j++) scale[j] = inv_std / sqrt((j + 1.0) * (j + 2));
-    /* the keys are int32: every lifted coordinate must stay well inside */
-    double lim = (double)(1 << 28) / (d1 * inv_std);
-    for (int64_t i = 0; i < N * d; i++)
-        if (!(fabsf(feat[i]) < lim)) {
-            sfc_error("lattice", "feature value %g of point %lld is not "
-                      "finite or too large", (double)feat[i],
-                      (long long)(i / d));
-            return NULL;
-        }
-
-    struct sfc_lattice *lat = sfc_xcalloc(1, sizeof *lat);
-    lat->N = N;
-    lat->d = d;
-    lat->alpha = 1.0f / (1.0f + powf(2.0f, (float)-d));
-    lat->corner = sfc_xmalloc((size_t)(N * d1) * sizeof *lat->corner);
-    lat->bary = sfc_xmalloc((size_t)(N * d1) * sizeof *lat->bary);
+    int64_t N = lat->N;
+    int d = lat->d, d1 = d + 1;
     int32_t *keys = sfc_xmalloc((size_t)(N * d1 * d) * sizeof *keys);
 
     /* the simplex of every point: independent, in parallel */
@@ -302,6 +291,286 @@ struct sfc_lattice *sfc_lattice_new(const float *feat, int64_t N, int d)
         }
     }
     keytab_release(&tab);
+}
+
+/* Packed keys: when every key coordinate of the lattice (and of its
+ * blur neighbours) fits in a field of a 64-bit code, a key is one integer,
+ * its blur neighbours are the code plus or minus a constant, and the
+ * table compares codes only. The ranges follow from the features' ranges:
+ * a lifted coordinate is linear in the features, and a key coordinate is
+ * within 2.5 (d+1) of the lifted one (3.5 (d+1) for a neighbour). */
+struct pack {
+    int off[SFC_LATTICE_MAXD];      /* bit offset of coordinate i */
+    int64_t base[SFC_LATTICE_MAXD]; /* value of coordinate i coded as 0 */
+    uint64_t dn[SFC_LATTICE_MAXD + 1]; /* code of neighbour 1 minus code */
+};
+
+/* 1 and the plan when the codes fit in 63 bits, else 0. */
+static int pack_plan(struct pack *pk, const float *feat, int64_t N, int d,
+                     const double *scale)
+{
+    double fmin[SFC_LATTICE_MAXD], fmax[SFC_LATTICE_MAXD];
+    for (int k = 0; k < d; k++) fmin[k] = fmax[k] = feat[k];
+    for (int64_t i = 1; i < N; i++)
+        for (int k = 0; k < d; k++) {
+            double f = feat[i * d + k];
+            fmin[k] = f < fmin[k] ? f : fmin[k];
+            fmax[k] = f > fmax[k] ? f : fmax[k];
+        }
+    /* lifted coordinate i (as lattice_point): sum_{k > i} cf_k - i cf_i,
+     * cf_k = f_{k-1} scale_{k-1} (k = 1..d) */
+    int d1 = d + 1, bits = 0;
+    for (int i = 0; i < d; i++) {
+        double lo = 0, hi = 0;
+        for (int k = i + 1; k <= d; k++) {
+            lo += fmin[k - 1] * scale[k - 1];
+            hi += fmax[k - 1] * scale[k - 1];
+        }
+        if (i > 0) {
+            lo -= i * fmax[i - 1] * scale[i - 1];
+            hi -= i * fmin[i - 1] * scale[i - 1];
+        }
+        pk->base[i] = (int64_t)floor(lo) - 4 * d1;
+        double width = ceil(hi) + 4 * d1 - (double)pk->base[i] + 1;
+        int b = 1;
+        while (b < 63 && (double)((uint64_t)1 << b) < width) b++;
+        pk->off[i] = bits;
+        bits += b;
+        if (bits > 63) return 0;
+    }
+    uint64_t ones = 0;
+    for (int i = 0; i < d; i++) ones += (uint64_t)1 << pk->off[i];
+    for (int j = 0; j < d; j++)
+        pk->dn[j] = ((uint64_t)d1 << pk->off[j]) - ones;
+    pk->dn[d] = -ones;
+    return 1;
+}
+
+static inline uint64_t pack_key(const struct pack *pk, const int32_t *k,
+                                int d)
+{
+    uint64_t c = 0;
+    for (int i = 0; i < d; i++)
+        c += (uint64_t)(k[i] - pk->base[i]) << pk->off[i];
+    return c;
+}
+
+/* Open addressing with linear probing on codes; ids in insertion order;
+ * vcode[id] = code. */
+struct cslot {
+    uint64_t code;
+    int64_t id; /* -1 = empty */
+};
+
+struct ctab {
+    int64_t cap, n, vcap;
+    struct cslot *slot;
+    uint64_t *vcode;
+};
+
+static inline uint64_t code_hash(uint64_t c)
+{
+    c ^= c >> 31;
+    c *= 0x9e3779b97f4a7c15ull;
+    return c ^ (c >> 29);
+}
+
+static void ctab_slots(struct ctab *t)
+{
+    t->slot = sfc_xmalloc((size_t)t->cap * sizeof *t->slot);
+    for (int64_t i = 0; i < t->cap; i++) t->slot[i].id = -1;
+}
+
+static void ctab_init(struct ctab *t, int64_t expect)
+{
+    t->cap = 1024;
+    while (t->cap < 2 * expect) t->cap *= 2;
+    t->n = 0;
+    t->vcap = t->cap / 2;
+    t->vcode = sfc_xmalloc((size_t)t->vcap * sizeof *t->vcode);
+    ctab_slots(t);
+}
+
+static inline int64_t ctab_find(const struct ctab *t, uint64_t c)
+{
+    uint64_t at = code_hash(c) & (t->cap - 1);
+    for (;;) {
+        const struct cslot *s = &t->slot[at];
+        if (s->id < 0 || s->code == c) return s->id;
+        at = (at + 1) & (t->cap - 1);
+    }
+}
+
+static int64_t ctab_insert(struct ctab *t, uint64_t c)
+{
+    uint64_t at = code_hash(c) & (t->cap - 1);
+    for (;;) {
+        struct cslot *s = &t->slot[at];
+        if (s->id < 0) break;
+        if (s->code == c) return s->id;
+        at = (at + 1) & (t->cap - 1);
+    }
+    int64_t id = t->n++;
+    t->slot[at].code = c;
+    t->slot[at].id = id;
+    if (id == t->vcap) {
+        t->vcap *= 2;
+        t->vcode = sfc_xrealloc(t->vcode, (size_t)t->vcap * sizeof *t->vcode);
+    }
+    t->vcode[id] = c;
+    if (2 * t->n > t->cap) {
+        free(t->slot);
+        t->cap *= 2;
+        ctab_slots(t);
+        for (int64_t e = 0; e < t->n; e++) {
+            uint64_t a = code_hash(t->vcode[e]) & (t->cap - 1);
+            while (t->slot[a].id >= 0) a = (a + 1) & (t->cap - 1);
+            t->slot[a].code = t->vcode[e];
+            t->slot[a].id = e;
+        }
+    }
+    return id;
+}
+
+/* The vertex ids of points [i0, i1) into table t, in first-touch order
+ * (corner r of a simplex is its one vertex of remainder r, so a shared
+ * vertex of the previous point is its corner r too: neighbouring pixels
+ * mostly skip the table). */
+static void ctab_points(struct ctab *t, const uint64_t *codes, int d1,
+                        int64_t i0, int64_t i1, int32_t *corner)
+{
+    for (int64_t i = i0; i < i1; i++)
+        for (int r = 0; r < d1; r++) {
+            int64_t c = i * d1 + r;
+            if (i > i0 && codes[c] == codes[c - d1])
+                corner[c] = corner[c - d1];
+            else
+                corner[c] = (int32_t)ctab_insert(t, codes[c]);
+        }
+}
+
+/* As lattice_generic with packed keys. The points are split in two
+ * halves whose tables are built at the same time; the second half's
+ * vertices then join the first table in their first-touch order, which
+ * gives the ids a single pass in point order would: the lattice does not
+ * depend on the number of threads. */
+static void lattice_packed(struct sfc_lattice *lat, const float *feat,
+                           const double *scale, const struct pack *pk)
+{
+    int64_t N = lat->N, i, h = N / 2;
+    int d = lat->d, d1 = d + 1;
+    uint64_t *codes = sfc_xmalloc((size_t)(N * d1) * sizeof *codes);
+    struct ctab t[2];
+    int64_t *map = NULL;
+#pragma omp parallel if (N * d1 > PAR_MIN)
+    {
+#pragma omp for schedule(static)
+        for (i = 0; i < N; i++) {
+            int32_t k[(SFC_LATTICE_MAXD + 1) * SFC_LATTICE_MAXD];
+            lattice_point(feat + i * d, d, scale, k, lat->bary + i * d1);
+            for (int r = 0; r < d1; r++)
+                codes[i * d1 + r] = pack_key(pk, k + r * d, d);
+        }
+        int p;
+#pragma omp for schedule(static, 1)
+        for (p = 0; p < 2; p++) {
+            ctab_init(&t[p], N / 16);
+            ctab_points(&t[p], codes, d1, p ? h : 0, p ? N : h, lat->corner);
+        }
+#pragma omp single
+        {
+            map = sfc_xmalloc((size_t)(t[1].n + 1) * sizeof *map);
+            for (int64_t e = 0; e < t[1].n; e++)
+                map[e] = ctab_insert(&t[0], t[1].vcode[e]);
+        }
+#pragma omp for schedule(static)
+        for (i = h * d1; i < N * d1; i++) lat->corner[i] = (int32_t)map[lat->corner[i]];
+    }
+    free(map);
+    free(t[1].slot);
+    free(t[1].vcode);
+    free(codes);
+    int64_t M = lat->M = t[0].n, v;
+
+    /* blur neighbours along each axis j: the code plus dn[j] and minus it;
+     * absent ones read a zero row (id M) */
+    lat->nbr = sfc_xmalloc((size_t)(d1 * M * 2) * sizeof *lat->nbr);
+#pragma omp parallel for schedule(static) if (M * d1 > PAR_MIN)
+    for (v = 0; v < M; v++) {
+        uint64_t c = t[0].vcode[v];
+        for (int j = 0; j <= d; j++) {
+            int64_t a = ctab_find(&t[0], c + pk->dn[j]);
+            int64_t b = ctab_find(&t[0], c - pk->dn[j]);
+            lat->nbr[(j * M + v) * 2] = (int32_t)(a < 0 ? M : a);
+            lat->nbr[(j * M + v) * 2 + 1] = (int32_t)(b < 0 ? M : b);
+        }
+    }
+    free(t[0].slot);
+    free(t[0].vcode);
+}
+
+struct sfc_lattice *sfc_lattice_new(const float *feat, int64_t N, int d)
+{
+    if (N < 1 || N > INT32_MAX / (SFC_LATTICE_MAXD + 1)) {
+        sfc_error("lattice", "bad point count %lld", (long long)N);
+        return NULL;
+    }
+    if (d < 1 || d > SFC_LATTICE_MAXD) {
+        sfc_error("lattice", "feature dimension %d not in [1, %d]", d,
+                  SFC_LATTICE_MAXD);
+        return NULL;
+    }
+    int d1 = d + 1;
+    double scale[SFC_LATTICE_MAXD];
+    double inv_std = sqrt(2.0 / 3.0) * d1;
+    for (int j = 0; j < d; j++) scale[j] = inv_std / sqrt((j + 1.0) * (j + 2));
+    /* the keys are int32: every lifted coordinate must stay well inside */
+    double lim = (double)(1 << 28) / (d1 * inv_std);
+    for (int64_t i = 0; i < N * d; i++)
+        if (!(fabsf(feat[i]) < lim)) {
+            sfc_error("lattice", "feature value %g of point %lld is not "
+                      "finite or too large", (double)feat[i],
+                      (long long)(i / d));
+            return NULL;
+        }
+
+    struct sfc_lattice *lat = sfc_xcalloc(1, sizeof *lat);
+    lat->N = N;
+    lat->d = d;
+    lat->alpha = 1.0f / (1.0f + powf(2.0f, (float)-d));
+    lat->corner = sfc_xmalloc((size_t)(N * d1) * sizeof *lat->corner);
+    lat->bary = sfc_xmalloc((size_t)(N * d1) * sizeof *lat->bary);
+
+    struct pack pk;
+    if (pack_plan(&pk, feat, N, d, scale))
+        lattice_packed(lat, feat, scale, &pk);
+    else
+        lattice_generic(lat, feat, scale);
+    int64_t M = lat->M;
+
+    /* the splat rows (struct sfc_lattice) */
+    int64_t h = N / 2, MA = 0;
+    for (int64_t e = 0; e < h * d1; e++) MA = SFC_MAX(MA, lat->corner[e] + 1);
+    lat->MA = MA;
+    lat->scorner = sfc_xmalloc((size_t)(N * d1) * sizeof *lat->scorner);
+    memcpy(lat->scorner, lat->corner, (size_t)(h * d1) * sizeof *lat->corner);
+    int32_t *sh = sfc_xmalloc((size_t)(MA + 1) * sizeof *sh);
+    for (int64_t v = 0; v < MA; v++) sh[v] = -1;
+    lat->shared = sfc_xmalloc((size_t)(MA + 1) * sizeof *lat->shared);
+    lat->Ms = 0;
+    for (int64_t e = h * d1; e < N * d1; e++) {
+        int32_t v = lat->corner[e];
+        if (v >= MA) {
+            lat->scorner[e] = v;
+            continue;
+        }
+        if (sh[v] < 0) {
+            sh[v] = (int32_t)lat->Ms;
+            lat->shared[lat->Ms++] = v;
+        }
+        lat->scorner[e] = (int32_t)(M + 1 + sh[v]);
+    }
+    free(sh);
     return lat;
 }
 
@@ -311,224 +580,478 @@ void sfc_lattice_free(struct sfc_lattice *lat)
     free(lat->corner);
     free(lat->bary);
     free(lat->nbr);
+    free(lat->scorner);
+    free(lat->shared);
     free(lat);
 }
 
 int64_t sfc_lattice_size(const struct sfc_lattice *lat) { return lat->M; }
 
-/* Row kernels over V values. Rows never overlap (restrict), and V = 4
- * (K <= 4, the usual IR-label case) gets a fixed-length copy the compiler
- * turns into single vector operations. */
-static inline void row_axpy(float *restrict o, float w,
-                            const float *restrict x, int V)
-{
-    if (V == 4) {
-        for (int k = 0; k < 4; k++) o[k] += w * x[k];
-    } else {
-#pragma omp simd
-        for (int k = 0; k < V; k++) o[k] += w * x[k];
-    }
-}
+/* ==== row kernels ======================================================= */
 
-static inline void row_ax(float *restrict o, float w, const float *restrict x,
-                          int V)
-{
-    if (V == 4) {
-        for (int k = 0; k < 4; k++) o[k] = w * x[k];
-    } else {
-#pragma omp simd
-        for (int k = 0; k < V; k++) o[k] = w * x[k];
-    }
-}
-
-static inline void row_blur(float *restrict r, const float *restrict o,
-                            const float *restrict n1,
-                            const float *restrict n2, int V)
-{
-    if (V == 4) {
-        for (int k = 0; k < 4; k++) r[k] = o[k] + 0.5f * (n1[k] + n2[k]);
-    } else {
-#pragma omp simd
-        for (int k = 0; k < V; k++) r[k] = o[k] + 0.5f * (n1[k] + n2[k]);
-    }
-}
-
-/* Splat and blur V values per point; a and b are caller buffers of (M+1,
- * V) floats; returns the one holding the result (row M is zero). The values of point i are scaled by in_scale[i].
- * The splat scatters in point order: the first half of the points into
- * one buffer, the second half into another (each by one thread), then the
- * two are added. The halves are fixed, so the sums are the same whatever
- * the number of threads. */
-static float *lattice_splat_blur(const struct sfc_lattice *lat,
-                                 const float *in, int V,
-                                 const float *in_scale, float *a, float *b)
-{
-    int64_t M = lat->M, N = lat->N;
-    int d = lat->d, d1 = d + 1;
-    size_t n = (size_t)(M + 1) * V;
-    int64_t v;
-#pragma omp parallel if (N * d1 * V > PAR_MIN)
-    {
-        int h;
-#pragma omp for schedule(static, 1)
-        for (h = 0; h < 2; h++) {
-            float *acc = h ? b : a;
-            memset(acc, 0, n * sizeof *acc);
-            for (int64_t i = h ? N / 2 : 0; i < (h ? N : N / 2); i++) {
-                const float *x = in + i * V;
-                float s = in_scale ? in_scale[i] : 1.0f;
-                for (int r = 0; r < d1; r++) {
-                    float w = lat->bary[i * d1 + r] * s;
-                    row_axpy(acc + (int64_t)lat->corner[i * d1 + r] * V, w, x,
-                             V);
-                }
-            }
-        }
-#pragma omp for schedule(static)
-        for (v = 0; v < M * V; v++) a[v] += b[v];
-        /* blur along each axis j: dst = src + (left + right)/2, the two
-         * buffers alternating (the loop's barrier ends each pass) */
-        for (int j = 0; j <= d; j++) {
-            const int32_t *nb = lat->nbr + (int64_t)j * M * 2;
-            const float *src = j & 1 ? b : a;
-            float *dst = j & 1 ? a : b;
-#pragma omp for schedule(static)
-            for (v = 0; v < M; v++) {
-                row_blur(dst + v * V, src + v * V, src + (int64_t)nb[2 * v] * V,
-                         src + (int64_t)nb[2 * v + 1] * V, V);
-            }
-        }
-    }
-    return d & 1 ? a : b;
-}
+/* The values of a point or vertex are a row of V floats. The hot loops
+ * (splat, blur, slice with the mean-field update) work on whole rows as
+ * blocks of W lanes: GNU C vector types of 8 lanes when V is a multiple of
+ * 8, of 4 lanes when V = 4, else single floats (any V; also the path of
+ * compilers without vector types). The loops are written once, in
+ * ROW_KERNELS, for each block type. Every lane does the same operations
+ * in the same order whatever the block type, the instruction set or the
+ * thread, so no result depends on them; sums across lanes (the softmax
+ * denominator) are in a fixed order per block type.
+ *
+ * On x86-64 the entry points (the *_run functions) are compiled twice,
+ * for AVX2 and for the baseline, and the loader picks one per machine
+ * (target_clones): the same arithmetic, wider registers. */
+#if defined(__GNUC__)
+#define ROW_VEC 1
+typedef float vf4 __attribute__((vector_size(16), aligned(4), may_alias));
+typedef int32_t vi4 __attribute__((vector_size(16), aligned(4), may_alias));
+typedef float vf8 __attribute__((vector_size(32), aligned(4), may_alias));
+typedef int32_t vi8 __attribute__((vector_size(32), aligned(4), may_alias));
+#define INLINE static inline __attribute__((always_inline))
+#define CVT4(v) __builtin_convertvector(v, vi4)
+#define CVT8(v) __builtin_convertvector(v, vi8)
+/* 32-byte vectors are passed between inlined functions only: the ABI
+ * note of GCC about them does not apply */
+#pragma GCC diagnostic ignored "-Wpsabi"
+#else
+#define ROW_VEC 0
+#define INLINE static inline
+#endif
+#if defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define HOT __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef HOT
+#define HOT
+#endif
 
 /* exp(x) for x <= 0 in plain float arithmetic that vectorises: x = n ln2 +
  * r with |r| <= ln2/2 (ln2 split in two for exactness), exp(r) by its
  * Taylor polynomial to degree 7 (relative error < 2e-7 incl. rounding),
  * times 2^n built in the exponent bits. x < -87 gives exp(-87) (> 0).
- * The clamp compares bit patterns (for x <= 0 a larger pattern is a
- * larger magnitude): a float comparison would keep the loop from
- * vectorising under the default -ftrapping-math. */
-static inline float exp_nonpos(float x)
+ * EXP_BODY is the one definition, for floats (T = float, I = int32_t,
+ * CLAMP and CVT scalar) and for the vector types. */
+#define EXP_BODY(T, I, x, CVT)                                             \
+    I n = CVT(x * 1.44269504f - 0.5f); /* round to nearest (x <= 0) */    \
+    T fn = CVTF(n);                                                        \
+    T r = (x - fn * 0.693359375f) + fn * 2.12194440e-4f;                  \
+    T p = r * (1.0f / 5040) + 1.0f / 720;                                  \
+    p = p * r + 1.0f / 120;                                                \
+    p = p * r + 1.0f / 24;                                                 \
+    p = p * r + 1.0f / 6;                                                  \
+    p = p * r + 0.5f;                                                      \
+    p = p * r + 1.0f;                                                      \
+    p = p * r + 1.0f;                                                      \
+    I e = (n + 127) * (1 << 23);                                           \
+    T two_n;                                                               \
+    memcpy(&two_n, &e, sizeof two_n);                                      \
+    return p * two_n;
+
+INLINE float vexp_s(float x)
 {
-    union {
-        float f;
-        uint32_t u;
-    } c = {.f = x};
-    c.u = c.u > 0xC2AE0000u ? 0xC2AE0000u : c.u; /* 0xC2AE0000 = -87.0f */
-    x = c.f;
-    int32_t n = (int32_t)(x * 1.44269504f - 0.5f); /* round to nearest */
-    float fn = (float)n;
-    float r = (x - fn * 0.693359375f) + fn * 2.12194440e-4f;
-    float p = 1.0f / 5040;
-    p = p * r + 1.0f / 720;
-    p = p * r + 1.0f / 120;
-    p = p * r + 1.0f / 24;
-    p = p * r + 1.0f / 6;
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
-    union {
-        int32_t i;
-        float f;
-    } two_n = {.i = (n + 127) * (1 << 23)};
-    return p * two_n.f;
+    x = x < -87.0f ? -87.0f : x;
+#define CVTF(n) ((float)(n))
+    EXP_BODY(float, int32_t, x, (int32_t))
+#undef CVTF
+}
+INLINE float vmax_s(float a, float b) { return a > b ? a : b; }
+INLINE float hmax_s(float a) { return a; }
+INLINE float hsum_s(float a) { return a; }
+
+#if ROW_VEC
+/* per lane: a > b ? a : b, and the clamp at -87, by masks (the vector
+ * ?: is C++ only) */
+#define VSEL(T, I, m, a, b) ((T)(((I)(a) & (m)) | ((I)(b) & ~(m))))
+INLINE vf4 vmax_4(vf4 a, vf4 b) { return VSEL(vf4, vi4, a > b, a, b); }
+INLINE vf8 vmax_8(vf8 a, vf8 b) { return VSEL(vf8, vi8, a > b, a, b); }
+INLINE vf4 vexp_4(vf4 x)
+{
+    vf4 lo = x - x - 87.0f;
+    x = VSEL(vf4, vi4, x < lo, lo, x);
+#define CVTF(n) __builtin_convertvector(n, vf4)
+    EXP_BODY(vf4, vi4, x, CVT4)
+#undef CVTF
+}
+INLINE vf8 vexp_8(vf8 x)
+{
+    vf8 lo = x - x - 87.0f;
+    x = VSEL(vf8, vi8, x < lo, lo, x);
+#define CVTF(n) __builtin_convertvector(n, vf8)
+    EXP_BODY(vf8, vi8, x, CVT8)
+#undef CVTF
+}
+#if defined(__clang__)
+#define SHUF(a, I, ...) __builtin_shufflevector(a, a, __VA_ARGS__)
+#else
+#define SHUF(a, I, ...) __builtin_shuffle(a, (I){__VA_ARGS__})
+#endif
+/* across the lanes: the maximum, and the sum in a fixed tree */
+INLINE float hmax_4(vf4 a)
+{
+    a = vmax_4(a, SHUF(a, vi4, 2, 3, 0, 1));
+    a = vmax_4(a, SHUF(a, vi4, 1, 0, 3, 2));
+    return a[0];
+}
+INLINE float hmax_8(vf8 a)
+{
+    a = vmax_8(a, SHUF(a, vi8, 4, 5, 6, 7, 0, 1, 2, 3));
+    return hmax_4((vf4){a[0], a[1], a[2], a[3]});
+}
+INLINE float hsum_4(vf4 a)
+{
+    a += SHUF(a, vi4, 2, 3, 0, 1);
+    a += SHUF(a, vi4, 1, 0, 3, 2);
+    return a[0];
+}
+INLINE float hsum_8(vf8 a)
+{
+    a += SHUF(a, vi8, 4, 5, 6, 7, 0, 1, 2, 3);
+    return hsum_4((vf4){a[0], a[1], a[2], a[3]});
+}
+#endif
+
+/* The lattice's part of the slice: lattice, its values after the blur,
+ * and the factor gain * alpha * scale[i] of point i's interpolation
+ * (scale may be NULL: ones). */
+struct slice_src {
+    const struct sfc_lattice *lat;
+    const float *vals;
+    const float *scale;
+    float gain;
+};
+
+/* One mean-field pass over points [i0, i1) (mf kernels below). For each
+ * point: x = the slice of the ns sources (none: 0); x += -U (row i of
+ * negU, or, without negU, row lab[i] of lut: -U from hard labels); q =
+ * softmax(x) * mask; then q is written to Q_out (K lanes) and its argmax
+ * to lab_out (either may be NULL), and splatted onto the nt targets:
+ * tv[t] row scorner[corner] += bary * tn[t][i] * q. */
+struct mf {
+    int ns, nt, K;
+    struct slice_src src[2];
+    const struct sfc_lattice *tl[2];
+    float *tv[2];
+    const float *tn[2];
+    const float *negU, *lut, *mask;
+    const uint8_t *lab;
+    float *Q_out;
+    uint8_t *lab_out;
+};
+
+/* For block type T of W lanes (SUF names the family); nb = V / W blocks
+ * per row, a constant where the *_run functions below inline these.
+ *
+ * blur: dst_v = src_v + (src_left + src_right) / 2 along one axis.
+ * slice: out_i = sum over the sources, then corners, of weight *
+ *   vals[corner].
+ * mf: the mean-field pass of struct mf. */
+/* Statement s(b) for the blocks b = 0 .. nb-1: written out when nb <= 4
+ * (constant indices let the compiler keep such rows in registers) */
+#define FOR_BLOCKS(s)                                                        \
+    do {                                                                     \
+        if (nb <= 4) {                                                       \
+            s(0);                                                            \
+            if (nb > 1) s(1);                                                \
+            if (nb > 2) s(2);                                                \
+            if (nb > 3) s(3);                                                \
+        } else {                                                             \
+            for (int b = 0; b < nb; b++) s(b);                               \
+        }                                                                    \
+    } while (0)
+
+/* Blur neighbours are read this many vertices ahead. */
+#define PF 8
+#if defined(__GNUC__)
+#define PREFETCH(p, V)                                                       \
+    do {                                                                     \
+        __builtin_prefetch(p);                                               \
+        if ((V) > 16) __builtin_prefetch((p) + 16);                          \
+    } while (0)
+#else
+#define PREFETCH(p, V) ((void)0)
+#endif
+
+/* The interpolation weights w[] and rows y[] of point i in the sources. */
+#define GATHER_SETUP(T)                                                      \
+    float w[2 * (SFC_LATTICE_MAXD + 1)];                                     \
+    const T *y[2 * (SFC_LATTICE_MAXD + 1)];                                  \
+    int ne = 0;                                                              \
+    for (int s = 0; s < ns; s++) {                                           \
+        const struct sfc_lattice *lat = src[s].lat;                          \
+        int d1 = lat->d + 1;                                                 \
+        float sc = src[s].gain * lat->alpha *                                \
+                   (src[s].scale ? src[s].scale[i] : 1.0f);                  \
+        const int32_t *c = lat->corner + i * d1;                             \
+        const float *bw = lat->bary + i * d1;                                \
+        for (int r = 0; r < d1; r++, ne++) {                                 \
+            w[ne] = bw[r] * sc;                                              \
+            y[ne] = (const T *)(src[s].vals + c[r] * V);                     \
+        }                                                                    \
+    }
+
+#define ROW_KERNELS(SUF, T, W, MAXB)                                         \
+    INLINE void blur_##SUF(const int32_t *nbr, const float *src, float *dst, \
+                           int nb, int64_t v0, int64_t v1)                   \
+    {                                                                        \
+        int64_t V = (int64_t)nb * W;                                         \
+        for (int64_t v = v0; v < v1; v++) {                                  \
+            if (v + PF < v1) {                                               \
+                PREFETCH(src + nbr[2 * (v + PF)] * V, V);                    \
+                PREFETCH(src + nbr[2 * (v + PF) + 1] * V, V);                \
+            }                                                                \
+            const T *a = (const T *)(src + v * V);                           \
+            const T *l = (const T *)(src + nbr[2 * v] * V);                  \
+            const T *r = (const T *)(src + nbr[2 * v + 1] * V);              \
+            T *o = (T *)(dst + v * V);                                       \
+            FOR_BLOCKS(BLUR_ROW);                                            \
+        }                                                                    \
+    }                                                                        \
+    INLINE void slice_##SUF(const struct slice_src *src, int ns, int nb,     \
+                            int64_t i0, int64_t i1, float *out)              \
+    {                                                                        \
+        int64_t V = (int64_t)nb * W;                                         \
+        for (int64_t i = i0; i < i1; i++) {                                  \
+            GATHER_SETUP(T)                                                  \
+            T *o = (T *)(out + i * V), x[MAXB], zero = (T){0};               \
+            SLICE_SUM(T);                                           \
+            FOR_BLOCKS(SLICE_STORE);                                         \
+        }                                                                    \
+    }                                                                        \
+    INLINE void mf_##SUF(const struct mf *f, int nb, int64_t i0, int64_t i1) \
+    {                                                                        \
+        int64_t V = (int64_t)nb * W;                                         \
+        const struct slice_src *src = f->src;                                \
+        const T *mask = (const T *)f->mask;                                  \
+        int ns = f->ns;                                                      \
+        for (int64_t i = i0; i < i1; i++) {                                  \
+            if (i + PFP < i1) mf_prefetch(f, i + PFP, V);                    \
+            GATHER_SETUP(T)                                                  \
+            T x[MAXB], zero = (T){0};                                        \
+            SLICE_SUM(T);                                           \
+            const T *u = (const T *)(f->negU ? f->negU + i * V               \
+                                             : f->lut + f->lab[i] * V);      \
+            FOR_BLOCKS(MF_ADD_U);                                            \
+            /* softmax */                                                    \
+            T m = x[0];                                                      \
+            FOR_BLOCKS(MF_MAX);                                              \
+            float mx = HMAX(m);                                              \
+            T sum = zero;                                                    \
+            FOR_BLOCKS(MF_EXP);                                              \
+            float inv = 1.0f / HSUM(sum);                                    \
+            FOR_BLOCKS(MF_NORM);                                             \
+            if (f->Q_out || f->lab_out) {                                    \
+                float q[256];                                                \
+                FOR_BLOCKS(MF_STORE);                                        \
+                if (f->Q_out)                                                \
+                    memcpy(f->Q_out + i * f->K, q,                           \
+                           (size_t)f->K * sizeof *q);                        \
+                if (f->lab_out) {                                            \
+                    int best = 0;                                            \
+                    for (int k = 1; k < f->K; k++)                           \
+                        if (q[k] > q[best]) best = k;                        \
+                    f->lab_out[i] = (uint8_t)best;                           \
+                }                                                            \
+            }                                                                \
+            /* splat */                                                      \
+            for (int t = 0; t < f->nt; t++) {                                \
+                const struct sfc_lattice *lat = f->tl[t];                    \
+                int d1 = lat->d + 1;                                         \
+                const int32_t *sc = lat->scorner + i * d1;                   \
+                const float *bw = lat->bary + i * d1;                        \
+                float s = f->tn[t][i];                                       \
+                for (int r = 0; r < d1; r++) {                               \
+                    T *o = (T *)(f->tv[t] + sc[r] * V);                      \
+                    float wr = bw[r] * s;                                    \
+                    FOR_BLOCKS(MF_SPLAT);                                    \
+                }                                                            \
+            }                                                                \
+        }                                                                    \
+    }
+/* The rows pixel i will read and splat onto, PFP pixels ahead. */
+#define PFP 4
+static inline void mf_prefetch(const struct mf *f, int64_t i, int64_t V)
+{
+    for (int s = 0; s < f->ns; s++) {
+        const struct sfc_lattice *lat = f->src[s].lat;
+        int d1 = lat->d + 1;
+        for (int r = 0; r < d1; r++)
+            PREFETCH(f->src[s].vals + lat->corner[i * d1 + r] * V, V);
+    }
+    for (int t = 0; t < f->nt; t++) {
+        const struct sfc_lattice *lat = f->tl[t];
+        int d1 = lat->d + 1;
+        for (int r = 0; r < d1; r++)
+            PREFETCH(f->tv[t] + lat->scorner[i * d1 + r] * V, V);
+    }
+}
+#define BLUR_ROW(b) o[b] = a[b] + 0.5f * (l[b] + r[b])
+#define SLICE_ZERO(b) x[b] = zero
+#define SLICE_ADD(b) x[b] += we * ye[b]
+/* x = sum over e of w[e] * y[e] */
+#define SLICE_SUM(T)                                                         \
+    do {                                                                     \
+        FOR_BLOCKS(SLICE_ZERO);                                              \
+        for (int e = 0; e < ne; e++) {                                       \
+            float we = w[e];                                                 \
+            const T *ye = y[e];                                              \
+            FOR_BLOCKS(SLICE_ADD);                                           \
+        }                                                                    \
+    } while (0)
+#define SLICE_STORE(b) o[b] = x[b]
+#define MF_ADD_U(b) x[b] += u[b]
+#define MF_MAX(b) m = VMAX(m, x[b])
+#define MF_EXP(b) (x[b] = VEXP(x[b] - mx), sum += x[b])
+#define MF_NORM(b) x[b] = x[b] * inv * mask[b]
+#define MF_STORE(b) memcpy(q + (b) * (int)(sizeof x[0] / sizeof(float)), &x[b], sizeof x[b])
+#define MF_SPLAT(b) o[b] += wr * x[b]
+#if ROW_VEC
+#define VMAX(a, b) _Generic((a), float: vmax_s, vf4: vmax_4, vf8: vmax_8)(a, b)
+#define VEXP(a) _Generic((a), float: vexp_s, vf4: vexp_4, vf8: vexp_8)(a)
+#define HMAX(a) _Generic((a), float: hmax_s, vf4: hmax_4, vf8: hmax_8)(a)
+#define HSUM(a) _Generic((a), float: hsum_s, vf4: hsum_4, vf8: hsum_8)(a)
+#else
+#define VMAX(a, b) vmax_s(a, b)
+#define VEXP(a) vexp_s(a)
+#define HMAX(a) hmax_s(a)
+#define HSUM(a) hsum_s(a)
+#endif
+
+ROW_KERNELS(s, float, 1, 256)
+#if ROW_VEC
+ROW_KERNELS(4, vf4, 4, 4)
+ROW_KERNELS(8, vf8, 8, 32)
+#endif
+
+HOT static void blur_run(const int32_t *nbr, const float *src, float *dst,
+                         int V, int64_t v0, int64_t v1)
+{
+#if ROW_VEC
+    if (V == 4) blur_4(nbr, src, dst, 1, v0, v1);
+    else if (V % 8 == 0 && V <= 32) {
+        switch (V / 8) {
+        case 1: blur_8(nbr, src, dst, 1, v0, v1); break;
+        case 2: blur_8(nbr, src, dst, 2, v0, v1); break;
+        case 3: blur_8(nbr, src, dst, 3, v0, v1); break;
+        default: blur_8(nbr, src, dst, 4, v0, v1);
+        }
+    } else if (V % 8 == 0) blur_8(nbr, src, dst, V / 8, v0, v1);
+    else
+#endif
+        blur_s(nbr, src, dst, V, v0, v1);
 }
 
-/* q = softmax(x - u) over the first K of V lanes, the other lanes of q
- * set to 0; x (V) may be NULL (zeros), u is (K). The exponentials run over
- * all V lanes (the padding holds -inf and is zeroed after), so they
- * vectorise even for K < 4. x may equal q. V is a multiple of 4. */
-static inline void softmax_row(const float *x, const float *u, int K, int V,
-                               float *q)
+HOT static void slice_run(const struct slice_src *src, int ns, int V,
+                          int64_t i0, int64_t i1, float *out)
 {
-    if (x) {
-#pragma omp simd
-        for (int k = 0; k < K; k++) q[k] = x[k] - u[k];
-    } else {
-        for (int k = 0; k < K; k++) q[k] = -u[k];
-    }
-    for (int k = K; k < V; k++) q[k] = -INFINITY;
-    float mx = q[0];
-    if (V == 4) { /* fixed length: single vector operations */
-        for (int k = 1; k < 4; k++) mx = q[k] > mx ? q[k] : mx;
-        for (int k = 0; k < 4; k++) q[k] = exp_nonpos(q[k] - mx);
-    } else {
-        /* max is exact in any order */
-#pragma omp simd reduction(max : mx)
-        for (int k = 1; k < V; k++) mx = q[k] > mx ? q[k] : mx;
-#pragma omp simd
-        for (int k = 0; k < V; k++) q[k] = exp_nonpos(q[k] - mx);
-    }
-    for (int k = K; k < V; k++) q[k] = 0;
-    /* the sum in four interleaved partial sums (V is a multiple of 4 and
-     * the padding is 0): a fixed order, and no serial chain of K adds */
-    float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-    for (int k = 0; k < V; k += 4) {
-        s0 += q[k];
-        s1 += q[k + 1];
-        s2 += q[k + 2];
-        s3 += q[k + 3];
-    }
-    float inv = 1.0f / ((s0 + s1) + (s2 + s3));
-    if (V == 4) {
-        for (int k = 0; k < 4; k++) q[k] *= inv;
-    } else {
-#pragma omp simd
-        for (int k = 0; k < V; k++) q[k] *= inv;
-    }
+#if ROW_VEC
+    if (V == 4) slice_4(src, ns, 1, i0, i1, out);
+    else if (V % 8 == 0 && V <= 32) {
+        switch (V / 8) {
+        case 1: slice_8(src, ns, 1, i0, i1, out); break;
+        case 2: slice_8(src, ns, 2, i0, i1, out); break;
+        case 3: slice_8(src, ns, 3, i0, i1, out); break;
+        default: slice_8(src, ns, 4, i0, i1, out);
+        }
+    } else if (V % 8 == 0) slice_8(src, ns, V / 8, i0, i1, out);
+    else
+#endif
+        slice_s(src, ns, V, i0, i1, out);
 }
 
-/* Q_i = softmax(x_i - U_i) per pixel; x (N, V) may be NULL, U (N, K). */
-static void softmax_rows(const float *x, const float *U, int64_t N, int K,
-                         int V, float *Q)
+/* V: the row width of f's rows (row_width(f->K)) */
+HOT static void mf_run(const struct mf *f, int V, int64_t i0, int64_t i1)
 {
-    int64_t i;
-#pragma omp parallel for schedule(static) if (N * K > PAR_MIN)
-    for (i = 0; i < N; i++)
-        softmax_row(x ? x + i * V : NULL, U + i * K, K, V, Q + i * V);
+#if ROW_VEC
+    if (V == 4) mf_4(f, 1, i0, i1);
+    else if (V % 8 == 0 && V <= 32) {
+        switch (V / 8) {
+        case 1: mf_8(f, 1, i0, i1); break;
+        case 2: mf_8(f, 2, i0, i1); break;
+        case 3: mf_8(f, 3, i0, i1); break;
+        default: mf_8(f, 4, i0, i1);
+        }
+    } else if (V % 8 == 0) mf_8(f, V / 8, i0, i1);
+    else
+#endif
+        mf_s(f, V, i0, i1);
 }
 
-/* Slice: out_i (+)= sum_r (out_scale_i * alpha * gain * bary_ir) *
- * vals[corner_ir], accumulated into the output row corner by corner.
- * With Q != NULL, each finished row then gives Q_i = softmax(out_i - U_i)
- * (U (N, K)) while it is in cache: the mean-field update fused in. */
-static void lattice_slice(const struct sfc_lattice *lat, const float *vals,
-                          int V, const float *out_scale, float gain,
-                          float *out, int accumulate, const float *U, int K,
-                          float *Q)
+/* Rows per work item of the parallel loops over vertices: small enough
+ * to balance two threads (and a thread the machine takes away for a
+ * while), large enough to make the scheduling cost nothing. */
+#define CHUNK 2048
+
+static int64_t nchunks(int64_t n) { return (n + CHUNK - 1) / CHUNK; }
+
+/* Blur the values of up to two lattices at once, each in its ping-pong
+ * buffers bufs[k] ((M+1, V) or more rows, row M zero), starting from
+ * bufs[k][start[k]]; res[k] = the buffer holding the result. Every
+ * thread of a parallel region calls it (or one thread outside one); res
+ * is the calling thread's. */
+static void lattice_blur(int n, const struct sfc_lattice *const *lat, int V,
+                         float *(*bufs)[2], const int *start, int *res)
 {
-    int d1 = lat->d + 1;
-    int64_t i;
-#pragma omp parallel for schedule(static) if (lat->N * d1 * V > PAR_MIN)
-    for (i = 0; i < lat->N; i++) {
-        float *o = out + i * V;
-        float s = lat->alpha * gain * (out_scale ? out_scale[i] : 1.0f);
-        const int32_t *c = lat->corner + i * d1;
-        const float *b = lat->bary + i * d1;
-        const float *x = vals + (int64_t)c[0] * V;
-        float w = b[0] * s;
-        if (accumulate)
-            row_axpy(o, w, x, V);
-        else
-            row_ax(o, w, x, V);
-        for (int r = 1; r < d1; r++)
-            row_axpy(o, b[r] * s, vals + (int64_t)c[r] * V, V);
-        if (Q) softmax_row(o, U + i * K, K, V, Q + i * V);
+    int maxd = 0;
+    int64_t nc[2] = {0, 0}, c;
+    for (int k = 0; k < n; k++) {
+        maxd = SFC_MAX(maxd, lat[k]->d);
+        nc[k] = nchunks(lat[k]->M);
     }
+    for (int j = 0; j <= maxd; j++) {
+        /* pass j of every lattice with an axis j: one loop, one barrier */
+#pragma omp for schedule(dynamic, 1)
+        for (c = 0; c < nc[0] + nc[1]; c++) {
+            int k = c >= nc[0];
+            if (j > lat[k]->d) continue;
+            int64_t M = lat[k]->M, c0 = k ? c - nc[0] : c;
+            int s = start[k] ^ (j & 1);
+            blur_run(lat[k]->nbr + (int64_t)j * M * 2, bufs[k][s],
+                     bufs[k][s ^ 1], V, c0 * CHUNK, SFC_MIN(M, (c0 + 1) * CHUNK));
+        }
+    }
+    for (int k = 0; k < n; k++) res[k] = start[k] ^ ((lat[k]->d + 1) & 1);
+}
+
+/* rows floats of V, row M zero */
+static float *lattice_buf(const struct sfc_lattice *lat, int64_t rows, int V)
+{
+    float *a = sfc_xmalloc_aligned((size_t)rows * V * sizeof *a);
+    memset(a + lat->M * V, 0, (size_t)V * sizeof *a);
+    return a;
 }
 
 void sfc_lattice_filter(const struct sfc_lattice *lat, const float *in,
                         float *out, int V, const float *in_scale,
                         const float *out_scale)
 {
-    size_t n = (size_t)(lat->M + 1) * V;
-    float *a = sfc_xmalloc_aligned(n * sizeof *a);
-    float *b = sfc_xmalloc_aligned(n * sizeof *b);
-    float *vals = lattice_splat_blur(lat, in, V, in_scale, a, b);
-    lattice_slice(lat, vals, V, out_scale, 1.0f, out, 0, NULL, 0, NULL);
-    free(a);
-    free(b);
+    int64_t M = lat->M, N = lat->N, c, nc = nchunks(N);
+    int d1 = lat->d + 1;
+    float *bufs[1][2] = {{lattice_buf(lat, M + 1, V), lattice_buf(lat, M + 1, V)}};
+    float *a = bufs[0][0];
+    /* splat: in point order, one thread */
+    memset(a, 0, (size_t)(M * V) * sizeof *a);
+    for (int64_t i = 0; i < N; i++) {
+        float s = in_scale ? in_scale[i] : 1.0f;
+        for (int r = 0; r < d1; r++) {
+            float *o = a + (int64_t)lat->corner[i * d1 + r] * V;
+            float w = lat->bary[i * d1 + r] * s;
+            for (int k = 0; k < V; k++) o[k] += w * in[i * V + k];
+        }
+    }
+    int start[1] = {0};
+#pragma omp parallel if (N * d1 * V > PAR_MIN)
+    {
+        int res[1];
+        lattice_blur(1, &lat, V, bufs, start, res);
+        struct slice_src s = {lat, bufs[0][res[0]], out_scale, 1.0f};
+#pragma omp for schedule(dynamic, 1)
+        for (c = 0; c < nc; c++)
+            slice_run(&s, 1, V, c * CHUNK, SFC_MIN(N, (c + 1) * CHUNK), out);
+    }
+    free(bufs[0][0]);
+    free(bufs[0][1]);
 }
 
 /* ==== dense CRF ======================================================== */
@@ -644,91 +1167,195 @@ void sfc_crf_free(struct sfc_crf *crf)
     free(crf);
 }
 
-/* Scratch of one inference: two lattice buffers for the larger lattice. */
-struct crf_scratch {
-    float *a, *b;
-};
-
-static void scratch_init(struct crf_scratch *w, const struct sfc_crf *crf,
-                         int V)
+void sfc_crf_lattice_sizes(const struct sfc_crf *crf, int64_t m_out[2])
 {
-    int64_t M = 0;
     for (int m = 0; m < 2; m++)
-        if (crf->k[m].lat && crf->k[m].lat->M > M) M = crf->k[m].lat->M;
-    size_t n = (size_t)(M + 1) * V;
-    w->a = crf->how == SFC_CRF_LATTICE ? sfc_xmalloc_aligned(n * sizeof(float))
-                                       : NULL;
-    w->b = crf->how == SFC_CRF_LATTICE ? sfc_xmalloc_aligned(n * sizeof(float))
-                                       : NULL;
-}
-
-static void scratch_release(struct crf_scratch *w)
-{
-    free(w->a);
-    free(w->b);
-}
-
-/* out (+)= gain * normalised message of kernel m; Q and out (N, V). With
- * U != NULL (lattice only) the slice also updates Q = softmax(out - U). */
-static void crf_message(const struct sfc_crf *crf, int m, float *Q, int V,
-                        float gain, float *out, int accumulate,
-                        struct crf_scratch *w, const float *U, int K)
-{
-    const struct crf_kernel *kn = &crf->k[m];
-    if (crf->how == SFC_CRF_LATTICE) {
-        float *vals = lattice_splat_blur(kn->lat, Q, V, kn->norm, w->a, w->b);
-        lattice_slice(kn->lat, vals, V, kn->norm, gain, out, accumulate, U,
-                      K, U ? Q : NULL);
-    } else {
-        SFC_ASSERT(U == NULL);
-        exact_filter(kn, crf->N, Q, V, kn->norm, gain, out, accumulate);
-    }
+        m_out[m] = crf->k[m].lat ? crf->k[m].lat->M : 0;
 }
 
 void sfc_crf_message(const struct sfc_crf *crf, int kernel, const float *Q,
                      int K, float *out)
 {
     SFC_ASSERT(kernel == 0 || kernel == 1);
-    struct crf_scratch w;
-    scratch_init(&w, crf, K);
-    crf_message(crf, kernel, (float *)Q, K, 1.0f, out, 0, &w, NULL, 0);
-    scratch_release(&w);
+    const struct crf_kernel *kn = &crf->k[kernel];
+    if (crf->how == SFC_CRF_LATTICE)
+        sfc_lattice_filter(kn->lat, Q, out, K, kn->norm, kn->norm);
+    else
+        exact_filter(kn, crf->N, Q, K, kn->norm, 1.0f, out, 0);
+}
+
+/* Row width of the mean field: K rounded up to the kernels' block width;
+ * the padding lanes of q are 0, of -U -1e30. */
+static int row_width(int K)
+{
+#if ROW_VEC
+    return K <= 4 ? 4 : (K + 7) & ~7;
+#else
+    return K;
+#endif
+}
+
+static float *lane_mask(int K, int V)
+{
+    float *mask = sfc_xmalloc_aligned((size_t)V * sizeof *mask);
+    for (int k = 0; k < V; k++) mask[k] = k < K ? 1.0f : 0.0f;
+    return mask;
+}
+
+/* negU (N, V) = -U (N, K), padding lanes -1e30 */
+static float *neg_unary(const float *U, int64_t N, int K, int V)
+{
+    float *negU = sfc_xmalloc_aligned((size_t)(N * V) * sizeof *negU);
+    int64_t i;
+#pragma omp parallel for schedule(static) if (N * V > PAR_MIN)
+    for (i = 0; i < N; i++)
+        for (int k = 0; k < V; k++)
+            negU[i * V + k] = k < K ? -U[i * K + k] : -1e30f;
+    return negU;
+}
+
+/* Mean field on the lattices. -U is negU (N, V) or, when negU is NULL,
+ * row lab[i] of lut (K, V) (hard labels). Writes Q_out (N, K) and/or the
+ * argmax lab_out (N; may be lab). Each pass slices the messages of the
+ * previous one (none in the first: Q = softmax(-U)), updates q pixel by
+ * pixel and splats it at once onto the lattices of the next pass, so q
+ * never goes to memory. The splat runs in two fixed halves of the points
+ * (scorner: a vertex of both halves gets a private row in the second),
+ * then the private rows are added: sums in a fixed order whatever the
+ * number of threads. */
+static void crf_mf(const struct sfc_crf *crf, int K, int iters,
+                   const float *negU, const uint8_t *lab, const float *lut,
+                   float *Q_out, uint8_t *lab_out)
+{
+    int64_t N = crf->N, h = N / 2;
+    int V = row_width(K), ns = 0;
+    float *mask = lane_mask(K, V);
+    const struct sfc_lattice *lats[2];
+    float *bufs[2][2];
+    struct mf base = {0};
+    base.K = K;
+    base.negU = negU;
+    base.lut = lut;
+    base.lab = lab;
+    base.mask = mask;
+    for (int m = 0; m < 2; m++) {
+        const struct crf_kernel *kn = &crf->k[m];
+        if (kn->compat == 0) continue;
+        const struct sfc_lattice *lat = lats[ns] = kn->lat;
+        for (int b = 0; b < 2; b++)
+            bufs[ns][b] = lattice_buf(lat, lat->M + 1 + lat->Ms, V);
+        base.src[ns] = (struct slice_src){lat, NULL, kn->norm, kn->compat};
+        base.tl[ns] = lat;
+        base.tn[ns] = kn->norm;
+        ns++;
+    }
+    int64_t nsc[2] = {0, 0}, c;
+    for (int s = 0; s < ns; s++) nsc[s] = nchunks(lats[s]->Ms);
+
+#pragma omp parallel if (N * V * 8 > PAR_MIN)
+    {
+        int tgt[2] = {0, 0}, res[2] = {0, 0}; /* this thread's view */
+        for (int it = 0; it <= iters; it++) {
+            int last = it == iters;
+            struct mf f = base;
+            f.ns = it ? ns : 0;
+            f.nt = last ? 0 : ns;
+            for (int s = 0; s < ns; s++) {
+                f.src[s].vals = bufs[s][res[s]];
+                f.tv[s] = bufs[s][tgt[s]];
+            }
+            if (last) {
+                f.Q_out = Q_out;
+                f.lab_out = lab_out;
+            }
+            int p;
+#pragma omp for schedule(static, 1)
+            for (p = 0; p < 2; p++) {
+                /* each half clears the rows it splats onto */
+                for (int s = 0; s < f.nt; s++) {
+                    const struct sfc_lattice *lat = lats[s];
+                    float *t = f.tv[s];
+                    if (p == 0) {
+                        memset(t, 0, (size_t)(lat->MA * V) * sizeof *t);
+                    } else {
+                        memset(t + lat->MA * V, 0,
+                               (size_t)((lat->M - lat->MA) * V) * sizeof *t);
+                        memset(t + (lat->M + 1) * V, 0,
+                               (size_t)(lat->Ms * V) * sizeof *t);
+                    }
+                }
+                mf_run(&f, V, p ? h : 0, p ? N : h);
+            }
+            if (last) break;
+            /* the private rows of shared vertices join their vertex */
+#pragma omp for schedule(dynamic, 1)
+            for (c = 0; c < nsc[0] + nsc[1]; c++) {
+                int s = c >= nsc[0];
+                const struct sfc_lattice *lat = lats[s];
+                int64_t c0 = s ? c - nsc[0] : c;
+                float *t = f.tv[s];
+                for (int64_t q = c0 * CHUNK; q < SFC_MIN(lat->Ms, (c0 + 1) * CHUNK);
+                     q++) {
+                    float *o = t + (int64_t)lat->shared[q] * V;
+                    const float *a = t + (lat->M + 1 + q) * V;
+                    for (int k = 0; k < V; k++) o[k] += a[k];
+                }
+            }
+            lattice_blur(ns, lats, V, bufs, tgt, res);
+            for (int s = 0; s < ns; s++) tgt[s] = res[s] ^ 1;
+        }
+    }
+    for (int s = 0; s < ns; s++) {
+        free(bufs[s][0]);
+        free(bufs[s][1]);
+    }
+    free(mask);
+}
+
+/* Mean field with exact sums (tests): -U is negU (N, V). */
+static void crf_mf_exact(const struct sfc_crf *crf, int K, int iters,
+                         const float *negU, float *Q_out)
+{
+    int64_t N = crf->N;
+    int V = row_width(K);
+    float *mask = lane_mask(K, V);
+    float *z = sfc_xmalloc_aligned((size_t)(N * V) * sizeof *z);
+    float *x = sfc_xmalloc((size_t)(N * K) * sizeof *x);
+    struct mf f = {0};
+    f.K = K;
+    f.negU = z;
+    f.mask = mask;
+    f.Q_out = Q_out;
+    memcpy(z, negU, (size_t)(N * V) * sizeof *z);
+    mf_run(&f, V, 0, N);
+    for (int it = 0; it < iters; it++) {
+        /* z = sum of compat * message - U, then q = softmax(z) */
+        int first = 1;
+        for (int m = 0; m < 2; m++)
+            if (crf->k[m].compat != 0) {
+                exact_filter(&crf->k[m], N, Q_out, K, crf->k[m].norm,
+                             crf->k[m].compat, x, !first);
+                first = 0;
+            }
+        for (int64_t i = 0; i < N; i++)
+            for (int k = 0; k < K; k++)
+                z[i * V + k] = (first ? 0.0f : x[i * K + k]) + negU[i * V + k];
+        mf_run(&f, V, 0, N);
+    }
+    free(x);
+    free(z);
+    free(mask);
 }
 
 void sfc_crf_inference(const struct sfc_crf *crf, const float *U, int K,
                        int iters, float *Q_out)
 {
-    /* rows padded to a multiple of 4 lanes (zeros in Q) for the vector
-     * loops of the lattice */
-    int64_t N = crf->N;
-    int V = (K + 3) & ~3;
-    float *x = sfc_xmalloc_aligned((size_t)(N * V) * sizeof *x);
-    float *Q = sfc_xmalloc_aligned((size_t)(N * V) * sizeof *Q);
-    memset(Q, 0, (size_t)(N * V) * sizeof *Q);
-    struct crf_scratch w;
-    scratch_init(&w, crf, V);
-    softmax_rows(NULL, U, N, K, V, Q);
-    int last = -1; /* the last kernel with a weight */
-    for (int m = 0; m < 2; m++)
-        if (crf->k[m].compat != 0) last = m;
-    int fuse = last >= 0 && crf->how == SFC_CRF_LATTICE;
-    for (int it = 0; it < iters; it++) {
-        /* x = sum of compat * message; Potts: energy -compat * message,
-         * so Q = softmax(x - U), fused into the last slice when it can */
-        int first = 1;
-        for (int m = 0; m <= last; m++)
-            if (crf->k[m].compat != 0) {
-                crf_message(crf, m, Q, V, crf->k[m].compat, x, !first, &w,
-                            fuse && m == last ? U : NULL, K);
-                first = 0;
-            }
-        if (!fuse) softmax_rows(last < 0 ? NULL : x, U, N, K, V, Q);
-    }
-    for (int64_t i = 0; i < N; i++)
-        memcpy(Q_out + i * K, Q + i * V, (size_t)K * sizeof *Q);
-    scratch_release(&w);
-    free(x);
-    free(Q);
+    float *negU = neg_unary(U, crf->N, K, row_width(K));
+    if (crf->how == SFC_CRF_LATTICE)
+        crf_mf(crf, K, iters, negU, NULL, NULL, Q_out, NULL);
+    else
+        crf_mf_exact(crf, K, iters, negU, Q_out);
+    free(negU);
 }
 
 void sfc_crf_unary_from_labels(const uint8_t *lab, int64_t N, int K,
@@ -770,6 +1397,18 @@ static int crf_label_with(const struct sfc_crf *crf, const uint8_t *lab,
                           uint8_t *out)
 {
     int64_t N = crf->N;
+    if (crf->how == SFC_CRF_LATTICE) {
+        /* -U of each label, as sfc_crf_unary_from_labels makes it */
+        uint8_t ids[256];
+        for (int k = 0; k < K; k++) ids[k] = (uint8_t)k;
+        float *Uk = sfc_xmalloc((size_t)(K * K) * sizeof *Uk);
+        sfc_crf_unary_from_labels(ids, K, K, p->gt_prob, Uk);
+        float *lut = neg_unary(Uk, K, K, row_width(K));
+        crf_mf(crf, K, p->iters, NULL, lab, lut, NULL, out);
+        free(lut);
+        free(Uk);
+        return 0;
+    }
     float *U = sfc_xmalloc_aligned((size_t)(N * K) * sizeof *U);
     float *Q = sfc_xmalloc_aligned((size_t)(N * K) * sizeof *Q);
     sfc_crf_unary_from_labels(lab, N, K, p->gt_prob, U);

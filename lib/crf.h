@@ -26,8 +26,9 @@
  * (brute force O(N^2 (d + K)) in double precision: the oracle of the
  * tests, practical only up to a few thousand pixels).
  *
- * Threads: OpenMP over pixels and lattice vertices; every sum is a gather
- * in a fixed order, so results do not depend on the thread count. */
+ * Threads: OpenMP over pixels and lattice vertices; every sum is in a
+ * fixed order, so results do not depend on the thread count (the mean
+ * field's pixel passes use two threads, the other loops all). */
 #ifndef SFC_CRF_H
 #define SFC_CRF_H
 
@@ -94,6 +95,9 @@ struct sfc_crf *sfc_crf_new(const uint8_t *rgb, int H, int W,
                             const struct sfc_crf_params *p,
                             enum sfc_crf_filter how);
 void sfc_crf_free(struct sfc_crf *crf);
+/* Lattice vertex counts of the two kernels (0 = Gaussian, 1 = bilateral);
+ * 0 for SFC_CRF_EXACT. */
+void sfc_crf_lattice_sizes(const struct sfc_crf *crf, int64_t m_out[2]);
 
 /* The normalised message of one kernel (0 = Gaussian, 1 = bilateral),
  * without its Potts weight: out (N, K) = n . filter(n . Q). For tests. */

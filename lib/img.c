@@ -495,7 +495,9 @@ static VipsImage *map_colours(const char *name, VipsImage *im,
 }
 
 /* Shrink im so its longer side is at most side (nearest neighbour for
- * label maps), encode it as PNG into a fresh malloc'd buffer. Unrefs im. */
+ * label maps), encode it into a fresh malloc'd buffer: label maps as PNG
+ * (flat colours compress well), images as JPEG (quality SFC_TILE_JPEG_Q,
+ * no chroma subsampling, so small tiles keep their colours). Unrefs im. */
 static int tile_finish(const char *name, VipsImage *im, int side,
                        int nearest, void **png_out, size_t *n_out)
 {
@@ -513,10 +515,15 @@ static int tile_finish(const char *name, VipsImage *im, int side,
     }
     void *buf = NULL;
     size_t len = 0;
-    int rc = vips_pngsave_buffer(im, &buf, &len, "compression", 6, "strip",
-                                 TRUE, NULL);
+    int rc = nearest ? vips_pngsave_buffer(im, &buf, &len, "compression", 6,
+                                           "strip", TRUE, NULL)
+                     : vips_jpegsave_buffer(
+                           im, &buf, &len, "Q", SFC_TILE_JPEG_Q, "strip",
+                           TRUE, "subsample_mode",
+                           VIPS_FOREIGN_SUBSAMPLE_OFF, NULL);
     g_object_unref(im);
-    if (rc) return vips_fail(name, "cannot encode PNG");
+    if (rc) return vips_fail(name, nearest ? "cannot encode PNG"
+                                           : "cannot encode JPEG");
     *png_out = sfc_xmalloc(len);
     memcpy(*png_out, buf, len);
     *n_out = len;

@@ -35,8 +35,11 @@ void sfc_voc_palette(uint8_t pal[256][3]);
  * Small PNGs encoded in memory for a report page, composited by libvips.
  * A tile whose longer side exceeds side (> 0) is shrunk to it (label maps
  * by nearest neighbour, images bilinearly); smaller ones keep their size.
- * *png_out is a malloc'd buffer of *n_out bytes (free()); name is the
- * domain of errors. */
+ * Label tiles are PNG, image and heat tiles JPEG (quality
+ * SFC_TILE_JPEG_Q, no chroma subsampling): a noisy photo compresses
+ * several times better. *png_out is a malloc'd buffer of *n_out bytes
+ * (free()); name is the domain of errors. */
+#define SFC_TILE_JPEG_Q 90
 
 /* An image, uint8 (H, W, 3). */
 int sfc_tile_rgb(const char *name, const struct sfc_tensor *rgb, int side,

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* progress.c: see progress.h. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "err.h"
@@ -14,7 +16,8 @@ void sfc_progress_start(struct sfc_progress *p, const char *what, long total,
     p->total = total;
     p->done = 0;
     p->t0 = p->last = sfc_now();
-    p->tty = isatty(2);
+    const char *how = getenv("SFC_PROGRESS");
+    p->tty = isatty(2) && !(how && !strcmp(how, "lines"));
     p->interval = p->tty ? 0.1 : 10.0;
     p->quiet = quiet;
 }

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* progress.h: progress of long work on stderr. On a terminal, a bar
  * redrawn in place (at most 10 times a second); otherwise one line every
- * `interval` seconds and one at the end, so logs stay readable. */
+ * `interval` seconds and one at the end, so logs stay readable.
+ * SFC_PROGRESS=lines in the environment asks for the lines on a terminal
+ * too (several processes sharing one, as under make -j). */
 #ifndef SFC_PROGRESS_H
 #define SFC_PROGRESS_H
 

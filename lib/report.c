@@ -224,6 +224,17 @@ static char *resolve_in(const char *v, const char *root)
     return res;
 }
 
+/* An absolute path as shown on the page: relative to the working folder
+ * when inside it (the page then names no folder of this machine). */
+static const char *shown_path(const char *abs)
+{
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd) || abs[0] != '/') return abs;
+    size_t n = strlen(cwd);
+    if (n > 1 && !strncmp(abs, cwd, n) && abs[n] == '/') return abs + n + 1;
+    return abs;
+}
+
 static int is_dir(const char *p)
 {
     struct stat st;
@@ -825,7 +836,8 @@ static void cell_open(struct page *pg, const struct run *r)
 
 /* gnuplot: shaded head / middle / tail bands over classes at x = 1..n
  * (x = 0 is background) in the order of r->order. */
-static void sb_group_bands(struct sbuf *s, const struct run *r)
+static void sb_group_bands(struct sbuf *s, const struct run *r,
+                           int with_labels)
 {
     static const char *const names[3] = {"head", "middle", "tail"};
     static const char *const fill[3] = {"#fde0dd", "#fff2cc", "#deebf7"};
@@ -837,10 +849,11 @@ static void sb_group_bands(struct sbuf *s, const struct run *r)
         if (g >= 0 && g < 3) {
             sb_printf(s,
                       "set object rect from %g, graph 0 to %g, graph 1 "
-                      "fc rgb '%s' fs solid 1.0 noborder behind\n"
-                      "set label '%s' at %g, graph 0.97 center\n",
-                      start + 0.5, i + 1.5, fill[g], names[g],
-                      (start + i + 2) / 2.0);
+                      "fc rgb '%s' fs solid 1.0 noborder behind\n",
+                      start + 0.5, i + 1.5, fill[g]);
+            if (with_labels)
+                sb_printf(s, "set label '%s' at %g, graph 0.97 center\n",
+                          names[g], (start + i + 2) / 2.0);
         }
         start = i + 1;
     }
@@ -877,9 +890,9 @@ static int sec_record(struct page *pg, struct run *runs, int n)
         struct run *r = &runs[ri];
         cell_open(pg, r);
         sb_puts(b, "<p>folder <code>");
-        sb_html(b, r->abs);
+        sb_html(b, shown_path(r->abs));
         sb_puts(b, "</code>, db <code>");
-        sb_html(b, r->dbpath);
+        sb_html(b, shown_path(r->dbpath));
         sb_puts(b, "</code></p>\n");
         /* dataset: images per split */
         sqlite3_stmt *st = sfc_db_prepare(
@@ -920,7 +933,7 @@ static int sec_record(struct page *pg, struct run *runs, int n)
                       "set style fill solid 0.85 border -1\n"
                       "set xrange [0.4:%d.6]\nset yrange [0:*]\n"
                       "set ylabel 'images with the class (N_c)'\n"
-                      "set key top right\nset ytics nomirror\n",
+                      "set key top center opaque\nset ytics nomirror\n",
                       r->K - 1);
             if (has_dc)
                 sb_puts(&s, "set y2label 'DC_c'\nset y2tics\n"
@@ -1103,11 +1116,11 @@ static int sec_training(struct page *pg, struct run *runs, int n)
             sb_printf(&s,
                       "%sset xlabel 'step'\nset ylabel 'loss'\n"
                       "set key top right opaque\nset yrange [0:*]\n"
-                      "plot '%s' using 1:3 lw 1.2 title 'L_cls', "
-                      "'' using 1:4 lw 1.2 title '1.6 L_PDW', "
-                      "'' using 1:5 lw 1.2 title '0.8 L_WDW', "
-                      "'' using 1:2 lw 1.2 lc rgb 'black' "
-                      "title 'total'",
+                      "plot '%s' using 1:2 lw 1 lc rgb '#888888' "
+                      "title 'total', '' using 1:3 lw 1.2 lt 1 "
+                      "title 'L_cls', '' using 1:4 lw 1.2 lt 2 "
+                      "title '1.6 L_PDW', '' using 1:5 lw 1.2 lt 3 "
+                      "title '0.8 L_WDW'",
                       marks.s, dn);
             if (figure(pg, 560, 300, "SFC training losses per step", s.s))
                 return -1;
@@ -1139,9 +1152,9 @@ static int sec_training(struct page *pg, struct run *runs, int n)
             sb_printf(&s,
                       "%sset xlabel 'step'\nset ylabel 'loss'\n"
                       "set key top right opaque\nset yrange [0:*]\n"
-                      "plot '%s' using 1:6 title 'L_pos', "
-                      "'' using 1:7 title 'L_neg', '' using 1:2 "
-                      "lc rgb 'black' title 'total'",
+                      "plot '%s' using 1:2 lc rgb '#888888' "
+                      "title 'total', '' using 1:6 lt 1 title 'L_pos', "
+                      "'' using 1:7 lt 2 title 'L_neg'",
                       marks.s, dn);
             if (figure(pg, 560, 260, "IRN edge-branch training losses",
                        s.s))
@@ -1341,12 +1354,12 @@ static int sec_bank(struct page *pg, struct run *runs, int n)
         fclose(fp);
         s = (struct sbuf){0};
         sb_xtics(&s, r, 0);
-        sb_group_bands(&s, r);
+        sb_group_bands(&s, r, 1);
         sb_printf(&s,
                   "set style fill solid 0.85 border -1\n"
                   "set xrange [0.4:%d.6]\nset yrange [0:*]\n"
                   "set ylabel 'images over the schedule'\n"
-                  "set key inside top right samplen 1 spacing 0.9 opaque\n"
+                  "set key at graph 0.98, graph 0.9 right top samplen 1 opaque\n"
                   "plot '%s' using ($1-0.18):2:(0.34) with boxes lc rgb "
                   "'#4c72b0' title 'in batches', '' using ($1+0.18):3:(0.34) "
                   "with boxes lc rgb '#dd8452' title 'bank draws'",
@@ -1403,7 +1416,9 @@ static double under_act(const struct stage *s, int c)
 }
 
 /* Grouped bars: series values[s][x] for x = 0..K-1 in class order
- * (background first), one colour per series. */
+ * (background first), one colour per series. With neg_pairs, vals holds
+ * 2 * nser series drawn in two panels: the first nser upward (ylabel),
+ * the next nser downward on [0, 100] (labelled by yrange). */
 static int bar_figure(struct page *pg, const struct run *r, int nser,
                       char **titles, double *const *vals, int neg_pairs,
                       const char *ylabel, const char *yrange,
@@ -1424,16 +1439,30 @@ static int bar_figure(struct page *pg, const struct run *r, int nser,
     }
     fclose(fp);
     struct sbuf s = {0};
-    sb_xtics(&s, r, 1);
-    sb_group_bands(&s, r);
+    if (neg_pairs)
+        sb_puts(&s, "set xtics 1 format ''\n");
+    else
+        sb_xtics(&s, r, 1);
+    sb_group_bands(&s, r, 1);
     double w = 0.8 / nser;
-    sb_printf(&s,
-              "set style fill solid 0.9 border -1\n"
-              "set xrange [-0.6:%d.6]\nset yrange %s\nset ylabel '%s'\n"
-              "set key outside bottom center horizontal\n"
-              "set xzeroaxis lt -1\nset grid ytics\n"
-              "plot ",
-              r->K - 1, yrange, ylabel);
+    sb_puts(&s, "set style fill solid 0.9 border -1\n"
+                "set xzeroaxis lt -1\nset grid ytics\n");
+    sb_printf(&s, "set xrange [-0.6:%d.6]\n", r->K - 1);
+    if (neg_pairs)
+        /* two panels on one x axis: the first value of each pair upward
+         * (autoscaled), the second downward on [0, 100] */
+        sb_printf(&s,
+                  "set multiplot layout 2,1\n"
+                  "set lmargin 10\nset rmargin 2\n"
+                  "set tmargin 1\nset bmargin 0\nset format x ''\n"
+                  "set yrange [0:*]\nset ylabel '%s'\nunset key\n",
+                  ylabel);
+    else
+        sb_printf(&s,
+                  "set yrange %s\nset ylabel '%s'\n"
+                  "set key outside bottom center horizontal\n",
+                  yrange, ylabel);
+    sb_puts(&s, "plot ");
     for (int k = 0; k < nser; k++) {
         char *q = sfc_plot_quote(titles[k]);
         sb_printf(&s,
@@ -1443,14 +1472,29 @@ static int bar_figure(struct page *pg, const struct run *r, int nser,
                   w * 0.95, k + 1, q);
         free(q);
     }
-    if (neg_pairs)
-        for (int k = 0; k < nser; k++)
+    sb_puts(&s, "\n");
+    if (neg_pairs) {
+        sb_printf(&s,
+                  "set tmargin 0\nset bmargin 7\n"
+                  "set yrange [100:0]\nset ylabel '%s'\n"
+                  "set key outside bottom center horizontal\n"
+                  "unset object\nunset label\n",
+                  yrange);
+        sb_xtics(&s, r, 1);
+        sb_group_bands(&s, r, 0);
+        sb_puts(&s, "plot ");
+        for (int k = 0; k < nser; k++) {
+            char *q = sfc_plot_quote(titles[k]);
             sb_printf(&s,
-                      ", '%s' using ($1+%g):(-column(%d)):(%g) with boxes "
-                      "lt %d fs pattern 2 border notitle",
-                      dn, (k - (nser - 1) / 2.0) * w, nser + k + 2,
-                      w * 0.95, k + 1);
-    int e = figure(pg, 620, 330, alt, s.s);
+                      "%s'%s' using ($1+%g):(column(%d)):(%g) with boxes "
+                      "lt %d fs pattern 2 border title %s",
+                      k ? ", " : "", dn, (k - (nser - 1) / 2.0) * w,
+                      nser + k + 2, w * 0.95, k + 1, q);
+            free(q);
+        }
+        sb_puts(&s, "\nunset multiplot\n");
+    }
+    int e = figure(pg, 620, neg_pairs ? 480 : 330, alt, s.s);
     free(s.s);
     return e;
 }
@@ -1466,8 +1510,7 @@ static int sec_eval(struct page *pg, struct run *runs, int n)
                "the db), classes by N_c, background first. Over-activation "
                "= FP / (TP + FN): pixels wrongly given the class, relative "
                "to its true area; under-activation = FN / (TP + FN) = 1 "
-               "&minus; recall. Upward bars over, hatched downward bars "
-               "under.</p>\n");
+               "&minus; recall (upper and lower panel).</p>\n");
     grid_open(pg, n);
     for (int ri = 0; ri < n; ri++) {
         struct run *r = &runs[ri];
@@ -1494,8 +1537,8 @@ static int sec_eval(struct page *pg, struct run *runs, int n)
         }
         if (!e)
             e = bar_figure(pg, r, r->nst, titles, vals, 1,
-                           "over (up) / under (down) activation (%)",
-                           "[*:*]", "over- and under-activation per class");
+                           "over-activation (%)", "under-activation (%)",
+                           "over- and under-activation per class");
         if (!e)
             for (int k = 0; k < 2 * r->nst; k++) free(vals[k]);
         free(vals);
@@ -1836,11 +1879,11 @@ static float *fg_heat(const struct sfc_tensor *keys,
 }
 
 static void tile_cell(struct sbuf *b, int rc, void *png, size_t n,
-                      const char *alt)
+                      const char *alt, const char *mime)
 {
     sb_puts(b, "<td>");
     if (rc == 0) {
-        sb_img(b, "image/png", png, n, alt, "tile");
+        sb_img(b, mime, png, n, alt, "tile");
         free(png);
     } else {
         sb_puts(b, "<span class=\"na\">&ndash;</span>");
@@ -1945,7 +1988,7 @@ static int example_table(struct page *pg, struct run *runs, int n,
                                  : -1;
                 sb_printf(b, "<td rowspan=\"%d\" class=\"in\">", n);
                 if (!t) {
-                    sb_img(b, "image/png", png, len, e->id, "tile");
+                    sb_img(b, "image/jpeg", png, len, e->id, "tile");
                     free(png);
                 }
                 sb_puts(b, "</td>");
@@ -1994,7 +2037,7 @@ static int example_table(struct page *pg, struct run *runs, int n,
                     free(h);
                 }
                 sfc_error_clear();
-                tile_cell(b, trc, png, len, cam_titles[m]);
+                tile_cell(b, trc, png, len, cam_titles[m], "image/jpeg");
             }
             if (have_z) sfc_npz_release(&z);
             /* label maps */
@@ -2014,7 +2057,7 @@ static int example_table(struct page *pg, struct run *runs, int n,
                     free(path);
                 }
                 sfc_error_clear();
-                tile_cell(b, trc, png, len, ltitles[t]);
+                tile_cell(b, trc, png, len, ltitles[t], "image/png");
             }
             sb_puts(b, "</tr>\n");
         }

@@ -38,13 +38,18 @@
 #   VOC_SEG_CROP ?= 321  VOC_SEG_LR ?= 2.5e-4 (head x10, biases x20)
 #   VOC_SEG_MSC ?= 1,0.75,0.5  VOC_SEG_FLIP ?= 0  VOC_SEG_CRF ?= 0
 #   VOC_SEG_CKPT_EVERY ?= 100
-# Stage programs: INGEST SAMPLE TRAINSTEP CAM CRF IRN MIOU SEGTRAIN
-# (stages.mk)
+#   VOC_QUIET ?=        -q: no progress from the long stages; else each
+#                       prints a line every 10 s (SFC_PROGRESS=lines, as
+#                       the shards share the terminal)
+# Stage programs: INGEST SAMPLE TRAINSTEP CAM CRF IRN MIOU SEGTRAIN REPORT
+# (stages.mk; e.g. CRF=./my-crf: that stage and what follows rerun)
 # Targets:
 #   voc-pseudolabels   the whole chain, then the class and mIoU tables
 #   voc-files          the same without the tables (`make -q voc-files`)
 #   voc-seg            then DeepLab-v2 on the pseudo labels, its
 #                      predictions on VOC_SEG_VAL and their mIoU
+#   voc-report         runs/$(RUN)/report.html (sfc-report: records,
+#                      curves, bank, per-class IoU, examples; needs gnuplot)
 #   voc-clean          remove runs/$(RUN)/ and nothing else
 #   weights            ImageNet ResNet-50 as safetensors at WEIGHTS (default
 #                      resnet50.safetensors): checks an existing file, or
@@ -60,7 +65,9 @@ include $(dir $(lastword $(MAKEFILE_LIST)))stages.mk
 
 RUN     ?= voc
 SEED    ?= 0
-SHARDS  ?= $(shell nproc)
+ifeq ($(origin SHARDS),undefined)
+SHARDS  := $(shell nproc)
+endif
 VOC_R   ?= runs/$(RUN)
 VOC_DB  := $(VOC_R)/sfc.db
 VOC_LISTS = $(VOC)/ImageSets/Segmentation
@@ -102,6 +109,10 @@ VOC_SEG_MSC      ?= 1,0.75,0.5
 VOC_SEG_FLIP     ?= 0
 VOC_SEG_CRF      ?= 0
 VOC_SEG_CKPT_EVERY ?= 100
+VOC_QUIET      ?=
+# progress as lines in this pipeline's recipes (not in the rest of the
+# project's, which include this file too)
+$(VOC_R)/%: export SFC_PROGRESS ?= lines
 # WEIGHTS=none: no file, random initialisation
 VOC_WEIGHTS = $(filter-out none,$(WEIGHTS))
 VOC_WFLAG   = $(if $(VOC_WEIGHTS),--weights $(VOC_WEIGHTS))
@@ -131,7 +142,7 @@ VOC_FILES := $(addprefix $(VOC_R)/,cam-miou.txt crf-miou.txt \
     pseudo-miou.txt train/final.safetensors cam.done irlabel.done \
     irn.safetensors pseudo.done)
 
-.PHONY: voc-pseudolabels voc-files voc-seg voc-clean weights
+.PHONY: voc-pseudolabels voc-files voc-seg voc-report voc-clean weights
 
 voc-pseudolabels: $(VOC_R)/summary.txt
 voc-files: $(VOC_FILES)
@@ -150,14 +161,14 @@ $(VOC_R)/ingest.done: $(VOC_LISTS)/$(VOC_TRAIN).txt \
 	$(INGEST) --db $(VOC_DB) --images JPEGImages --masks $(VOC_MASKS) \
 	    --lists ImageSets/Segmentation --labels masks \
 	    --splits $(call sfc_join,$(sort $(VOC_TRAIN) $(VOC_EVAL))) \
-	    -q $(VOC) > $(VOC_R)/ingest.txt
+	    $(VOC_QUIET) $(VOC) > $(VOC_R)/ingest.txt
 	@touch $@
 
 # class statistics, DC weights, the whole schedule with the bank draws
 $(VOC_R)/sample.done: $(VOC_R)/ingest.done $(SAMPLE)
 	$(SAMPLE) --db $(VOC_DB) --split $(VOC_TRAIN) --epochs $(VOC_EPOCHS) \
 	    --batch $(VOC_BATCH) --draws $(VOC_DRAWS) --crop $(VOC_CROP) \
-	    --aug sfc --n-ibr -1 --seed $(SEED) -q > $(VOC_R)/sample.txt
+	    --aug sfc --n-ibr -1 --seed $(SEED) $(VOC_QUIET) > $(VOC_R)/sample.txt
 	@touch $@
 
 # the classifier (resumes from train/ckpt.safetensors after a kill)
@@ -170,7 +181,8 @@ $(VOC_R)/train/final.safetensors: $(VOC_R)/train.start
 	    $(VOC_WFLAG) --blocks $(VOC_BLOCKS) --width $(VOC_WIDTH) \
 	    --side $(VOC_SIDE) --frozen $(VOC_FROZEN) --lr $(VOC_LR) \
 	    --head-lr-mult 10 --wd 0.0001 --momentum 0.0001 --power 0.9 \
-	    --clip 1 --pdw-warmup 0 --ckpt-every $(VOC_CKPT_EVERY) --seed $(SEED) -q
+	    --clip 1 --pdw-warmup 0 --ckpt-every $(VOC_CKPT_EVERY) --seed $(SEED) \
+	    $(VOC_QUIET) > /dev/null
 
 # CAMs (M_W, M_P, CAM) of the training list, SHARDS processes
 $(VOC_R)/cam.start: $(VOC_R)/train/final.safetensors $(CAM)
@@ -179,7 +191,7 @@ $(VOC_R)/cam.start: $(VOC_R)/train/final.safetensors $(CAM)
 $(VOC_R)/cam/.done-%-of-$(SHARDS): $(VOC_R)/cam.start
 	$(CAM) --db $(VOC_DB) --ckpt $(VOC_R)/train/final.safetensors \
 	    --out $(VOC_R)/cam --split $(VOC_TRAIN) --scales $(VOC_SCALES) \
-	    --compress 1 --shard $*/$(SHARDS) -q > /dev/null
+	    --compress 1 --shard $*/$(SHARDS) $(VOC_QUIET) > /dev/null
 	@touch $@
 
 $(VOC_R)/cam.done: $(call sfc_shard_stamps,$(VOC_R)/cam,$(SHARDS))
@@ -200,7 +212,7 @@ $(VOC_R)/ir_label/.done-%-of-$(SHARDS): $(VOC_R)/irlabel.start
 	    --p-weight 0.7 --bg-scale 0.5 --iters $(VOC_CRF_ITERS) \
 	    --gt-prob 0.7 --gauss-sxy 3 --gauss-compat 3 --bilat-sxy 50 \
 	    --bilat-srgb 5 --bilat-compat 10 --filter lattice --threads 0 \
-	    --shard $*/$(SHARDS) -q
+	    --shard $*/$(SHARDS) $(VOC_QUIET)
 	@touch $@
 
 $(VOC_R)/irlabel.done: $(call sfc_shard_stamps,$(VOC_R)/ir_label,$(SHARDS))
@@ -224,7 +236,7 @@ $(VOC_R)/irn.safetensors: $(VOC_R)/irn.start
 	    --radius $(VOC_IRN_RADIUS) --lr 0.1 --weight-decay 0.0001 \
 	    --momentum 0.0001 --power 0.9 \
 	    --checkpoint-every $(VOC_IRN_CKPT_EVERY) \
-	    --seed $(SEED) --out $@ -q
+	    --seed $(SEED) --out $@ $(VOC_QUIET)
 
 # pseudo labels: SFC's two random-walk passes over S = M_W + 0.3 M_P
 $(VOC_R)/pseudo.start: $(VOC_R)/irn.safetensors $(VOC_R)/cam.done $(IRN)
@@ -235,7 +247,8 @@ $(VOC_R)/pseudo/.done-%-of-$(SHARDS): $(VOC_R)/pseudo.start
 	    --irn $(VOC_R)/irn.safetensors --cams $(VOC_R)/cam \
 	    --out $(VOC_R)/pseudo --rule sfc --canvas $(VOC_CANVAS) \
 	    --w-map cam_w --w-p 0.3 --power 1.3 --bg 0.25 --beta 10 \
-	    --exp-times 8 --radius $(VOC_RW_RADIUS) --shard $*/$(SHARDS) -q
+	    --exp-times 8 --radius $(VOC_RW_RADIUS) --shard $*/$(SHARDS) \
+	    $(VOC_QUIET)
 	@touch $@
 
 $(VOC_R)/pseudo.done: $(call sfc_shard_stamps,$(VOC_R)/pseudo,$(SHARDS))
@@ -268,7 +281,7 @@ $(VOC_R)/seg.safetensors: $(VOC_R)/seg.start
 	    --lr $(VOC_SEG_LR) --head-lr-mult 10 --bias-lr-mult 20 \
 	    --train-bn 0 --weight-decay 5e-4 --momentum 0.9 --power 0.9 \
 	    --clip 0 --checkpoint-every $(VOC_SEG_CKPT_EVERY) --seed $(SEED) \
-	    --out $@ -q
+	    --out $@ $(VOC_QUIET)
 
 $(VOC_R)/segpred.start: $(VOC_R)/seg.safetensors \
     $(VOC_LISTS)/$(VOC_SEG_VAL).txt $(SEGTRAIN)
@@ -281,7 +294,7 @@ $(VOC_R)/seg/.done-%-of-$(SHARDS): $(VOC_R)/segpred.start
 	    --msc $(VOC_SEG_MSC) --flip $(VOC_SEG_FLIP) --crf $(VOC_SEG_CRF) \
 	    --crf-iters 10 --crf-gauss-sxy 1 --crf-gauss-w 3 \
 	    --crf-bilat-sxy 67 --crf-bilat-srgb 3 --crf-bilat-w 4 \
-	    --shard $*/$(SHARDS) -q
+	    --shard $*/$(SHARDS) $(VOC_QUIET)
 	@touch $@
 
 $(VOC_R)/seg.done: $(call sfc_shard_stamps,$(VOC_R)/seg,$(SHARDS))
@@ -292,6 +305,10 @@ $(VOC_R)/seg-miou.txt: $(VOC_R)/seg.done $(MIOU)
 	    --pred $(VOC_R)/seg --list $(VOC_LISTS)/$(VOC_SEG_VAL).txt \
 	    --count-split $(VOC_TRAIN) --stage seg -q > $@.tmp
 	mv $@.tmp $@
+
+# the page is rewritten every time, from what the db and folders hold now
+voc-report: voc-files $(REPORT)
+	$(REPORT) -q -o $(VOC_R)/report.html $(VOC_R)
 
 voc-clean:
 	rm -rf $(VOC_R)

@@ -318,6 +318,38 @@ static double lattice_variance(int d, double h, double L, struct sfc_rng *r)
     return s2 / s0;
 }
 
+/* Lattice keys: features of a small range are packed into 64-bit codes,
+ * a wide range falls back to keys of d int32 in a hash table. One far
+ * point (coordinates 1e6: over 20 bits per coordinate, so more than 64
+ * for d = 5) appended to a small cloud forces the fallback; it shares no
+ * vertex with the cloud and is last in point order, so the cloud's
+ * filtered values must keep every bit. */
+static void test_lattice_wide_keys(void)
+{
+    struct sfc_rng r;
+    sfc_rng_seed(&r, 41);
+    int N = 3000, d = 5, V = 3;
+    float *f = sfc_xmalloc(sizeof(float) * (N + 1) * d);
+    float *in = sfc_xmalloc(sizeof(float) * (N + 1) * V);
+    float *a = sfc_xmalloc(sizeof(float) * (N + 1) * V);
+    float *b = sfc_xmalloc(sizeof(float) * (N + 1) * V);
+    for (int i = 0; i < N * d; i++) f[i] = (float)(8 * sfc_rng_uniform(&r));
+    for (int i = 0; i < (N + 1) * V; i++) in[i] = (float)sfc_rng_uniform(&r);
+    for (int k = 0; k < d; k++) f[N * d + k] = 1e6f;
+    struct sfc_lattice *small = sfc_lattice_new(f, N, d);
+    struct sfc_lattice *wide = sfc_lattice_new(f, N + 1, d);
+    T_CHECK(small && wide);
+    if (small && wide) {
+        T_CHECK(sfc_lattice_size(wide) == sfc_lattice_size(small) + d + 1);
+        sfc_lattice_filter(small, in, a, V, NULL, NULL);
+        sfc_lattice_filter(wide, in, b, V, NULL, NULL);
+        T_CHECK(memcmp(a, b, sizeof(float) * N * V) == 0);
+    }
+    sfc_lattice_free(small);
+    sfc_lattice_free(wide);
+    free(f), free(in), free(a), free(b);
+}
+
 static void test_lattice_properties(void)
 {
     struct sfc_rng r;
@@ -607,6 +639,87 @@ static void test_threads(void)
     scene_free(&s);
 }
 
+/* The fused mean-field passes (slice, update and splat in one pass over
+ * the pixels, the splat in two halves) against the mean field written
+ * from sfc_crf_message (the lattice filter: a plain splat in point order,
+ * then blur and slice), in double, for row widths 4, 8, 16, 24 and 40
+ * (the unrolled and the general block loops); sfc_crf_label (-U from a
+ * per-label table) against the argmax of sfc_crf_inference (-U array);
+ * and the bytes with 1, 2 and 3 threads. 160x220 pixels, so that every
+ * loop runs in parallel (PAR_MIN). */
+static void test_mf_paths(void)
+{
+    struct sfc_crf_params p = SFC_CRF_PARAMS_SFC;
+    p.iters = 3;
+    static const int Ks[] = {3, 5, 13, 21, 40};
+    int H = 160, W = 220, N = H * W;
+    struct sfc_rng r;
+    sfc_rng_seed(&r, 31);
+    struct scene s;
+    scene_make(&s, &r, H, W, 12, 10);
+    struct sfc_crf *crf = sfc_crf_new(s.rgb, H, W, &p, SFC_CRF_LATTICE);
+    int nt = omp_get_max_threads();
+    for (size_t ki = 0; ki < sizeof Ks / sizeof *Ks; ki++) {
+        int K = Ks[ki];
+        uint8_t *lab = sfc_xmalloc((size_t)N), *la = sfc_xmalloc((size_t)N);
+        uint8_t *lq = sfc_xmalloc((size_t)N);
+        for (int i = 0; i < N; i++)
+            lab[i] = (uint8_t)(sfc_rng_uniform(&r) < 0.2
+                                   ? sfc_rng_below(&r, (uint64_t)K)
+                                   : (s.gt[i] * 7) % K);
+        float *U = sfc_xmalloc(sizeof(float) * N * K);
+        float *Q[3], *want = sfc_xmalloc(sizeof(float) * N * K);
+        sfc_crf_unary_from_labels(lab, N, K, p.gt_prob, U);
+        for (int t = 0; t < 3; t++) {
+            Q[t] = sfc_xmalloc(sizeof(float) * N * K);
+            omp_set_num_threads(t + 1);
+            sfc_crf_inference(crf, U, K, p.iters, Q[t]);
+        }
+        omp_set_num_threads(2);
+        T_CHECK(sfc_crf_label(s.rgb, H, W, lab, K, &p, SFC_CRF_LATTICE, la) ==
+                0);
+        omp_set_num_threads(nt);
+        T_CHECK(memcmp(Q[0], Q[1], sizeof(float) * N * K) == 0);
+        T_CHECK(memcmp(Q[0], Q[2], sizeof(float) * N * K) == 0);
+        sfc_crf_argmax(Q[1], N, K, lq);
+        T_CHECK(memcmp(la, lq, (size_t)N) == 0);
+
+        /* the reference */
+        double *q = sfc_xmalloc(sizeof(double) * N * K);
+        float *qf = sfc_xmalloc(sizeof(float) * N * K);
+        float *m0 = sfc_xmalloc(sizeof(float) * N * K);
+        float *m1 = sfc_xmalloc(sizeof(float) * N * K);
+        for (int it = 0; it <= p.iters; it++) {
+            if (it > 0) {
+                for (int i = 0; i < N * K; i++) qf[i] = (float)q[i];
+                sfc_crf_message(crf, 0, qf, K, m0);
+                sfc_crf_message(crf, 1, qf, K, m1);
+            }
+            for (int i = 0; i < N; i++) {
+                double x[64], mx = -1e300, sum = 0;
+                for (int l = 0; l < K; l++) {
+                    int e = i * K + l;
+                    x[l] = -U[e] + (it ? p.gauss_compat * m0[e] +
+                                             p.bilat_compat * m1[e]
+                                       : 0);
+                    mx = fmax(mx, x[l]);
+                }
+                for (int l = 0; l < K; l++) sum += x[l] = exp(x[l] - mx);
+                for (int l = 0; l < K; l++) q[i * K + l] = x[l] / sum;
+            }
+        }
+        for (int i = 0; i < N * K; i++) want[i] = (float)q[i];
+        char name[64];
+        snprintf(name, sizeof name, "fused mean field, K = %d", K);
+        test_close(name, Q[1], want, (int64_t)N * K, 2e-5, 1e-4);
+        free(q), free(qf), free(m0), free(m1);
+        for (int t = 0; t < 3; t++) free(Q[t]);
+        free(want), free(U), free(lab), free(la), free(lq);
+    }
+    sfc_crf_free(crf);
+    scene_free(&s);
+}
+
 /* ---- unaries, parameters ------------------------------------------------ */
 
 static void test_unaries(void)
@@ -777,10 +890,12 @@ int main(int argc, char **argv)
     test_exact_vs_definition();
     test_numpy_oracle();
     test_lattice_properties();
+    test_lattice_wide_keys();
     test_lattice_vs_exact_messages();
     test_lattice_vs_exact_labels();
     test_scene_boundaries();
     test_threads();
+    test_mf_paths();
     test_combine();
     test_rules_no_crf();
     test_rules_with_crf();

@@ -21,7 +21,7 @@ static const char *const usage[] = {
 };
 
 struct cmdline {
-    const char *db, *out, *weights, *blocks, *side;
+    const char *db, *out, *weights, *blocks, *side, *strides;
     int schedule, steps, ckpt_every, width, frozen, seed, quiet;
     int baseline, no_ibr, no_pdw, no_wdw, no_dc, pdw_warmup;
     double lr, head_mult, wd, momentum, power, clip;
@@ -54,6 +54,7 @@ int main(int argc, char **argv)
     struct cmdline cl = {0};
     cl.blocks = "3,4,6,3";
     cl.side = "128,128,256,256";
+    cl.strides = "1,2,2,1";
     cl.width = 64;
     cl.frozen = -1;
     cl.ckpt_every = 50;
@@ -83,6 +84,9 @@ int main(int argc, char **argv)
         SFC_OPT_INT_("width", &cl.width, "N", 1, 4096,
                      "stem width (ResNet: 64)"),
         SFC_OPT_STRING_("side", &cl.side, "A,B,C,D", "side conv widths"),
+        SFC_OPT_STRING_("strides", &cl.strides, "A,B,C,D",
+                        "layer1..4 strides (SFC: output stride 16; "
+                        "1,2,1,1 gives 8)"),
         SFC_OPT_INT_("frozen", &cl.frozen, "N", -1, 5,
                      "frozen stages (stem, layer1, ...); -1 = 3 with "
                      "--weights, else 0"),
@@ -130,10 +134,11 @@ int main(int argc, char **argv)
      * checkpoint: the schedule and every option that changes training */
     char options[1024];
     snprintf(options, sizeof options,
-             "blocks=%s width=%d side=%s frozen=%d weights=%s baseline=%d "
-             "no-ibr=%d no-pdw=%d no-wdw=%d no-dc=%d pdw-warmup=%d lr=%.17g "
-             "head-lr-mult=%.17g wd=%.17g momentum=%.17g power=%.17g "
-             "clip=%.17g seed=%d", cl.blocks, cl.width, cl.side, cl.frozen,
+             "blocks=%s width=%d side=%s strides=%s frozen=%d weights=%s "
+             "baseline=%d no-ibr=%d no-pdw=%d no-wdw=%d no-dc=%d "
+             "pdw-warmup=%d lr=%.17g head-lr-mult=%.17g wd=%.17g "
+             "momentum=%.17g power=%.17g clip=%.17g seed=%d", cl.blocks,
+             cl.width, cl.side, cl.strides, cl.frozen,
              cl.weights ? cl.weights : "", cl.baseline, cl.no_ibr, cl.no_pdw,
              cl.no_wdw, cl.no_dc, cl.pdw_warmup, cl.lr, cl.head_mult, cl.wd,
              cl.momentum, cl.power, cl.clip, cl.seed);
@@ -196,6 +201,7 @@ int main(int argc, char **argv)
     sfc_sfcnet_config_default(&cfg, C);
     parse_list("--blocks", cl.blocks, cfg.backbone.blocks, 4);
     parse_list("--side", cl.side, cfg.side, 4);
+    parse_list("--strides", cl.strides, cfg.backbone.strides, 4);
     cfg.backbone.width = cl.width;
     cfg.backbone.frozen = cl.frozen >= 0 ? cl.frozen : (cl.weights ? 3 : 0);
     struct sfc_sfcnet net;

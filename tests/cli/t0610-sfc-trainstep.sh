@@ -53,6 +53,20 @@ check "baseline logs no MSDW terms" test "$(sqlite3 "$T/db" \
      AND loss_wdw = 0")" = 10
 expect_fail 2 sfc-sample --db "$T/db" --split train --crop 40 -q
 
+# --strides: output stride 8 is stored in the checkpoint (sfc-cam builds
+# the network from it) and is one of the options a resume must share
+expect_ok sfc-trainstep --db "$T/db" --out "$T/os8" --strides 1,2,1,1 \
+    --steps 2 --ckpt-every 2 $NET
+check "strides in the checkpoint" grep -q '"sfc.strides":"1,2,1,1"' \
+    "$T/os8/ckpt.safetensors"
+expect_fail 1 sfc-trainstep --db "$T/db" --out "$T/os8" $NET
+stderr_has "other options"
+expect_ok sfc-trainstep --db "$T/db" --out "$T/os8" --strides 1,2,1,1 $NET
+expect_ok sfc-cam --db "$T/db" --ckpt "$T/os8/final.safetensors" \
+    --out "$T/os8/cam" --scales 1 -q 000001
+check "a CAM from the stride-8 network" test -s "$T/os8/cam/000001.npz"
+expect_fail 2 sfc-trainstep --db "$T/db" --out "$T/w" --strides 1,2,0,1 $NET
+
 # a resumed run keeps its schedule and options: a newer schedule is not
 # picked up, other options are refused
 expect_ok sfc-trainstep --db "$T/db" --out "$T/d" --steps 3 --ckpt-every 3 \

@@ -3,7 +3,9 @@
 # classes.txt), a tiny network, two shards under make -j2: every stage's
 # files and db rows; a second make does nothing; `make -n` on a fresh run
 # shows the whole chain; a swapped stage program reruns that stage and what
-# follows only, with the same bytes when it computes the same; with
+# follows only, with the same bytes when it computes the same; a stage
+# whose input changed replaces its old outputs; voc-report; progress lines
+# (SFC_PROGRESS=lines); every tool's runs record, failed runs marked; with
 # SegmentationClassAug the training list is train_aug; missing inputs stop
 # make with one message. Needs: make, sqlite3.
 . tests/cli/lib.sh
@@ -23,7 +25,7 @@ run() {
         VOC_BLOCKS=1,1,1,1 VOC_WIDTH=4 VOC_SIDE=4,4,8,8 VOC_CROP=32 \
         VOC_CANVAS=32 VOC_EPOCHS=1 VOC_BATCH=8 VOC_DRAWS=2 \
         VOC_SCALES=1,0.5 VOC_IRN_BATCH=8 VOC_IRN_MICRO=8 VOC_IRN_EPOCHS=1 \
-        VOC_IRN_RADIUS=3 "$@"
+        VOC_IRN_RADIUS=3 VOC_QUIET=-q "$@"
 }
 R=$T/runs/voc
 DB=$R/sfc.db
@@ -56,6 +58,24 @@ check "every run ended ok" test "$(sqlite3 "$DB" \
 check "two runs per sharded stage" test "$(sqlite3 "$DB" "SELECT \
     group_concat(n) FROM (SELECT count(*) AS n FROM runs WHERE tool IN \
     ('sfc-cam', 'sfc-crf') GROUP BY tool)")" = "2,2"
+
+# the report page of the run
+expect_ok run voc-report
+check "report page" grep -q "<html" "$R/report.html"
+
+# progress: lines, not a bar, when the shards share a terminal
+if command -v script >/dev/null 2>&1; then
+    mi="sfc-miou --db $DB --gt $T/VOC/SegmentationClass --pred $R/pseudo --split train"
+    # (the terminal ends lines with \r\n; a bar starts with \r)
+    env -u SFC_PROGRESS script -qec "$mi >/dev/null" /dev/null > "$T/bar"
+    script -qec "SFC_PROGRESS=lines $mi >/dev/null" /dev/null > "$T/lines"
+    cr=$(printf '\r')
+    check "a bar on a terminal" grep -q "${cr}sfc-miou: images" "$T/bar"
+    check "SFC_PROGRESS=lines: no bar" test "$(grep -c "${cr}sfc" \
+        "$T/lines")" = 0
+    check "SFC_PROGRESS=lines: a line" grep -q \
+        "^sfc-miou: images: 24/24 done" "$T/lines"
+fi
 
 # a second run does nothing
 expect_ok run -q voc-pseudolabels

@@ -1,7 +1,8 @@
 # t0930: pipelines/voc.mk survives SIGKILL. An uninterrupted tiny run is
 # the reference; another run is killed (make and every tool it started,
-# SIGKILL to the process group) after random delays, restarted after each
-# kill, and finally run to the end. Its final outputs (weights, CAMs, IR
+# SIGKILL to the process group) inside each stage that writes files (once
+# its tool runs, after a random delay) and then after random delays,
+# restarted after each kill, and finally run to the end. Its final outputs (weights, CAMs, IR
 # labels, IRN, pseudo labels, mIoU tables) must equal the reference's byte
 # for byte, and its db must be consistent: integrity_check ok, no foreign
 # key violations, no failed run, no training step logged twice by runs that
@@ -22,10 +23,10 @@ sfc-toygen --out "$T/VOC" --size 32 --train 24 --val 8 --classes 4 \
 args() {
     echo -C "$T" -f "$SRC/pipelines/voc.mk" BINDIR="$SFC_BIN" \
         VOC="$T/VOC" WEIGHTS=none SHARDS=2 VOC_BLOCKS=1,1,1,1 VOC_WIDTH=4 \
-        VOC_SIDE=4,4,8,8 VOC_CROP=32 VOC_CANVAS=32 VOC_EPOCHS=2 \
+        VOC_SIDE=4,4,8,8 VOC_CROP=32 VOC_CANVAS=32 VOC_EPOCHS=4 \
         VOC_BATCH=4 VOC_DRAWS=2 VOC_SCALES=1,0.5 VOC_IRN_BATCH=4 \
         VOC_IRN_MICRO=2 VOC_IRN_EPOCHS=2 VOC_IRN_RADIUS=3 VOC_CKPT_EVERY=3 \
-        VOC_IRN_CKPT_EVERY=2 RUN="$1"
+        VOC_IRN_CKPT_EVERY=2 VOC_QUIET=-q RUN="$1"
 }
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
@@ -34,17 +35,47 @@ expect_ok make -s -j2 $(args ref) voc-files
 tref=$(( $(now_ms) - t0 ))
 echo "uninterrupted run: $tref ms"
 
-# kill after delays uniform in (0, 0.35 tref) ms, restarting each time:
-# six kills spread over about one run's length
-delays=$(awk -v s="$seed" -v t="$tref" 'BEGIN { srand(s);
-    for (i = 0; i < 6; i++) printf "%d ", 1 + rand() * t * 0.35 }')
-for d in $delays; do
+# start the pipeline in its own process group; stop it with SIGKILL to
+# the whole group
+start() {
     setsid make -s -j2 $(args kill) voc-files >"$T/kill.out" 2>&1 &
     pid=$!
-    sleep "$(awk -v d="$d" 'BEGIN { printf "%.3f", d / 1000 }')"
+}
+stop() {
     kill -KILL "-$pid" 2>/dev/null
     wait "$pid" 2>/dev/null
-    echo "killed after $d ms: $(ls "$T/runs/kill" 2>/dev/null | tr '\n' ' ')"
+    echo "killed $1: $(ls "$T/runs/kill" 2>/dev/null | grep -e start \
+        -e done | tr '\n' ' ')"
+}
+msleep() { sleep "$(awk -v d="$1" 'BEGIN { printf "%.3f", d / 1000 }')"; }
+
+# random fractions from the seed: 5 for the stages, 4 of the run's length
+set -- $(awk -v s="$seed" 'BEGIN { srand(s);
+    for (i = 0; i < 9; i++) printf "%.4f ", rand() }')
+# inside each stage that writes files: once its tool runs (polled every
+# 10 ms), after a fraction of that tool's time in the reference run (its
+# runs row) plus 20 ms of start-up
+for tool in sfc-trainstep sfc-cam sfc-crf "sfc-irn train" "sfc-irn infer"; do
+    ms=$(sqlite3 "$T/runs/ref/sfc.db" "SELECT CAST(20 + $1 * max( \
+        (julianday(ended) - julianday(started)) * 86400000) AS INTEGER) \
+        FROM runs WHERE tool = '$tool'")
+    shift
+    start
+    n=0
+    while ! pgrep -g "$pid" -f "$tool" >/dev/null && [ $n -lt 3000 ]; do
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.01
+        n=$((n + 1))
+    done
+    msleep "$ms"
+    stop "in $tool ($ms ms after $n polls)"
+done
+# anywhere: after delays spread over about one run's length
+for f in "$@"; do
+    d=$(awk -v f="$f" -v t="$tref" 'BEGIN { printf "%d", 1 + f * t * 0.35 }')
+    start
+    msleep "$d"
+    stop "after $d ms"
 done
 expect_ok make -s -j2 $(args kill) voc-files
 
@@ -66,6 +97,9 @@ for d in cam ir_label pseudo; do
 done
 
 q() { sqlite3 "$K/sfc.db" "$1"; }
+echo "runs killed mid-way: $(q "SELECT group_concat(tool || ' x' || n, ', ') \
+    FROM (SELECT tool, count(*) AS n FROM runs WHERE status = 'running' \
+    GROUP BY tool)")"
 check "integrity_check (seed $seed)" test "$(q 'PRAGMA integrity_check')" = ok
 check "foreign keys (seed $seed)" test -z "$(q 'PRAGMA foreign_key_check')"
 check "no failed run (seed $seed)" test "$(q "SELECT count(*) FROM runs \

@@ -29,8 +29,8 @@ for s in record training bank evaluation comparison examples; do
 done
 check "figures inlined" test "$(grep -o 'src="data:image/svg+xml;base64,' \
     "$T/r.html" | wc -l)" -ge 8
-check "tiles inlined" test "$(grep -o 'src="data:image/png;base64,' \
-    "$T/r.html" | wc -l)" -ge 16
+check "tiles inlined" test "$(grep -o -e 'src="data:image/png;base64,' \
+    -e 'src="data:image/jpeg;base64,' "$T/r.html" | wc -l)" -ge 16
 check "nothing fetched from elsewhere" test "$(grep -c -e 'src="http' \
     -e 'href="http' -e '<link' "$T/r.html")" = 0
 check "both methods side by side" grep -q "<h1>sfc report: sfc vs baseline</h1>" "$T/r.html"
