@@ -726,7 +726,14 @@ static int load_run(struct run *r)
         s->rank = stage_rank(base);
         s->key = *s->map ? sfc_xasprintf("%s %s", base, s->map)
                          : sfc_xstrdup(base);
-        if (!strcmp(base, "cam") && *s->map)
+        /* a stage scoring the labels of an sfc-crf or sfc-irn run is
+         * named after them (voc.mk's "crf" stage scores IR labels) */
+        const char *made = NULL;
+        for (int k = 0; s->pred_dir && k < r->nlab; k++)
+            if (!strcmp(r->lab[k].dir, s->pred_dir)) made = r->lab[k].title;
+        if (made && !*s->map)
+            s->title = sfc_xstrdup(made);
+        else if (!strcmp(base, "cam") && *s->map)
             s->title = sfc_xstrdup(!strcmp(s->map, "CAM") ? "CAM" : s->map);
         else
             s->title = *s->map ? sfc_xasprintf("%s %s", pretty_stage(base),
@@ -2203,9 +2210,12 @@ static int sec_examples(struct page *pg, struct run *runs, int n)
                       : "");
     sb_puts(b, ". Heat maps: the largest foreground channel, scaled to its "
                "maximum, over the image.</p>\n");
+    size_t at = b->n;
     rc = example_table(pg, runs, n, im, pick, why, np, score, NULL,
                        "examples");
-    if (!rc) rc = ir_examples(pg, runs, n);
+    /* IR labels of training images, unless the examples showed some */
+    if (!rc && !strstr(b->s + at, "<th>IR label</th>"))
+        rc = ir_examples(pg, runs, n);
     sb_puts(b, "</section>\n");
 out:
     for (int ri = 0; ri < n; ri++) free(score[ri]);

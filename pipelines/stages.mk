@@ -11,6 +11,7 @@
 SFC_TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))..)
 #
 # How a stage is tracked (the db is never a Make target; stamps are):
+#   <stage>.sig    the stage's program and flags (see sfc_sig_rule)
 #   <stage>.start  its inputs changed (or it never ran): what an earlier run
 #                  of the stage left is removed, because the tools skip
 #                  outputs that exist and resume from checkpoints, which is
@@ -51,6 +52,24 @@ sfc_empty :=
 sfc_space := $(sfc_empty) $(sfc_empty)
 # $(call sfc_join,WORDS): the words joined by commas
 sfc_join = $(subst $(sfc_space),$(sfc_comma),$(strip $(1)))
+
+# Signatures: <stage>.sig holds the stage's program and every flag; it is
+# rewritten only when they change, and the stage depends on it, so a
+# changed parameter or a swapped program reruns the stage (and what follows)
+# whatever the files' times.
+# $(eval $(call sfc_sig_rule,FILE,VAR)): the rule of FILE for variable VAR
+define sfc_sig_rule
+$(1): $$(call sfc_sig_stale,$(1),$$($(2)))
+	@mkdir -p $$(@D) && printf '%s\n' $$(call sfc_shquote,$$($(2))) > $$@
+endef
+# sfc-force when FILE ($(1)) does not hold TEXT ($(2)), read at parse time
+sfc_sig_stale = $(if $(findstring |$(strip $(2))|,|$(strip $(file <$(1)))|),,sfc-force)
+sfc_shquote = '$(subst ','\'',$(1))'
+# (defined without becoming the default goal of a file including this one)
+sfc_goal := $(.DEFAULT_GOAL)
+.PHONY: sfc-force
+sfc-force:
+.DEFAULT_GOAL := $(sfc_goal)
 
 # $(call sfc_shard_stamps,DIR,N): the N shard stamps of a stage writing DIR
 sfc_shard_stamps = $(foreach i,$(shell seq 0 $$(($(2) - 1))),$(1)/.done-$(i)-of-$(2))

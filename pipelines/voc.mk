@@ -117,26 +117,7 @@ $(VOC_R)/%: export SFC_PROGRESS ?= lines
 VOC_WEIGHTS = $(filter-out none,$(WEIGHTS))
 VOC_WFLAG   = $(if $(VOC_WEIGHTS),--weights $(VOC_WEIGHTS))
 
-# the inputs are checked when a voc target is asked for (this file is
-# read by every make in the project)
-ifneq ($(filter-out voc-clean,$(filter voc-%,$(MAKECMDGOALS))),)
-ifeq ($(VOC),)
-$(error set VOC=/path/to/VOC2012 (JPEGImages/, SegmentationClass/, ImageSets/Segmentation/))
-endif
-ifeq ($(WEIGHTS),)
-$(error set WEIGHTS=resnet50.safetensors (see `make weights`) or WEIGHTS=none)
-endif
-ifeq ($(wildcard $(VOC_LISTS)/$(VOC_TRAIN).txt),)
-$(error no training list '$(VOC_LISTS)/$(VOC_TRAIN).txt')
-endif
-ifneq ($(VOC_WEIGHTS),)
-ifeq ($(wildcard $(VOC_WEIGHTS)),)
-$(error no weights file '$(VOC_WEIGHTS)' (see `make weights`))
-endif
-endif
-endif
-
-VOC_MIOU = $(MIOU) --db $(VOC_DB) --gt $(VOC)/SegmentationClass \
+VOC_MIOU_CMD = $(MIOU) --db $(VOC_DB) --gt $(VOC)/SegmentationClass \
     --split $(VOC_EVAL) --count-split $(VOC_TRAIN) -q
 VOC_FILES := $(addprefix $(VOC_R)/,cam-miou.txt crf-miou.txt \
     pseudo-miou.txt train/final.safetensors cam.done irlabel.done \
@@ -154,108 +135,148 @@ $(VOC_R)/summary.txt: $(VOC_FILES)
 	$(call sfc_show_miou,$(VOC_DB)); } > $@.tmp && mv $@.tmp $@
 	@cat $@
 
+# Each stage's program and flags (VOC_QUIET, --shard and output
+# redirections aside); the recipes run them, and <stage>.sig records them
+# (stages.mk), so changing one reruns that stage and what follows.
+VOC_INGEST_CMD = $(INGEST) --db $(VOC_DB) --images JPEGImages \
+    --masks $(VOC_MASKS) --lists ImageSets/Segmentation --labels masks \
+    --splits $(call sfc_join,$(sort $(VOC_TRAIN) $(VOC_EVAL))) $(VOC)
+VOC_SAMPLE_CMD = $(SAMPLE) --db $(VOC_DB) --split $(VOC_TRAIN) \
+    --epochs $(VOC_EPOCHS) --batch $(VOC_BATCH) --draws $(VOC_DRAWS) \
+    --crop $(VOC_CROP) --aug sfc --n-ibr -1 --seed $(SEED)
+VOC_TRAIN_CMD = $(TRAINSTEP) --db $(VOC_DB) --out $(VOC_R)/train \
+    $(VOC_WFLAG) --blocks $(VOC_BLOCKS) --width $(VOC_WIDTH) \
+    --side $(VOC_SIDE) --frozen $(VOC_FROZEN) --lr $(VOC_LR) \
+    --head-lr-mult 10 --wd 0.0001 --momentum 0.0001 --power 0.9 --clip 1 \
+    --pdw-warmup 0 --ckpt-every $(VOC_CKPT_EVERY) --seed $(SEED)
+VOC_CAM_CMD = $(CAM) --db $(VOC_DB) --ckpt $(VOC_R)/train/final.safetensors \
+    --out $(VOC_R)/cam --split $(VOC_TRAIN) --scales $(VOC_SCALES) \
+    --compress 1
+VOC_CRF_CMD = $(CRF) --db $(VOC_DB) --cams $(VOC_R)/cam \
+    --out $(VOC_R)/ir_label --split $(VOC_TRAIN) --rule sfc --w-map cam_w \
+    --w-weight 1 --p-weight 0.7 --bg-scale 0.5 --iters $(VOC_CRF_ITERS) \
+    --gt-prob 0.7 --gauss-sxy 3 --gauss-compat 3 --bilat-sxy 50 \
+    --bilat-srgb 5 --bilat-compat 10 --filter lattice --threads 0
+VOC_IRN_CMD = $(IRN) train --db $(VOC_DB) --split $(VOC_TRAIN) \
+    --labels $(VOC_R)/ir_label $(VOC_WFLAG) --blocks $(VOC_BLOCKS) \
+    --width $(VOC_WIDTH) --batch $(VOC_IRN_BATCH) --micro $(VOC_IRN_MICRO) \
+    --epochs $(VOC_IRN_EPOCHS) --crop $(VOC_CROP) --scale-lo 0.5 \
+    --scale-hi 1 --flip 1 --classes $(VOC_NCLASS1) \
+    --radius $(VOC_IRN_RADIUS) --lr 0.1 --weight-decay 0.0001 \
+    --momentum 0.0001 --power 0.9 --checkpoint-every $(VOC_IRN_CKPT_EVERY) \
+    --seed $(SEED) --out $(VOC_R)/irn.safetensors
+VOC_RW_CMD = $(IRN) infer --db $(VOC_DB) --split $(VOC_PSEUDO) \
+    --irn $(VOC_R)/irn.safetensors --cams $(VOC_R)/cam \
+    --out $(VOC_R)/pseudo --rule sfc --canvas $(VOC_CANVAS) --w-map cam_w \
+    --w-p 0.3 --power 1.3 --bg 0.25 --beta 10 --exp-times 8 \
+    --radius $(VOC_RW_RADIUS)
+VOC_NCLASS1 = $(shell echo $$(($(VOC_NCLASS) + 1)))
+
+# (make -f pipelines/voc.mk alone: the pipeline is the default goal)
+ifeq ($(.DEFAULT_GOAL),)
+.DEFAULT_GOAL := voc-pseudolabels
+endif
+# the inputs are checked when a voc target is asked for (this file is
+# read by every make in the project)
+VOC_CHECK := $(if $(MAKECMDGOALS),$(filter-out voc-clean,$(filter voc-%,\
+    $(MAKECMDGOALS))),$(filter voc-pseudolabels,$(.DEFAULT_GOAL)))
+ifneq ($(VOC_CHECK),)
+ifeq ($(VOC),)
+$(error set VOC=/path/to/VOC2012 (JPEGImages/, SegmentationClass/, ImageSets/Segmentation/))
+endif
+ifeq ($(WEIGHTS),)
+$(error set WEIGHTS=resnet50.safetensors (see `make weights`) or WEIGHTS=none)
+endif
+ifeq ($(wildcard $(VOC_LISTS)/$(VOC_TRAIN).txt),)
+$(error no training list '$(VOC_LISTS)/$(VOC_TRAIN).txt')
+endif
+ifneq ($(VOC_WEIGHTS),)
+ifeq ($(wildcard $(VOC_WEIGHTS)),)
+$(error no weights file '$(VOC_WEIGHTS)' (see `make weights`))
+endif
+endif
+endif
+
+$(foreach p,ingest:INGEST sample:SAMPLE train:TRAIN cam:CAM crf:CRF irn:IRN \
+    rw:RW miou:MIOU,$(eval $(call sfc_sig_rule,$(VOC_R)/$(firstword \
+    $(subst :, ,$(p))).sig,VOC_$(lastword $(subst :, ,$(p)))_CMD)))
+
 # the dataset: classes, images, the two lists, labels, class counts
-$(VOC_R)/ingest.done: $(VOC_LISTS)/$(VOC_TRAIN).txt \
+$(VOC_R)/ingest.done: $(VOC_R)/ingest.sig $(VOC_LISTS)/$(VOC_TRAIN).txt \
     $(VOC_LISTS)/$(VOC_EVAL).txt $(INGEST)
-	@mkdir -p $(VOC_R)
-	$(INGEST) --db $(VOC_DB) --images JPEGImages --masks $(VOC_MASKS) \
-	    --lists ImageSets/Segmentation --labels masks \
-	    --splits $(call sfc_join,$(sort $(VOC_TRAIN) $(VOC_EVAL))) \
-	    $(VOC_QUIET) $(VOC) > $(VOC_R)/ingest.txt
+	$(VOC_INGEST_CMD) $(VOC_QUIET) > $(VOC_R)/ingest.txt
 	@touch $@
 
 # class statistics, DC weights, the whole schedule with the bank draws
-$(VOC_R)/sample.done: $(VOC_R)/ingest.done $(SAMPLE)
-	$(SAMPLE) --db $(VOC_DB) --split $(VOC_TRAIN) --epochs $(VOC_EPOCHS) \
-	    --batch $(VOC_BATCH) --draws $(VOC_DRAWS) --crop $(VOC_CROP) \
-	    --aug sfc --n-ibr -1 --seed $(SEED) $(VOC_QUIET) > $(VOC_R)/sample.txt
+$(VOC_R)/sample.done: $(VOC_R)/sample.sig $(VOC_R)/ingest.done $(SAMPLE)
+	$(VOC_SAMPLE_CMD) $(VOC_QUIET) > $(VOC_R)/sample.txt
 	@touch $@
 
-# the classifier (resumes from train/ckpt.safetensors after a kill)
-$(VOC_R)/train.start: $(VOC_R)/sample.done $(VOC_WEIGHTS) $(TRAINSTEP)
+# the classifier on the schedule sample.txt names (resumes from
+# train/ckpt.safetensors after a kill)
+$(VOC_R)/train.start: $(VOC_R)/train.sig $(VOC_R)/sample.done \
+    $(VOC_WEIGHTS) $(TRAINSTEP)
 	$(call sfc_start,$(VOC_R)/train)
 
 $(VOC_R)/train/final.safetensors: $(VOC_R)/train.start
-	$(TRAINSTEP) --db $(VOC_DB) --out $(VOC_R)/train \
+	$(VOC_TRAIN_CMD) \
 	    --schedule $$(awk '$$1 == "run" { print $$2 }' $(VOC_R)/sample.txt) \
-	    $(VOC_WFLAG) --blocks $(VOC_BLOCKS) --width $(VOC_WIDTH) \
-	    --side $(VOC_SIDE) --frozen $(VOC_FROZEN) --lr $(VOC_LR) \
-	    --head-lr-mult 10 --wd 0.0001 --momentum 0.0001 --power 0.9 \
-	    --clip 1 --pdw-warmup 0 --ckpt-every $(VOC_CKPT_EVERY) --seed $(SEED) \
 	    $(VOC_QUIET) > /dev/null
 
 # CAMs (M_W, M_P, CAM) of the training list, SHARDS processes
-$(VOC_R)/cam.start: $(VOC_R)/train/final.safetensors $(CAM)
+$(VOC_R)/cam.start: $(VOC_R)/cam.sig $(VOC_R)/train/final.safetensors $(CAM)
 	$(call sfc_start,$(VOC_R)/cam)
 
 $(VOC_R)/cam/.done-%-of-$(SHARDS): $(VOC_R)/cam.start
-	$(CAM) --db $(VOC_DB) --ckpt $(VOC_R)/train/final.safetensors \
-	    --out $(VOC_R)/cam --split $(VOC_TRAIN) --scales $(VOC_SCALES) \
-	    --compress 1 --shard $*/$(SHARDS) $(VOC_QUIET) > /dev/null
+	$(VOC_CAM_CMD) --shard $*/$(SHARDS) $(VOC_QUIET) > /dev/null
 	@touch $@
 
 $(VOC_R)/cam.done: $(call sfc_shard_stamps,$(VOC_R)/cam,$(SHARDS))
 	@touch $@
 
-$(VOC_R)/cam-miou.txt: $(VOC_R)/cam.done $(MIOU)
-	$(VOC_MIOU) --cams $(VOC_R)/cam --map all --stage cam > $@.tmp
-	$(VOC_MIOU) --cams $(VOC_R)/cam --map cam_c --stage cam >> $@.tmp
+$(VOC_R)/cam-miou.txt: $(VOC_R)/miou.sig $(VOC_R)/cam.done $(MIOU)
+	$(VOC_MIOU_CMD) --cams $(VOC_R)/cam --map all --stage cam > $@.tmp
+	$(VOC_MIOU_CMD) --cams $(VOC_R)/cam --map cam_c --stage cam >> $@.tmp
 	mv $@.tmp $@
 
 # IR labels: S = M_W + 0.7 M_P, SFC's two CRF maps (sfc-reference 5)
-$(VOC_R)/irlabel.start: $(VOC_R)/cam.done $(CRF)
+$(VOC_R)/irlabel.start: $(VOC_R)/crf.sig $(VOC_R)/cam.done $(CRF)
 	$(call sfc_start,$(VOC_R)/ir_label)
 
 $(VOC_R)/ir_label/.done-%-of-$(SHARDS): $(VOC_R)/irlabel.start
-	$(CRF) --db $(VOC_DB) --cams $(VOC_R)/cam --out $(VOC_R)/ir_label \
-	    --split $(VOC_TRAIN) --rule sfc --w-map cam_w --w-weight 1 \
-	    --p-weight 0.7 --bg-scale 0.5 --iters $(VOC_CRF_ITERS) \
-	    --gt-prob 0.7 --gauss-sxy 3 --gauss-compat 3 --bilat-sxy 50 \
-	    --bilat-srgb 5 --bilat-compat 10 --filter lattice --threads 0 \
-	    --shard $*/$(SHARDS) $(VOC_QUIET)
+	$(VOC_CRF_CMD) --shard $*/$(SHARDS) $(VOC_QUIET)
 	@touch $@
 
 $(VOC_R)/irlabel.done: $(call sfc_shard_stamps,$(VOC_R)/ir_label,$(SHARDS))
 	@touch $@
 
-$(VOC_R)/crf-miou.txt: $(VOC_R)/irlabel.done $(MIOU)
-	$(VOC_MIOU) --pred $(VOC_R)/ir_label --stage crf > $@.tmp
+$(VOC_R)/crf-miou.txt: $(VOC_R)/miou.sig $(VOC_R)/irlabel.done $(MIOU)
+	$(VOC_MIOU_CMD) --pred $(VOC_R)/ir_label --stage crf > $@.tmp
 	mv $@.tmp $@
 
 # IRN's edge branch on the ImageNet backbone (resumes after a kill from
 # irn.safetensors.ckpt)
-$(VOC_R)/irn.start: $(VOC_R)/irlabel.done $(VOC_WEIGHTS) $(IRN)
+$(VOC_R)/irn.start: $(VOC_R)/irn.sig $(VOC_R)/irlabel.done $(VOC_WEIGHTS) \
+    $(IRN)
 	$(call sfc_start,$(VOC_R)/irn.safetensors $(VOC_R)/irn.safetensors.ckpt)
 
 $(VOC_R)/irn.safetensors: $(VOC_R)/irn.start
-	$(IRN) train --db $(VOC_DB) --split $(VOC_TRAIN) \
-	    --labels $(VOC_R)/ir_label $(VOC_WFLAG) --blocks $(VOC_BLOCKS) \
-	    --width $(VOC_WIDTH) --batch $(VOC_IRN_BATCH) --micro $(VOC_IRN_MICRO) \
-	    --epochs $(VOC_IRN_EPOCHS) --crop $(VOC_CROP) --scale-lo 0.5 \
-	    --scale-hi 1 --flip 1 --classes $(shell echo $$(($(VOC_NCLASS) + 1))) \
-	    --radius $(VOC_IRN_RADIUS) --lr 0.1 --weight-decay 0.0001 \
-	    --momentum 0.0001 --power 0.9 \
-	    --checkpoint-every $(VOC_IRN_CKPT_EVERY) \
-	    --seed $(SEED) --out $@ $(VOC_QUIET)
+	$(VOC_IRN_CMD) $(VOC_QUIET)
 
 # pseudo labels: SFC's two random-walk passes over S = M_W + 0.3 M_P
-$(VOC_R)/pseudo.start: $(VOC_R)/irn.safetensors $(VOC_R)/cam.done $(IRN)
+$(VOC_R)/pseudo.start: $(VOC_R)/rw.sig $(VOC_R)/irn.safetensors \
+    $(VOC_R)/cam.done $(IRN)
 	$(call sfc_start,$(VOC_R)/pseudo)
 
 $(VOC_R)/pseudo/.done-%-of-$(SHARDS): $(VOC_R)/pseudo.start
-	$(IRN) infer --db $(VOC_DB) --split $(VOC_PSEUDO) \
-	    --irn $(VOC_R)/irn.safetensors --cams $(VOC_R)/cam \
-	    --out $(VOC_R)/pseudo --rule sfc --canvas $(VOC_CANVAS) \
-	    --w-map cam_w --w-p 0.3 --power 1.3 --bg 0.25 --beta 10 \
-	    --exp-times 8 --radius $(VOC_RW_RADIUS) --shard $*/$(SHARDS) \
-	    $(VOC_QUIET)
+	$(VOC_RW_CMD) --shard $*/$(SHARDS) $(VOC_QUIET)
 	@touch $@
 
 $(VOC_R)/pseudo.done: $(call sfc_shard_stamps,$(VOC_R)/pseudo,$(SHARDS))
 	@touch $@
 
-$(VOC_R)/pseudo-miou.txt: $(VOC_R)/pseudo.done $(MIOU)
-	$(VOC_MIOU) --pred $(VOC_R)/pseudo --stage pseudo > $@.tmp
+$(VOC_R)/pseudo-miou.txt: $(VOC_R)/miou.sig $(VOC_R)/pseudo.done $(MIOU)
+	$(VOC_MIOU_CMD) --pred $(VOC_R)/pseudo --stage pseudo > $@.tmp
 	mv $@.tmp $@
 
 # voc-seg: DeepLab-v2 trained on the pseudo labels of $(VOC_PSEUDO) (the

@@ -3,7 +3,8 @@
 # classes.txt), a tiny network, two shards under make -j2: every stage's
 # files and db rows; a second make does nothing; `make -n` on a fresh run
 # shows the whole chain; a swapped stage program reruns that stage and what
-# follows only, with the same bytes when it computes the same; a stage
+# follows only, with the same bytes when it computes the same, and so do
+# swapping it back and a changed parameter (the stage signatures); a stage
 # whose input changed replaces its old outputs; voc-report; progress lines
 # (SFC_PROGRESS=lines); every tool's runs record, failed runs marked; with
 # SegmentationClassAug the training list is train_aug; missing inputs stop
@@ -98,14 +99,31 @@ expect_ok run -n voc-pseudolabels CRF="$T/my-crf"
 plan "$T/plan2"
 check "swap: no training" test "$(grep -c -e "^[^ ]*sfc-trainstep" \
     -e "^[^ ]*sfc-cam" -e "^[^ ]*sfc-sample" "$T/plan2")" = 0
-check "swap: the CRF and what follows rerun" test "$(grep -c -e my-crf \
-    -e "sfc-irn train" -e "sfc-irn infer" "$T/plan2")" = 5
+check "swap: the CRF and what follows rerun" test "$(grep -c \
+    -e "^[^ ]*my-crf" -e "^[^ ]*sfc-irn train" -e "^[^ ]*sfc-irn infer" \
+    "$T/plan2")" = 5
 expect_ok run -j2 voc-pseudolabels CRF="$T/my-crf"
 check "swapped program ran per shard" test "$(wc -l < "$T/my-crf.log")" = 2
 same_bytes "$T/final.before" "$R/train/final.safetensors"
 for f in "$T"/pseudo.before/*.png; do
     same_bytes "$f" "$R/pseudo/$(basename "$f")"
 done
+expect_ok run -q voc-files CRF="$T/my-crf"
+# back to sfc-crf, older than every stamp: the signature (crf.sig) still
+# reruns the stage; so does a changed parameter, and only from its stage on
+expect_ok run -n voc-pseudolabels
+plan "$T/plan4"
+check "swap back: the CRF reruns" test "$(grep -c "^[^ ]*sfc-crf .*--shard" \
+    "$T/plan4")" = 2
+check "swap back: no training, no CAMs" test "$(grep -c -e "^[^ ]*sfc-cam" \
+    -e "^[^ ]*sfc-trainstep" "$T/plan4")" = 0
+expect_ok run -j2 voc-pseudolabels
+expect_ok run -n voc-pseudolabels VOC_RW_RADIUS=4
+plan "$T/plan5"
+check "a new random-walk radius reruns the walk" test "$(grep -c \
+    "^[^ ]*sfc-irn infer .*--radius 4 --shard" "$T/plan5")" = 2
+check "and nothing before it" test "$(grep -c -e "^[^ ]*sfc-crf" \
+    -e "^[^ ]*sfc-irn train" -e "^[^ ]*sfc-cam" "$T/plan5")" = 0
 
 # a stage whose input changed does not keep its old outputs (the tools
 # skip existing files): a planted label is replaced when the IRN changes
