@@ -17,7 +17,7 @@
 #   TOY_LR     ?= 0.1        TOY_PDW_WARMUP ?= 350 (L_PDW off for the first
 #                            steps: from scratch it collapses the CAMs)
 #   TOY_SCALES ?= 1,0.5,1.5,2   CAM inference scales
-#   TOY_SEG_ITERS ?= 300   TOY_SEG_WIDTH ?= 8   TOY_SEG_LR ?= 0.1
+#   TOY_SEG_ITERS ?= 200   TOY_SEG_WIDTH ?= 8   TOY_SEG_LR ?= 0.1
 #   TOY_SEG_BATCH ?= 10    TOY_SEG_MSC ?= 1,0.75,0.5   TOY_SEG_CLIP ?= 1
 #                            segmentation: DeepLab-v2 (ResNet blocks
 #                            TOY_BLOCKS, from scratch, so a larger lr with
@@ -75,7 +75,7 @@ TOY_PW_IR_sfc := 0.7
 TOY_PW_IR_baseline := 0
 TOY_PW_RW_sfc := 0.3
 TOY_PW_RW_baseline := 0
-TOY_SEG_ITERS ?= 300
+TOY_SEG_ITERS ?= 200
 TOY_SEG_WIDTH ?= 8
 TOY_SEG_LR    ?= 0.1
 TOY_SEG_BATCH ?= 10
