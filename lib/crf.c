@@ -37,6 +37,18 @@
  * small images, and far more when the machine is oversubscribed. */
 #define PAR_MIN (1 << 20)
 
+/* HOT functions are compiled twice on x86-64, for AVX2 and for the
+ * baseline, and the loader picks one per machine (target_clones): the
+ * same arithmetic, wider registers and rounding instructions. */
+#if defined(__x86_64__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define HOT __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef HOT
+#define HOT
+#endif
+
 /* ==== parameters ======================================================= */
 
 int sfc_crf_params_check(const struct sfc_crf_params *p)
@@ -172,7 +184,7 @@ struct sfc_lattice {
 
 /* Lift one feature vector, find its simplex: writes the d+1 corner keys
  * (d coordinates each) and barycentric weights. Adams et al. 2010 §4. */
-static void lattice_point(const float *f, int d, const double *scale,
+static inline void lattice_point(const float *f, int d, const double *scale,
                           int32_t *keys_out, float *bary_out)
 {
     double el[SFC_LATTICE_MAXD + 1], rem0[SFC_LATTICE_MAXD + 1];
@@ -449,6 +461,20 @@ static void ctab_points(struct ctab *t, const uint64_t *codes, int d1,
         }
 }
 
+/* The simplices of points [i0, i1): codes (N, d+1), bary (N, d+1). */
+HOT static void lattice_points(const float *feat, int d, const double *scale,
+                               const struct pack *pk, int64_t i0, int64_t i1,
+                               uint64_t *codes, float *bary)
+{
+    int d1 = d + 1;
+    for (int64_t i = i0; i < i1; i++) {
+        int32_t k[(SFC_LATTICE_MAXD + 1) * SFC_LATTICE_MAXD];
+        lattice_point(feat + i * d, d, scale, k, bary + i * d1);
+        for (int r = 0; r < d1; r++)
+            codes[i * d1 + r] = pack_key(pk, k + r * d, d);
+    }
+}
+
 /* As lattice_generic with packed keys. The points are split in two
  * halves whose tables are built at the same time; the second half's
  * vertices then join the first table in their first-touch order, which
@@ -465,16 +491,13 @@ static void lattice_packed(struct sfc_lattice *lat, const float *feat,
 #pragma omp parallel if (N * d1 > PAR_MIN)
     {
 #pragma omp for schedule(static)
-        for (i = 0; i < N; i++) {
-            int32_t k[(SFC_LATTICE_MAXD + 1) * SFC_LATTICE_MAXD];
-            lattice_point(feat + i * d, d, scale, k, lat->bary + i * d1);
-            for (int r = 0; r < d1; r++)
-                codes[i * d1 + r] = pack_key(pk, k + r * d, d);
-        }
+        for (i = 0; i < N; i += 2048)
+            lattice_points(feat, d, scale, pk, i, SFC_MIN(N, i + 2048), codes,
+                           lat->bary);
         int p;
 #pragma omp for schedule(static, 1)
         for (p = 0; p < 2; p++) {
-            ctab_init(&t[p], N / 16);
+            ctab_init(&t[p], h + 1);
             ctab_points(&t[p], codes, d1, p ? h : 0, p ? N : h, lat->corner);
         }
 #pragma omp single
@@ -498,6 +521,16 @@ static void lattice_packed(struct sfc_lattice *lat, const float *feat,
 #pragma omp parallel for schedule(static) if (M * d1 > PAR_MIN)
     for (v = 0; v < M; v++) {
         uint64_t c = t[0].vcode[v];
+#if defined(__GNUC__)
+        /* the slots of a vertex ahead: the table is larger than the cache */
+        if (v + 4 < M) {
+            uint64_t c4 = t[0].vcode[v + 4], mk = (uint64_t)t[0].cap - 1;
+            for (int j = 0; j <= d; j++) {
+                __builtin_prefetch(&t[0].slot[code_hash(c4 + pk->dn[j]) & mk]);
+                __builtin_prefetch(&t[0].slot[code_hash(c4 - pk->dn[j]) & mk]);
+            }
+        }
+#endif
         for (int j = 0; j <= d; j++) {
             int64_t a = ctab_find(&t[0], c + pk->dn[j]);
             int64_t b = ctab_find(&t[0], c - pk->dn[j]);
@@ -617,14 +650,6 @@ typedef int32_t vi8 __attribute__((vector_size(32), aligned(4), may_alias));
 #else
 #define ROW_VEC 0
 #define INLINE static inline
-#endif
-#if defined(__x86_64__) && defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define HOT __attribute__((target_clones("avx2", "default")))
-#endif
-#endif
-#ifndef HOT
-#define HOT
 #endif
 
 /* exp(x) for x <= 0 in plain float arithmetic that vectorises: x = n ln2 +
