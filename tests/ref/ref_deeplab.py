@@ -156,7 +156,12 @@ def run_case(outdir, tag, cfg, shape, seed):
         model, x, lab = draw(s, cfg, shape)
         r32 = compute(model, x, lab, cfg, torch.float32)
         r64 = compute(model, x, lab, cfg, torch.float64)
-        e32 = max(rel(r32[n], r64[n]) for n in r64)
+        # the steps are judged by the change of each parameter, as the C
+        # test judges them (a kink flipped in a later step moves it)
+        p0 = dict(model.named_parameters())
+        e32 = max(rel(r32[n] - p0[n[5:]].double(), r64[n] -
+                      p0[n[5:]].double()) if n.startswith("step.")
+                  else rel(r32[n], r64[n]) for n in r64)
         if e32 < 1e-4:
             break
     else:
