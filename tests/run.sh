@@ -26,6 +26,9 @@ export SFC_ORACLE
 # Idle OpenMP threads sleep instead of spinning: spinning OpenMP and
 # OpenBLAS thread pools starve each other on a busy 2-core machine.
 export OMP_WAIT_POLICY="${OMP_WAIT_POLICY:-passive}"
+# Tests that run make themselves (pipelines) start their own: the outer
+# make's jobserver (make -j2 test) is not passed down to a plain recipe.
+unset MAKEFLAGS MFLAGS MAKELEVEL
 SFC_TESTLOG=${SFC_TESTLOG:-$(mktemp -d "${TMPDIR:-/tmp}/sfc-testlog-XXXXXX")}
 export SFC_TESTLOG
 pattern="$1"
