@@ -12,11 +12,18 @@
  * Prints one line: mode, median seconds (per image for train), nominal
  * GFLOP/s, peak RSS in MB. Nominal FLOPs: 2 x multiply-adds of the
  * convolutions; backward counts 2x the forward of the trained stages (the
- * same count is used for PyTorch). */
+ * same count is used for PyTorch).
+ *
+ * SFC_BENCH_LAYERS=1 also prints to stderr where the time goes: per block
+ * and operation (net->prof), forward and backward milliseconds and
+ * GFLOP/s of each convolution, averaged over the timed runs, then the
+ * totals per operation and the process CPU seconds per run (with one
+ * thread, a load-independent measure of the work). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include <cblas.h>
 
@@ -40,6 +47,87 @@ static double peak_mb(void)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     return ru.ru_maxrss / 1024.0;
+}
+
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static double conv_gf(const struct sfc_conv2d *c, int N, int OH, int OW)
+{
+    return 2e-9 * N * c->C * c->OC * c->K * c->K * (double)OH * OW;
+}
+
+/* The per-layer table of SFC_BENCH_LAYERS (times per micro-batch pass
+ * summed over a run, divided by runs). */
+static void print_layers(const struct sfc_resnet *net, int runs, int passes)
+{
+    static const char *const opn[5] = {"c1", "c2", "c3", "cd", "other"};
+    double tot[2][5] = {{0}}, fl[2][5] = {{0}};
+    double sc = 1e3 / runs; /* ms per run */
+    int N = net->N;
+    int H1 = sfc_conv2d_outsize(net->H, 7, net->conv1.S, 3, 1);
+    int W1 = sfc_conv2d_outsize(net->W, 7, net->conv1.S, 3, 1);
+    fprintf(stderr, "%-10s %-22s", "layer", "in -> out");
+    for (int o = 0; o < 5; o++) fprintf(stderr, " %14s", opn[o]);
+    fprintf(stderr, "   (ms fwd/bwd per run; GFLOP/s fwd/bwd per conv)\n");
+    for (int r = 0; r <= net->nblocks; r++) {
+        const struct sfc_resnet_block *B = r ? &net->blk[r - 1] : NULL;
+        double g[5] = {0};
+        char name[32], shp[64];
+        if (!B) {
+            snprintf(name, sizeof name, "stem");
+            snprintf(shp, sizeof shp, "%dx%d -> %dx%dx%d", net->H, net->W,
+                     net->feat_c[0], net->feat_h[0], net->feat_w[0]);
+            g[0] = conv_gf(&net->conv1, N, H1, W1);
+        } else {
+            int b = 0;
+            for (int j = r - 2; j >= 0 && net->blk[j].stage == B->stage; j--)
+                b++;
+            snprintf(name, sizeof name, "layer%d.%d", B->stage, b);
+            snprintf(shp, sizeof shp, "%dx%dx%d -> %dx%dx%d", B->c1.C, B->H,
+                     B->W, B->c3.OC, B->OH, B->OW);
+            g[0] = conv_gf(&B->c1, N, B->H, B->W);
+            g[1] = conv_gf(&B->c2, N, B->OH, B->OW);
+            g[2] = conv_gf(&B->c3, N, B->OH, B->OW);
+            g[3] = B->cd.OC ? conv_gf(&B->cd, N, B->OH, B->OW) : 0;
+        }
+        fprintf(stderr, "%-10s %-22s", name, shp);
+        for (int o = 0; o < 5; o++) {
+            double f = net->prof[r][0][o] * sc, bk = net->prof[r][1][o] * sc;
+            tot[0][o] += f;
+            tot[1][o] += bk;
+            if (f > 0) fl[0][o] += g[o] * passes;
+            if (bk > 0) fl[1][o] += 2 * g[o] * passes;
+            fprintf(stderr, " %6.1f/%-7.1f", f, bk);
+        }
+        fprintf(stderr, "\n%-33s", "");
+        for (int o = 0; o < 4; o++) {
+            double f = net->prof[r][0][o], bk = net->prof[r][1][o];
+            fprintf(stderr, " %6.0f/%-7.0f",
+                    f > 0 ? g[o] * passes * runs / f : 0,
+                    bk > 0 ? 2 * g[o] * passes * runs / bk : 0);
+        }
+        fprintf(stderr, "\n");
+    }
+    double sf = 0, sb = 0, cf = 0, cb = 0, gf = 0, gb = 0;
+    fprintf(stderr, "%-33s", "total");
+    for (int o = 0; o < 5; o++) {
+        fprintf(stderr, " %6.1f/%-7.1f", tot[0][o], tot[1][o]);
+        sf += tot[0][o];
+        sb += tot[1][o];
+        if (o < 4) {
+            cf += tot[0][o], cb += tot[1][o];
+            gf += fl[0][o], gb += fl[1][o];
+        }
+    }
+    fprintf(stderr, "\nforward %.1f ms (conv %.1f at %.0f GFLOP/s), backward "
+                    "%.1f ms (conv %.1f at %.0f GFLOP/s)\n",
+            sf, cf, cf > 0 ? gf / cf * 1e3 / runs : 0, sb, cb,
+            cb > 0 ? gb / cb * 1e3 / runs : 0);
 }
 
 static void fill(float *x, size_t n, struct sfc_rng *r)
@@ -124,9 +212,17 @@ int main(int argc, char **argv)
     fill(d4, d4n, &rng);
     const float *d[SFC_RESNET_STAGES] = {NULL, NULL, NULL, NULL, d4};
 
+    double (*prof)[2][5] = NULL;
+    if (getenv("SFC_BENCH_LAYERS"))
+        prof = sfc_xcalloc((size_t)net.nblocks + 1, sizeof *prof);
     double flops = sfc_resnet_flops(&net) / micro * N; /* forward, N images */
+    double cpu0 = 0;
     if (train) flops += 2.0 * stage_flops(&net, cfg.frozen) / micro * N;
     for (int r = -1; r < runs; r++) {
+        if (r == 0) {
+            net.prof = prof; /* time the timed runs only */
+            cpu0 = cpu_now();
+        }
         double t0 = sfc_now();
         if (train) sfc_resnet_zero_grad(&net);
         int nb = r < 0 ? micro : N; /* warm-up: one micro-batch */
@@ -138,6 +234,11 @@ int main(int argc, char **argv)
     }
     double m = median(t, runs);
     printf("%s %.4f %.1f %.0f\n", mode, m / N, flops / m / 1e9, peak_mb());
+    if (prof) {
+        print_layers(&net, runs, N / micro);
+        fprintf(stderr, "cpu %.3f s per run\n", (cpu_now() - cpu0) / runs);
+        free(prof);
+    }
     sfc_resnet_release(&net);
     free(x);
     free(d4);

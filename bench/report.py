@@ -1,12 +1,14 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: MIT
 """Turn bench/run.sh's rows into the resnet section of BENCHMARKS.md
-(replacing the section between its markers, keeping everything else)."""
+(replacing the section between its markers, keeping everything else, and
+keeping the hand-written notes from its notes marker to its end)."""
 import datetime
 import os
 import sys
 
 BEGIN, END = "<!-- bench-resnet begin -->", "<!-- bench-resnet end -->"
+NOTES = "<!-- bench-resnet notes -->"
 
 
 def main():
@@ -57,6 +59,11 @@ def main():
     text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
     if BEGIN in text:
         a, b = text.index(BEGIN), text.index(END) + len(END)
+        # hand-written analysis between NOTES and END survives a rerun
+        old = text[a:b]
+        if NOTES in old:
+            out[-1:] = [old[old.index(NOTES):old.index(END)].rstrip("\n"),
+                        END]
         text = text[:a] + "\n".join(out) + text[b:]
     else:
         text = text.rstrip("\n") + "\n\n" + "\n".join(out) + "\n"

@@ -5,16 +5,22 @@
  * Lowering: im2col into scratch (C*K*K, OH*OW), then y_n (OC, OH*OW) =
  * w (OC, C*K*K) * col by cblas_sgemm (row-major). Two paths, chosen from
  * the shape (struct plan):
- *  - one image at a time; a 1x1 stride-1 unpadded convolution needs no
+ *  - one image at a time, in bands of output columns (whole rows when
+ *    there is a column matrix) that stay in cache from im2col through
+ *    sgemm to the epilogue; a 1x1 stride-1 unpadded convolution needs no
  *    im2col (x_n is the column matrix); a strided 1x1 goes through im2col,
- *    which then is a plain subsample; a large column matrix is built in
- *    bands of output rows so that it stays in cache (TILE_MAX);
+ *    which then is a plain subsample;
  *  - small feature maps (OH*OW < MIN_COLS): the columns of several images
  *    side by side in one wider sgemm, the product reordered into NCHW.
+ * The optional epilogue (frozen BN, residual, ReLU; conv.h) runs on each
+ * band right after its sgemm, while it is in cache.
  * im2col/col2im of a strided convolution work on input rows split into
  * their S phases, so that every copy is contiguous (im2col_phased).
- * Backward: dw += dy col^T (beta 1), then the same scratch is reused for
- * dcol = w^T dy, scattered back by col2im; db in double.
+ * Backward: dw += dy col^T (beta 1); dx of a stride-1 convolution is the
+ * forward convolution of dy with the flipped, transposed kernel (no
+ * col2im; the sgemm's inner dimension is OC*K*K rather than OC), of a
+ * 1x1 unpadded one w^T dy straight into dx, otherwise dcol = w^T dy
+ * scattered back by col2im; db in double.
  *
  * Threads: OpenBLAS's inside sgemm; OpenMP for im2col/col2im/bias/db, each
  * thread owning whole output rows or channels so that every element is
@@ -27,6 +33,7 @@
 #include <cblas.h>
 
 #include "conv.h"
+#include "err.h"
 #include "util.h" /* defines: SFC_MIN */
 
 /* Parallelise an OpenMP loop only when there is enough work to pay. */
@@ -37,13 +44,18 @@
  * side. (Single-threaded, layer4's 3x3 at 6x6, N 20: 66 GF/s one image at
  * a time, 87 batched; 256 to 2048 columns all within noise.) */
 #define MIN_COLS 512L
-/* A column matrix larger than TILE_MAX floats is built and consumed in
- * bands of whole output rows of about TILE_TARGET floats (never fewer than
- * MIN_COLS columns), so that it stays in cache between im2col and sgemm
- * (conv1 and layer1 at 512x512 would otherwise stream ~38 MB through
- * memory per image). */
-#define TILE_MAX (3L << 20)
+/* One image's output is produced in bands of columns (whole output rows
+ * when there is a column matrix) so that what a band touches stays in
+ * cache between the steps that share it: the column matrix between
+ * im2col and sgemm (about TILE_TARGET floats: conv1 and layer1 at 512x512
+ * would otherwise stream ~38 MB through memory per image), and the
+ * output band (about OUT_TARGET floats) between sgemm and the fused
+ * epilogue. Never fewer than MIN_COLS columns per band. (ResNet-50
+ * forward at 512x512, 2 threads: output bands of 1M floats (L3) beat
+ * 256K (L2; twice the sgemm calls and OpenMP regions) by ~5 %, and
+ * the epilogue in parallel beats it on one thread.) */
 #define TILE_TARGET (1L << 20)
+#define OUT_TARGET (1L << 20)
 
 /* How one convolution is lowered; depends on the shape only (not on N or
  * the thread count), so results are reproducible. */
@@ -52,7 +64,8 @@ struct plan {
     int ckk;   /* C*K*K: rows of the column matrix */
     long ohw;  /* OH*OW */
     int pw;    /* 1x1 stride 1 unpadded: x itself is the column matrix */
-    int band;  /* output rows per column band (single-image path) */
+    long bcols; /* output columns per band (single-image path; a multiple
+                   of OW unless pw) */
     int group; /* images per sgemm (batched path when > 1 and N > 1) */
 };
 
@@ -64,31 +77,62 @@ static struct plan make_plan(const struct sfc_conv2d *c, int H, int W)
     p.ckk = c->C * c->K * c->K;
     p.ohw = (long)p.OH * p.OW;
     p.pw = c->K == 1 && c->S == 1 && c->P == 0;
-    p.band = p.OH;
+    p.bcols = p.ohw;
     p.group = 1;
     if (p.ohw > 0 && p.ohw < MIN_COLS) {
         p.group = (int)((MIN_COLS + p.ohw - 1) / p.ohw);
-    } else if (!p.pw && (long)p.ckk * p.ohw > TILE_MAX) {
-        long b = TILE_TARGET / ((long)p.ckk * p.OW);
-        long bmin = (MIN_COLS + p.OW - 1) / p.OW;
-        if (b < bmin) b = bmin;
-        p.band = b > p.OH ? p.OH : (int)b;
+        return p;
     }
+    long cols = OUT_TARGET / SFC_MAX(c->OC, 1);
+    if (!p.pw) cols = SFC_MIN(cols, TILE_TARGET / p.ckk);
+    if (cols < MIN_COLS) cols = MIN_COLS;
+    if (!p.pw) cols = (cols + p.OW - 1) / p.OW * p.OW;
+    if (cols < p.ohw) p.bcols = cols;
     return p;
 }
 
-/* Scratch layout. Single-image path: the column band (ckk, band*OW).
+/* Backward data of a stride-1 convolution as the forward convolution of
+ * dy with the flipped, transposed kernel (padding D(K-1) - P): no col2im,
+ * and an sgemm with the long C*K*K inner dimension instead of OC. Needs
+ * that padding to be >= 0; 1x1 unpadded convolutions are a plain sgemm
+ * already. */
+static int transposed_dx(const struct sfc_conv2d *c)
+{
+    return c->S == 1 && c->K > 1 && c->P <= c->D * (c->K - 1);
+}
+
+static struct sfc_conv2d transposed(const struct sfc_conv2d *c)
+{
+    return (struct sfc_conv2d){c->OC, c->C, c->K, 1,
+                               c->D * (c->K - 1) - c->P, c->D};
+}
+
+/* Scratch of the forward. Single-image path: the column band (ckk, bcols).
  * Batched path: the columns of `group` images (ckk, group*ohw), then a
  * buffer (OC, group*ohw) for the product (forward) or the gathered dy
  * (backward). */
-size_t sfc_conv2d_scratch(const struct sfc_conv2d *c, int H, int W)
+static size_t fwd_scratch(const struct sfc_conv2d *c, int H, int W)
 {
     struct plan p = make_plan(c, H, W);
-    size_t single = p.pw ? 0 : (size_t)p.ckk * p.band * p.OW;
+    size_t single = p.pw ? 0 : (size_t)p.ckk * p.bcols;
     size_t batched = p.group > 1
                          ? ((size_t)p.ckk + c->OC) * p.group * p.ohw
                          : 0;
     return single > batched ? single : batched;
+}
+
+size_t sfc_conv2d_scratch(const struct sfc_conv2d *c, int H, int W)
+{
+    size_t s = fwd_scratch(c, H, W);
+    if (transposed_dx(c)) {
+        struct sfc_conv2d t = transposed(c);
+        int OH = sfc_conv2d_outsize(H, c->K, c->S, c->P, c->D);
+        int OW = sfc_conv2d_outsize(W, c->K, c->S, c->P, c->D);
+        size_t b = (size_t)c->C * c->OC * c->K * c->K +
+                   fwd_scratch(&t, OH, OW);
+        s = SFC_MAX(s, b);
+    }
+    return s;
 }
 
 /* The range [lo, hi) of output columns o whose input column
@@ -356,30 +400,106 @@ static void gather(float *buf, const float *y, int nimg, int OC, long ohw)
                y + (size_t)pl * ohw, sizeof(float) * ohw);
 }
 
-/* y (nimg, OC, ohw) = buf (OC, nimg*ohw) + b (OC) (b may be NULL). */
+/* One output row of the epilogue: y[i] = relu?(src[i]*scale + shift +
+ * res'[i]) with res' = res*rscale + rshift (or res itself), i < n. y may
+ * equal src. The arithmetic is that of frozen BN, residual sum and ReLU
+ * done one after the other. */
+static void epi_row(const struct sfc_conv2d_epilogue *ep, int o, float *y,
+                    const float *src, const float *res, long n)
+{
+    const float s = ep->scale ? ep->scale[o] : 1.0f;
+    const float t = ep->shift ? ep->shift[o] : 0.0f;
+    if (res && ep->rscale) {
+        const float rs = ep->rscale[o];
+        const float rt = ep->rshift ? ep->rshift[o] : 0.0f;
+        if (ep->relu)
+#pragma omp simd
+            for (long i = 0; i < n; i++) {
+                float v = (src[i] * s + t) + (res[i] * rs + rt);
+                y[i] = v > 0.0f ? v : 0.0f;
+            }
+        else
+#pragma omp simd
+            for (long i = 0; i < n; i++)
+                y[i] = (src[i] * s + t) + (res[i] * rs + rt);
+    } else if (res) {
+        if (ep->relu)
+#pragma omp simd
+            for (long i = 0; i < n; i++) {
+                float v = (src[i] * s + t) + res[i];
+                y[i] = v > 0.0f ? v : 0.0f;
+            }
+        else
+#pragma omp simd
+            for (long i = 0; i < n; i++) y[i] = (src[i] * s + t) + res[i];
+    } else {
+        if (ep->relu)
+#pragma omp simd
+            for (long i = 0; i < n; i++) {
+                float v = src[i] * s + t;
+                y[i] = v > 0.0f ? v : 0.0f;
+            }
+        else
+#pragma omp simd
+            for (long i = 0; i < n; i++) y[i] = src[i] * s + t;
+    }
+}
+
+/* The epilogue over a band of OC rows of n columns: row o of y, src and
+ * res starts at o*ld. */
+static void epilogue(const struct sfc_conv2d_epilogue *ep, float *y,
+                     const float *src, const float *res, long ld, int OC,
+                     long n)
+{
+#pragma omp parallel for schedule(static) if ((long)OC * n >= PAR_MIN_WORK)
+    for (int o = 0; o < OC; o++)
+        epi_row(ep, o, y + (size_t)o * ld, src + (size_t)o * ld,
+                res ? res + (size_t)o * ld : NULL, n);
+}
+
+/* From the batched product buf (OC, nimg*ohw): v = buf + b (b may be
+ * NULL) per plane of y (nimg, OC, ohw); pre (if not NULL) = v; then y += v
+ * (acc), or y = the epilogue of v (ep), or y = v. */
 static void scatter(float *y, const float *buf, const float *b, int nimg,
-                    int OC, long ohw)
+                    int OC, long ohw, const struct sfc_conv2d_epilogue *ep,
+                    const float *res, float *pre, int acc)
 {
     const long planes = (long)nimg * OC, ld = nimg * ohw;
 #pragma omp parallel for schedule(static) if (planes * ohw >= PAR_MIN_WORK)
     for (long pl = 0; pl < planes; pl++) {
-        long o = pl % OC;
+        int o = (int)(pl % OC);
         float *yp = y + (size_t)pl * ohw;
         const float *bp = buf + (size_t)o * ld + (size_t)(pl / OC) * ohw;
-        if (b)
-            for (long q = 0; q < ohw; q++) yp[q] = bp[q] + b[o];
-        else
-            memcpy(yp, bp, sizeof(float) * ohw);
+        float *v = pre ? pre + (size_t)pl * ohw : NULL;
+        if (b) {
+            if (!v) v = yp;
+            for (long q = 0; q < ohw; q++) v[q] = bp[q] + b[o];
+        } else if (v) {
+            memcpy(v, bp, sizeof(float) * ohw);
+        }
+        const float *src = v ? v : bp;
+        if (acc)
+            for (long q = 0; q < ohw; q++) yp[q] += src[q];
+        else if (ep)
+            epi_row(ep, o, yp, src, res ? res + (size_t)pl * ohw : NULL, ohw);
+        else if (src != yp)
+            memcpy(yp, src, sizeof(float) * ohw);
     }
 }
 
-void sfc_conv2d_forward(const struct sfc_conv2d *c, float *y, const float *x,
-                        const float *w, const float *b, int N, int H, int W,
-                        float *scratch)
+/* y = conv(x) + b, then the epilogue ep (may be NULL); or, with acc,
+ * y += conv(x) (b and ep NULL). */
+static void forward_core(const struct sfc_conv2d *c, float *y,
+                         const float *x, const float *w, const float *b,
+                         int N, int H, int W, float *scratch,
+                         const struct sfc_conv2d_epilogue *ep, int acc)
 {
     const struct plan p = make_plan(c, H, W);
     const int OC = c->OC, ckk = p.ckk, ldy = (int)p.ohw;
     const size_t xs = (size_t)c->C * H * W, ys = (size_t)OC * p.ohw;
+    SFC_ASSERT(!acc || (!b && !ep));
+    float *pre = ep ? ep->pre : NULL;
+    const float *res = ep ? ep->res : NULL;
     if (p.group > 1 && N > 1) {
         for (int n0 = 0; n0 < N; n0 += p.group) {
             int g = SFC_MIN(p.group, N - n0);
@@ -388,36 +508,62 @@ void sfc_conv2d_forward(const struct sfc_conv2d *c, float *y, const float *x,
             im2col(c, col, cols, x + n0 * xs, g, H, W, p.OW, 0, p.OH);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, cols,
                         ckk, 1.0f, w, ckk, col, cols, 0.0f, buf, cols);
-            scatter(y + n0 * ys, buf, b, g, OC, p.ohw);
+            scatter(y + n0 * ys, buf, b, g, OC, p.ohw, ep,
+                    res ? res + n0 * ys : NULL, pre ? pre + n0 * ys : NULL,
+                    acc);
         }
         return;
     }
     for (int n = 0; n < N; n++) {
         float *yn = y + n * ys;
+        float *dst = pre ? pre + n * ys : yn; /* where sgemm writes */
         const float *xn = x + n * xs;
-        if (b) {
-#pragma omp parallel for schedule(static) if (OC * p.ohw >= PAR_MIN_WORK)
-            for (int o = 0; o < OC; o++)
-                for (long q = 0; q < p.ohw; q++) yn[o * p.ohw + q] = b[o];
-        }
-        if (p.pw) {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, ldy,
-                        ckk, 1.0f, w, ckk, xn, ldy, b ? 1.0f : 0.0f, yn,
-                        ldy);
-            continue;
-        }
-        for (int oh0 = 0; oh0 < p.OH; oh0 += p.band) {
-            int oh1 = SFC_MIN(oh0 + p.band, p.OH);
-            int ncol = (oh1 - oh0) * p.OW;
-            im2col(c, scratch, ncol, xn, 1, H, W, p.OW, oh0, oh1);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, ncol,
-                        ckk, 1.0f, w, ckk, scratch, ncol, b ? 1.0f : 0.0f,
-                        yn + (size_t)oh0 * p.OW, ldy);
+        const float *rn = res ? res + n * ys : NULL;
+        for (long q0 = 0; q0 < p.ohw; q0 += p.bcols) {
+            int nc = (int)SFC_MIN(p.bcols, p.ohw - q0);
+            float beta = acc ? 1.0f : 0.0f;
+            if (b) {
+#pragma omp parallel for schedule(static) if ((long)OC * nc >= PAR_MIN_WORK)
+                for (int o = 0; o < OC; o++)
+                    for (int q = 0; q < nc; q++)
+                        dst[(size_t)o * ldy + q0 + q] = b[o];
+                beta = 1.0f;
+            }
+            if (p.pw) {
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, nc,
+                            ckk, 1.0f, w, ckk, xn + q0, ldy, beta, dst + q0,
+                            ldy);
+            } else {
+                int oh0 = (int)(q0 / p.OW), oh1 = oh0 + nc / p.OW;
+                im2col(c, scratch, nc, xn, 1, H, W, p.OW, oh0, oh1);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, nc,
+                            ckk, 1.0f, w, ckk, scratch, nc, beta, dst + q0,
+                            ldy);
+            }
+            if (ep)
+                epilogue(ep, yn + q0, dst + q0, rn ? rn + q0 : NULL, ldy, OC,
+                         nc);
         }
     }
 }
 
-/* Backward of `g` images at once through the batched layout. */
+void sfc_conv2d_forward(const struct sfc_conv2d *c, float *y, const float *x,
+                        const float *w, const float *b, int N, int H, int W,
+                        float *scratch)
+{
+    forward_core(c, y, x, w, b, N, H, W, scratch, NULL, 0);
+}
+
+void sfc_conv2d_forward_ex(const struct sfc_conv2d *c, float *y,
+                           const float *x, const float *w, const float *b,
+                           int N, int H, int W, float *scratch,
+                           const struct sfc_conv2d_epilogue *ep)
+{
+    forward_core(c, y, x, w, b, N, H, W, scratch, ep, 0);
+}
+
+/* dw += dL/dw of `g` images at once through the batched layout, and
+ * (dx not NULL) dx += col2im(w^T dy). */
 static void backward_group(const struct sfc_conv2d *c, const struct plan *p,
                            float *dx, float *dw, const float *dy,
                            const float *x, const float *w, int g, int H,
@@ -438,14 +584,35 @@ static void backward_group(const struct sfc_conv2d *c, const struct plan *p,
     }
 }
 
-void sfc_conv2d_backward(const struct sfc_conv2d *c, float *dx, float *dw,
-                         float *db, const float *dy, const float *x,
-                         const float *w, int N, int H, int W, float *scratch)
+/* dx (N, C, H, W) += (or, set, =) the forward of dy through the flipped,
+ * transposed kernel; see transposed_dx(). */
+static void backward_dx_transposed(const struct sfc_conv2d *c, float *dx,
+                                   const float *dy, const float *w, int N,
+                                   int OH, int OW, float *scratch, int set)
+{
+    const int K = c->K, C = c->C, OC = c->OC, KK = K * K;
+    const struct sfc_conv2d t = transposed(c);
+    float *wt = scratch; /* (C, OC, K, K) */
+    const long nwt = (long)C * OC * KK;
+#pragma omp parallel for schedule(static) if (nwt >= PAR_MIN_WORK)
+    for (int ch = 0; ch < C; ch++)
+        for (int o = 0; o < OC; o++)
+            for (int k = 0; k < KK; k++)
+                wt[((size_t)ch * OC + o) * KK + k] =
+                    w[((size_t)o * C + ch) * KK + (KK - 1 - k)];
+    forward_core(&t, dx, dy, wt, NULL, N, OH, OW, scratch + nwt, NULL, !set);
+}
+
+void sfc_conv2d_backward_ex(const struct sfc_conv2d *c, float *dx, float *dw,
+                            float *db, const float *dy, const float *x,
+                            const float *w, int N, int H, int W,
+                            float *scratch, int flags)
 {
     const struct plan p = make_plan(c, H, W);
     const int OC = c->OC, ckk = p.ckk, ldy = (int)p.ohw;
     const long ohw = p.ohw;
     const size_t xs = (size_t)c->C * H * W, ys = (size_t)OC * ohw;
+    const int set = (flags & SFC_CONV2D_DX_SET) != 0;
 
     if (db) {
 #pragma omp parallel for schedule(dynamic, 1) \
@@ -460,44 +627,67 @@ void sfc_conv2d_backward(const struct sfc_conv2d *c, float *dx, float *dw,
         }
     }
     if (!dw && !dx) return;
-    if (p.group > 1 && N > 1) {
-        for (int n0 = 0; n0 < N; n0 += p.group)
-            backward_group(c, &p, dx ? dx + n0 * xs : NULL, dw, dy + n0 * ys,
-                           dw ? x + n0 * xs : NULL, w,
-                           SFC_MIN(p.group, N - n0), H, W, scratch);
-        return;
+    /* dx by the transposed forward, or through the column matrix (after
+     * clearing it when it is to be set) */
+    float *dxc = dx;
+    const int batched = p.group > 1 && N > 1;
+    if (dx && transposed_dx(c)) {
+        dxc = NULL;
+    } else if (dx && set && (batched || !p.pw)) {
+#pragma omp parallel for schedule(static) if ((long)N * xs >= PAR_MIN_WORK)
+        for (long i = 0; i < (long)N * (long)xs; i++) dx[i] = 0.0f;
     }
-    for (int n = 0; n < N; n++) {
-        const float *dyn = dy + n * ys;
-        const float *xn = dw ? x + n * xs : NULL; /* x unused without dw */
-        float *dxn = dx ? dx + n * xs : NULL;
-        if (p.pw) {
-            if (dw)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, ckk,
-                            ldy, 1.0f, dyn, ldy, xn, ldy, 1.0f, dw, ckk);
-            if (dxn)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk, ldy,
-                            OC, 1.0f, w, ckk, dyn, ldy, 1.0f, dxn, ldy);
-            continue;
-        }
-        for (int oh0 = 0; oh0 < p.OH; oh0 += p.band) {
-            int oh1 = SFC_MIN(oh0 + p.band, p.OH);
-            int ncol = (oh1 - oh0) * p.OW;
-            const float *dyt = dyn + (size_t)oh0 * p.OW;
-            if (dw) {
-                im2col(c, scratch, ncol, xn, 1, H, W, p.OW, oh0, oh1);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, ckk,
-                            ncol, 1.0f, dyt, ldy, scratch, ncol, 1.0f, dw,
-                            ckk);
+    if (batched) {
+        if (dw || dxc)
+            for (int n0 = 0; n0 < N; n0 += p.group)
+                backward_group(c, &p, dxc ? dxc + n0 * xs : NULL, dw,
+                               dy + n0 * ys, dw ? x + n0 * xs : NULL, w,
+                               SFC_MIN(p.group, N - n0), H, W, scratch);
+    } else {
+        for (int n = 0; n < N; n++) {
+            const float *dyn = dy + n * ys;
+            const float *xn = dw ? x + n * xs : NULL; /* x unused without dw */
+            float *dxn = dxc ? dxc + n * xs : NULL;
+            if (p.pw) {
+                if (dw)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC,
+                                ckk, ldy, 1.0f, dyn, ldy, xn, ldy, 1.0f, dw,
+                                ckk);
+                if (dxn)
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk,
+                                ldy, OC, 1.0f, w, ckk, dyn, ldy,
+                                set ? 0.0f : 1.0f, dxn, ldy);
+                continue;
             }
-            if (dxn) {
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk,
-                            ncol, OC, 1.0f, w, ckk, dyt, ldy, 0.0f, scratch,
-                            ncol);
-                col2im_add(c, dxn, scratch, ncol, 1, H, W, p.OW, oh0, oh1);
+            for (long q0 = 0; q0 < ohw; q0 += p.bcols) {
+                int ncol = (int)SFC_MIN(p.bcols, ohw - q0);
+                int oh0 = (int)(q0 / p.OW), oh1 = oh0 + ncol / p.OW;
+                const float *dyt = dyn + q0;
+                if (dw) {
+                    im2col(c, scratch, ncol, xn, 1, H, W, p.OW, oh0, oh1);
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC,
+                                ckk, ncol, 1.0f, dyt, ldy, scratch, ncol,
+                                1.0f, dw, ckk);
+                }
+                if (dxn) {
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk,
+                                ncol, OC, 1.0f, w, ckk, dyt, ldy, 0.0f,
+                                scratch, ncol);
+                    col2im_add(c, dxn, scratch, ncol, 1, H, W, p.OW, oh0,
+                               oh1);
+                }
             }
         }
     }
+    if (dx && !dxc)
+        backward_dx_transposed(c, dx, dy, w, N, p.OH, p.OW, scratch, set);
+}
+
+void sfc_conv2d_backward(const struct sfc_conv2d *c, float *dx, float *dw,
+                         float *db, const float *dy, const float *x,
+                         const float *w, int N, int H, int W, float *scratch)
+{
+    sfc_conv2d_backward_ex(c, dx, dw, db, dy, x, w, N, H, W, scratch, 0);
 }
 
 void sfc_conv2d_forward_naive(const struct sfc_conv2d *c, float *y,

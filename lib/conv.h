@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* conv.h: 2-D convolution (PyTorch nn.Conv2d semantics, groups = 1) by
- * im2col + cblas_sgemm, with 1x1 stride-1 convolutions as a direct sgemm
- * (details in conv.c).
+ * im2col + cblas_sgemm, with 1x1 stride-1 convolutions as a direct sgemm,
+ * and an optional fused per-channel epilogue (details in conv.c).
  * Conventions in nn.h (backward accumulates; NULL gradient = skip). */
 #ifndef SFC_CONV_H
 #define SFC_CONV_H
@@ -34,12 +34,43 @@ void sfc_conv2d_forward(const struct sfc_conv2d *c, float *y, const float *x,
                         const float *w, const float *b, int N, int H, int W,
                         float *scratch);
 
+/* Fused epilogue of sfc_conv2d_forward_ex, per output channel o and
+ * element (frozen BN, residual sum and ReLU of a ResNet block in one pass
+ * while the output is in cache):
+ *   v = conv(x) + b                      (pre, if not NULL, receives v)
+ *   y = v * scale[o] + shift[o]          (scale NULL: 1; shift NULL: 0)
+ *   y += res * rscale[o] + rshift[o]     (if res; rscale NULL: y += res)
+ *   y = y > 0 ? y : 0                    (if relu)
+ * The arithmetic is exactly that of the separate steps. res and pre are
+ * (N, OC, OH, OW) and must not overlap y or x (res may not be y). */
+struct sfc_conv2d_epilogue {
+    const float *scale, *shift;   /* (OC) each, or NULL */
+    const float *res;             /* NULL: no residual */
+    const float *rscale, *rshift; /* (OC) each, or NULL */
+    int relu;
+    float *pre;                   /* NULL: not kept */
+};
+
+/* sfc_conv2d_forward followed by the epilogue ep (NULL: none). */
+void sfc_conv2d_forward_ex(const struct sfc_conv2d *c, float *y,
+                           const float *x, const float *w, const float *b,
+                           int N, int H, int W, float *scratch,
+                           const struct sfc_conv2d_epilogue *ep);
+
 /* Given dy (N, OC, OH, OW): dx += dL/dx, dw += dL/dw, db += dL/db.
  * Any of dx, dw, db may be NULL. x is the forward input, read only for dw
  * (it may be NULL when dw is NULL). */
 void sfc_conv2d_backward(const struct sfc_conv2d *c, float *dx, float *dw,
                          float *db, const float *dy, const float *x,
                          const float *w, int N, int H, int W, float *scratch);
+
+/* sfc_conv2d_backward with flags: SFC_CONV2D_DX_SET overwrites dx with
+ * dL/dx instead of adding to it (no clearing pass needed). */
+#define SFC_CONV2D_DX_SET 1
+void sfc_conv2d_backward_ex(const struct sfc_conv2d *c, float *dx, float *dw,
+                            float *db, const float *dy, const float *x,
+                            const float *w, int N, int H, int W,
+                            float *scratch, int flags);
 
 /* Naive direct convolution: the reference the fast path is tested against. */
 void sfc_conv2d_forward_naive(const struct sfc_conv2d *c, float *y,

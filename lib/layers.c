@@ -13,6 +13,7 @@
  * depend on the thread count. */
 #include <math.h>
 #include <stddef.h>
+#include <string.h>
 
 #include "layers.h"
 
@@ -117,6 +118,79 @@ void sfc_relu_backward(float *dx, const float *dy, const float *y, long n)
         if (y[i] > 0) dx[i] += dy[i];
 }
 
+/* Max pooling of one plane, output row by output row: each input row of
+ * the window is reduced across the window's columns (hv, hi), then the
+ * rows are merged in order. Row-major first-maximum order survives this
+ * (a later row or column wins only when strictly greater), and so does
+ * "the last NaN wins". The input row is padded with -inf (which never
+ * replaces anything, and the initial index is the window's first real
+ * element) and split into its S phases, so that the value at column
+ * ow*S - P + kw of every output column is one contiguous vector: the
+ * selects vectorise instead of being mispredicted branches. Needs
+ * OW <= MAXOW, S <= MAXS, K <= MAXKP (else the plain scan). */
+#define MAXOW 512
+#define MAXS 4
+#define MAXKP 8
+
+static int maxpool_fast(int OW, int K, int S)
+{
+    return OW <= MAXOW && S <= MAXS && K <= MAXKP;
+}
+
+static void maxpool_plane(float *yp, int *ip, const float *xp, int H, int W,
+                          int OH, int OW, int K, int S, int P)
+{
+    /* q[ph][j] = padded row at j*S + ph; the padded row at c is x at
+     * c - P (or -inf); an output column reads c = ow*S + kw */
+    float q[MAXS][MAXOW + MAXKP];
+    float m[MAXOW], hv[MAXOW];
+    int mi[MAXOW], hi[MAXOW];
+    const int qn = OW + (K - 1) / S + 1; /* entries per phase used */
+    for (int oh = 0; oh < OH; oh++) {
+        int h0 = oh * S - P, h1 = h0 + K;
+        if (h0 < 0) h0 = 0;
+        if (h1 > H) h1 = H;
+        for (int ow = 0; ow < OW; ow++) {
+            int w0 = ow * S - P;
+            m[ow] = -INFINITY;
+            mi[ow] = h0 * W + (w0 < 0 ? 0 : w0);
+        }
+        for (int ih = h0; ih < h1; ih++) {
+            const float *xr = xp + (size_t)ih * W;
+            for (int ph = 0; ph < S; ph++)
+                for (int j = 0; j < qn; j++) {
+                    int c = j * S + ph - P;
+                    q[ph][j] = c >= 0 && c < W ? xr[c] : -INFINITY;
+                }
+            for (int ow = 0; ow < OW; ow++) {
+                int w0 = ow * S - P;
+                hv[ow] = -INFINITY;
+                hi[ow] = ih * W + (w0 < 0 ? 0 : w0);
+            }
+            for (int kw = 0; kw < K; kw++) {
+                const float *u = q[kw % S] + kw / S;
+                int base = ih * W + kw - P;
+#pragma omp simd
+                for (int ow = 0; ow < OW; ow++) {
+                    float v = u[ow];
+                    int take = (v > hv[ow]) | (v != v);
+                    hv[ow] = take ? v : hv[ow];
+                    hi[ow] = take ? base + ow * S : hi[ow];
+                }
+            }
+#pragma omp simd
+            for (int ow = 0; ow < OW; ow++) {
+                float v = hv[ow];
+                int take = (v > m[ow]) | (v != v);
+                m[ow] = take ? v : m[ow];
+                mi[ow] = take ? hi[ow] : mi[ow];
+            }
+        }
+        memcpy(yp + (size_t)oh * OW, m, sizeof(float) * OW);
+        if (ip) memcpy(ip + (size_t)oh * OW, mi, sizeof(int) * OW);
+    }
+}
+
 void sfc_maxpool2d_forward(float *y, int *idx, const float *x, int N, int C,
                            int H, int W, int K, int S, int P)
 {
@@ -129,6 +203,10 @@ void sfc_maxpool2d_forward(float *y, int *idx, const float *x, int N, int C,
         const float *xp = x + pl * H * W;
         float *yp = y + pl * OH * OW;
         int *ip = idx ? idx + pl * OH * OW : NULL;
+        if (maxpool_fast(OW, K, S)) {
+            maxpool_plane(yp, ip, xp, H, W, OH, OW, K, S, P);
+            continue;
+        }
         for (int oh = 0; oh < OH; oh++) {
             int h0 = oh * S - P, h1 = h0 + K;
             if (h0 < 0) h0 = 0;

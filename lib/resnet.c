@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "err.h"
 #include "layers.h"
@@ -178,6 +179,8 @@ static void carve_bn(struct sfc_resnet *net, struct sfc_resnet_bn *bn,
     bn->mean = net->params + off_of(net, name);
     snprintf(name, sizeof name, "%s.running_var", prefix);
     bn->var = net->params + off_of(net, name);
+    bn->scale = sfc_xmalloc(2 * (size_t)C * sizeof(float));
+    bn->shift = bn->scale + C;
     bn->gamma = net->params + og;
     bn->beta = net->params + ob;
     bn->dgamma = net->grads ? net->grads + og : NULL;
@@ -263,6 +266,14 @@ int sfc_resnet_init(struct sfc_resnet *net, const struct sfc_resnet_config *cfg,
 
 void sfc_resnet_release(struct sfc_resnet *net)
 {
+    free(net->bn0.scale);
+    for (int k = 0; net->blk && k < net->nblocks; k++) {
+        struct sfc_resnet_block *B = &net->blk[k];
+        free(B->bn1.scale);
+        free(B->bn2.scale);
+        free(B->bn3.scale);
+        free(B->bnd.scale);
+    }
     if (net->owns_params) free(net->params);
     if (net->owns_grads) free(net->grads);
     free(net->blk);
@@ -427,7 +438,7 @@ static void plan_into(struct sfc_resnet *net, struct sfc_arena *a, int N,
                 B->out = O[o];
                 o ^= 1;
             }
-            B->t3 = B->out; /* the residual sum runs in place */
+            B->t3 = B->out; /* not used: no raw outputs kept */
         }
         x = B->out;
     }
@@ -501,60 +512,36 @@ static inline float bn_rstd(const struct sfc_resnet_bn *bn, int c)
     return 1.0f / sqrtf(bn->var[c] + SFC_BN_EPS);
 }
 
-/* y = relu?(x * s + t); y may equal x. */
-static void bn_act_forward(float *y, const float *x,
-                           const struct sfc_resnet_bn *bn, int relu, int N,
-                           long HW)
+/* bn->scale, bn->shift from the current parameters. */
+static void bn_fold(struct sfc_resnet_bn *bn)
 {
-    int C = bn->C;
-#pragma omp parallel for schedule(static)
-    for (long nc = 0; nc < (long)N * C; nc++) {
-        int c = (int)(nc % C);
-        float s = bn->gamma[c] * bn_rstd(bn, c);
-        float t = bn->beta[c] - bn->mean[c] * s;
-        const float *xp = x + nc * HW;
-        float *yp = y + nc * HW;
-        if (relu) {
-            for (long i = 0; i < HW; i++) {
-                float v = xp[i] * s + t;
-                yp[i] = v > 0.0f ? v : 0.0f;
-            }
-        } else {
-            for (long i = 0; i < HW; i++) yp[i] = xp[i] * s + t;
-        }
+    for (int c = 0; c < bn->C; c++) {
+        float sc = bn->gamma[c] * bn_rstd(bn, c);
+        bn->scale[c] = sc;
+        bn->shift[c] = bn->beta[c] - bn->mean[c] * sc;
     }
 }
 
-/* out = relu(bn3(x3) + (xd ? bnd(xd) : res)); out may equal x3. */
-static void residual_forward(float *out, const float *x3,
-                             const struct sfc_resnet_bn *bn3, const float *xd,
-                             const struct sfc_resnet_bn *bnd, const float *res,
-                             int N, long HW)
+static void fold_all(struct sfc_resnet *net)
 {
-    int C = bn3->C;
-#pragma omp parallel for schedule(static)
-    for (long nc = 0; nc < (long)N * C; nc++) {
-        int c = (int)(nc % C);
-        float s = bn3->gamma[c] * bn_rstd(bn3, c);
-        float t = bn3->beta[c] - bn3->mean[c] * s;
-        const float *xp = x3 + nc * HW;
-        float *op = out + nc * HW;
-        if (xd) {
-            float sd = bnd->gamma[c] * bn_rstd(bnd, c);
-            float td = bnd->beta[c] - bnd->mean[c] * sd;
-            const float *dp = xd + nc * HW;
-            for (long i = 0; i < HW; i++) {
-                float v = (xp[i] * s + t) + (dp[i] * sd + td);
-                op[i] = v > 0.0f ? v : 0.0f;
-            }
-        } else {
-            const float *rp = res + nc * HW;
-            for (long i = 0; i < HW; i++) {
-                float v = (xp[i] * s + t) + rp[i];
-                op[i] = v > 0.0f ? v : 0.0f;
-            }
-        }
+    bn_fold(&net->bn0);
+    for (int k = 0; k < net->nblocks; k++) {
+        struct sfc_resnet_block *B = &net->blk[k];
+        bn_fold(&B->bn1);
+        bn_fold(&B->bn2);
+        bn_fold(&B->bn3);
+        if (B->cd.OC) bn_fold(&B->bnd);
     }
+}
+
+/* The epilogue y = relu(bn(conv)) (pre: keep conv's output, or NULL). */
+static struct sfc_conv2d_epilogue bn_relu(const struct sfc_resnet_bn *bn,
+                                          float *pre)
+{
+    return (struct sfc_conv2d_epilogue){.scale = bn->scale,
+                                        .shift = bn->shift,
+                                        .relu = 1,
+                                        .pre = pre};
 }
 
 /* Backward of y = relu?(bn(x)) given dy: g = dy masked where the relu
@@ -578,13 +565,33 @@ static void bn_act_backward(float *dx, float *gz, const float *dy,
             const float *ap = a ? a + o : NULL;
             float *dxp = dx + o, *gzp = gz ? gz + o : NULL;
             float s1 = 0, s2 = 0;
+            /* the same loop specialised, so that each one vectorises */
+            if (ap && gzp) {
 #pragma omp simd reduction(+ : s1, s2)
-            for (long i = 0; i < HW; i++) {
-                float g = (ap && !(ap[i] > 0.0f)) ? 0.0f : dyp[i];
-                s1 += g;
-                s2 += g * (xp[i] - mean);
-                dxp[i] = g * k;
-                if (gzp) gzp[i] = g;
+                for (long i = 0; i < HW; i++) {
+                    float g = ap[i] > 0.0f ? dyp[i] : 0.0f;
+                    s1 += g;
+                    s2 += g * (xp[i] - mean);
+                    dxp[i] = g * k;
+                    gzp[i] = g;
+                }
+            } else if (ap) {
+#pragma omp simd reduction(+ : s1, s2)
+                for (long i = 0; i < HW; i++) {
+                    float g = ap[i] > 0.0f ? dyp[i] : 0.0f;
+                    s1 += g;
+                    s2 += g * (xp[i] - mean);
+                    dxp[i] = g * k;
+                }
+            } else {
+                SFC_ASSERT(!gzp);
+#pragma omp simd reduction(+ : s1, s2)
+                for (long i = 0; i < HW; i++) {
+                    float g = dyp[i];
+                    s1 += g;
+                    s2 += g * (xp[i] - mean);
+                    dxp[i] = g * k;
+                }
             }
             sg += s1;
             sgx += s2;
@@ -599,23 +606,61 @@ static void bn_act_backward(float *dx, float *gz, const float *dy,
 /* ------------------------------------------------------------------------
  * Forward and backward */
 
-static void block_forward(struct sfc_resnet *net, struct sfc_resnet_block *B)
+/* The clock of net->prof: wall time (-DSFC_PROF_CPU: the calling thread's
+ * CPU time, which with one thread is a load-independent measure). */
+static double prof_now(void)
 {
-    int N = net->N;
-    long hw = (long)B->H * B->W, ohw = (long)B->OH * B->OW;
-    sfc_conv2d_forward(&B->c1, B->t1, B->x, B->w1, NULL, N, B->H, B->W,
-                       net->scratch);
-    bn_act_forward(B->a1, B->t1, &B->bn1, 1, N, hw);
-    sfc_conv2d_forward(&B->c2, B->t2, B->a1, B->w2, NULL, N, B->H, B->W,
-                       net->scratch);
-    bn_act_forward(B->a2, B->t2, &B->bn2, 1, N, ohw);
-    sfc_conv2d_forward(&B->c3, B->t3, B->a2, B->w3, NULL, N, B->OH, B->OW,
-                       net->scratch);
-    if (B->cd.OC)
+#ifdef SFC_PROF_CPU
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+#else
+    return sfc_now();
+#endif
+}
+
+/* Per-layer timing (net->prof): add the time since *t to the row's
+ * operation and restart the clock. */
+static inline void tick(struct sfc_resnet *net, double *t, int row, int dir,
+                        int op)
+{
+    if (!net->prof) return;
+    double now = prof_now();
+    net->prof[row][dir][op] += now - *t;
+    *t = now;
+}
+
+/* Conv, BN, ReLU and the residual sum fused: each convolution's
+ * epilogue applies its BN (and for conv3 the shortcut, then the ReLU);
+ * the raw convolution outputs are kept (pre) only when backward needs
+ * them (t1 != a1). The downsample runs first, as conv3's epilogue reads
+ * its raw output through the downsample BN. */
+static void block_forward(struct sfc_resnet *net, int k)
+{
+    struct sfc_resnet_block *B = &net->blk[k];
+    int N = net->N, kept = B->t1 != B->a1;
+    double t = net->prof ? prof_now() : 0;
+    struct sfc_conv2d_epilogue e1 = bn_relu(&B->bn1, kept ? B->t1 : NULL);
+    sfc_conv2d_forward_ex(&B->c1, B->a1, B->x, B->w1, NULL, N, B->H, B->W,
+                          net->scratch, &e1);
+    tick(net, &t, k + 1, 0, SFC_RESNET_OP_C1);
+    struct sfc_conv2d_epilogue e2 = bn_relu(&B->bn2, kept ? B->t2 : NULL);
+    sfc_conv2d_forward_ex(&B->c2, B->a2, B->a1, B->w2, NULL, N, B->H, B->W,
+                          net->scratch, &e2);
+    tick(net, &t, k + 1, 0, SFC_RESNET_OP_C2);
+    struct sfc_conv2d_epilogue e3 = bn_relu(&B->bn3, kept ? B->t3 : NULL);
+    e3.res = B->x;
+    if (B->cd.OC) {
         sfc_conv2d_forward(&B->cd, B->td, B->x, B->wd, NULL, N, B->H, B->W,
                            net->scratch);
-    residual_forward(B->out, B->t3, &B->bn3, B->cd.OC ? B->td : NULL,
-                     &B->bnd, B->x, N, ohw);
+        tick(net, &t, k + 1, 0, SFC_RESNET_OP_CD);
+        e3.res = B->td;
+        e3.rscale = B->bnd.scale;
+        e3.rshift = B->bnd.shift;
+    }
+    sfc_conv2d_forward_ex(&B->c3, B->out, B->a2, B->w3, NULL, N, B->OH,
+                          B->OW, net->scratch, &e3);
+    tick(net, &t, k + 1, 0, SFC_RESNET_OP_C3);
 }
 
 void sfc_resnet_forward(struct sfc_resnet *net, const float *x)
@@ -624,50 +669,63 @@ void sfc_resnet_forward(struct sfc_resnet *net, const float *x)
     int N = net->N, C = net->cfg.width;
     int H1 = sfc_conv2d_outsize(net->H, 7, net->conv1.S, 3, 1);
     int W1 = sfc_conv2d_outsize(net->W, 7, net->conv1.S, 3, 1);
+    double t = net->prof ? prof_now() : 0;
     net->x_in = x;
-    sfc_conv2d_forward(&net->conv1, net->t0, x, net->w0, NULL, N, net->H,
-                       net->W, net->scratch);
-    bn_act_forward(net->a0, net->t0, &net->bn0, 1, N, (long)H1 * W1);
+    fold_all(net);
+    struct sfc_conv2d_epilogue e0 =
+        bn_relu(&net->bn0, net->a0 != net->t0 ? net->t0 : NULL);
+    sfc_conv2d_forward_ex(&net->conv1, net->a0, x, net->w0, NULL, N, net->H,
+                          net->W, net->scratch, &e0);
+    tick(net, &t, 0, 0, SFC_RESNET_OP_C1);
     sfc_maxpool2d_forward(net->feat[0], net->pool_idx, net->a0, N, C, H1, W1,
                           3, 2, 1);
-    for (int k = 0; k < net->nblocks; k++) block_forward(net, &net->blk[k]);
+    tick(net, &t, 0, 0, SFC_RESNET_OP_OTHER);
+    for (int k = 0; k < net->nblocks; k++) block_forward(net, k);
 }
 
-/* gin: dL/d out (overwritten with the gradient after the output relu);
- * gout: dL/d x to accumulate into... (set, not accumulated: it is a fresh
- * buffer), or NULL when the input needs no gradient. */
-static void block_backward(struct sfc_resnet *net, struct sfc_resnet_block *B,
-                           float *gin, float *gout)
+/* gin: dL/d out, overwritten with the gradient after the output relu.
+ * Returns dL/d x: gin itself for an identity shortcut (conv1's dx adds
+ * into it), else spare (set by the downsample, then conv1 adds); NULL
+ * without need_dx. The convolutions' dx are set, not accumulated, so no
+ * buffer is cleared first. */
+static float *block_backward(struct sfc_resnet *net, int k, float *gin,
+                             float *spare, int need_dx)
 {
+    struct sfc_resnet_block *B = &net->blk[k];
     int N = net->N;
     long hw = (long)B->H * B->W, ohw = (long)B->OH * B->OW;
+    double t = net->prof ? prof_now() : 0;
     /* output relu + bn3 (+ the downsample's bn) */
     bn_act_backward(net->gt3, gin, gin, B->out, B->t3, &B->bn3, N, ohw);
     if (B->cd.OC)
         bn_act_backward(net->gtd, NULL, gin, NULL, B->td, &B->bnd, N, ohw);
+    tick(net, &t, k + 1, 1, SFC_RESNET_OP_OTHER);
     /* conv3, relu2 + bn2 */
-    memset(net->gt2, 0, SZ(B->c2.OC, B->OH, B->OW) * sizeof(float));
-    sfc_conv2d_backward(&B->c3, net->gt2, B->dw3, NULL, net->gt3, B->a2,
-                        B->w3, N, B->OH, B->OW, net->scratch);
+    sfc_conv2d_backward_ex(&B->c3, net->gt2, B->dw3, NULL, net->gt3, B->a2,
+                           B->w3, N, B->OH, B->OW, net->scratch,
+                           SFC_CONV2D_DX_SET);
+    tick(net, &t, k + 1, 1, SFC_RESNET_OP_C3);
     bn_act_backward(net->gt2, NULL, net->gt2, B->a2, B->t2, &B->bn2, N, ohw);
+    tick(net, &t, k + 1, 1, SFC_RESNET_OP_OTHER);
     /* conv2, relu1 + bn1 */
-    memset(net->gt1, 0, SZ(B->c1.OC, B->H, B->W) * sizeof(float));
-    sfc_conv2d_backward(&B->c2, net->gt1, B->dw2, NULL, net->gt2, B->a1,
-                        B->w2, N, B->H, B->W, net->scratch);
+    sfc_conv2d_backward_ex(&B->c2, net->gt1, B->dw2, NULL, net->gt2, B->a1,
+                           B->w2, N, B->H, B->W, net->scratch,
+                           SFC_CONV2D_DX_SET);
+    tick(net, &t, k + 1, 1, SFC_RESNET_OP_C2);
     bn_act_backward(net->gt1, NULL, net->gt1, B->a1, B->t1, &B->bn1, N, hw);
+    tick(net, &t, k + 1, 1, SFC_RESNET_OP_OTHER);
     /* the input: shortcut, then conv1 */
-    if (gout) {
-        size_t n = SZ(B->c1.C, B->H, B->W);
-        if (B->cd.OC)
-            memset(gout, 0, n * sizeof(float));
-        else
-            memcpy(gout, gin, n * sizeof(float));
+    float *gx = need_dx ? (B->cd.OC ? spare : gin) : NULL;
+    if (B->cd.OC) {
+        sfc_conv2d_backward_ex(&B->cd, gx, B->dwd, NULL, net->gtd, B->x,
+                               B->wd, N, B->H, B->W, net->scratch,
+                               SFC_CONV2D_DX_SET);
+        tick(net, &t, k + 1, 1, SFC_RESNET_OP_CD);
     }
-    if (B->cd.OC)
-        sfc_conv2d_backward(&B->cd, gout, B->dwd, NULL, net->gtd, B->x,
-                            B->wd, N, B->H, B->W, net->scratch);
-    sfc_conv2d_backward(&B->c1, gout, B->dw1, NULL, net->gt1, B->x, B->w1, N,
+    sfc_conv2d_backward(&B->c1, gx, B->dw1, NULL, net->gt1, B->x, B->w1, N,
                         B->H, B->W, net->scratch);
+    tick(net, &t, k + 1, 1, SFC_RESNET_OP_C1);
+    return gx;
 }
 
 static void add_into(float *y, const float *x, size_t n)
@@ -684,7 +742,6 @@ void sfc_resnet_backward(struct sfc_resnet *net,
     for (int s = 0; s < frozen; s++) SFC_ASSERT(dfeat[s] == NULL);
     if (frozen == SFC_RESNET_STAGES) return;
     float *gin = NULL;
-    int which = 0;
     int first = 0; /* first kept block */
     while (first < net->nblocks && net->blk[first].stage < frozen) first++;
     for (int k = net->nblocks - 1; k >= first; k--) {
@@ -694,17 +751,15 @@ void sfc_resnet_backward(struct sfc_resnet *net,
         size_t nout = SZ(B->c3.OC, B->OH, B->OW);
         if (last && dfeat[s]) {
             if (!gin) {
-                gin = net->g[which];
+                gin = net->g[0];
                 memcpy(gin, dfeat[s], nout * sizeof(float));
             } else {
                 add_into(gin, dfeat[s], nout);
             }
         }
         if (!gin) continue; /* no gradient reaches this block */
-        float *gout = (k > first || frozen == 0) ? net->g[1 - which] : NULL;
-        block_backward(net, B, gin, gout);
-        gin = gout;
-        which = 1 - which;
+        float *spare = gin == net->g[0] ? net->g[1] : net->g[0];
+        gin = block_backward(net, k, gin, spare, k > first || frozen == 0);
     }
     if (frozen > 0) return;
     /* the stem */
@@ -714,18 +769,21 @@ void sfc_resnet_backward(struct sfc_resnet *net,
     size_t n0 = SZ(C, net->feat_h[0], net->feat_w[0]);
     if (dfeat[0]) {
         if (!gin) {
-            gin = net->g[which];
+            gin = net->g[0];
             memcpy(gin, dfeat[0], n0 * sizeof(float));
         } else {
             add_into(gin, dfeat[0], n0);
         }
     }
     if (!gin) return;
+    double t = net->prof ? prof_now() : 0;
     memset(net->gstem, 0, SZ(C, H1, W1) * sizeof(float));
     sfc_maxpool2d_backward(net->gstem, gin, net->pool_idx, N, C, H1, W1,
                            net->feat_h[0], net->feat_w[0]);
     bn_act_backward(net->gstem, NULL, net->gstem, net->a0, net->t0,
                     &net->bn0, N, (long)H1 * W1);
+    tick(net, &t, 0, 1, SFC_RESNET_OP_OTHER);
     sfc_conv2d_backward(&net->conv1, NULL, net->dw0, NULL, net->gstem,
                         net->x_in, net->w0, N, net->H, net->W, net->scratch);
+    tick(net, &t, 0, 1, SFC_RESNET_OP_C1);
 }

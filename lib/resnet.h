@@ -56,6 +56,9 @@ struct sfc_resnet_bn {
     int C;
     float *gamma, *beta, *mean, *var;  /* (C) each */
     float *dgamma, *dbeta;             /* (C), in the gradient block */
+    float *scale, *shift;              /* (C) each, owned: the folded map
+                                          y = x * scale + shift, refreshed
+                                          by every forward */
 };
 
 struct sfc_resnet_block {
@@ -92,6 +95,16 @@ struct sfc_resnet {
     float *scratch, *g[2], *gt3, *gt2, *gt1, *gtd, *gstem;
     const float *x_in;                 /* the last forward's input */
     struct sfc_arena arena;
+    /* Optional per-layer timing (benchmarks): NULL, or nblocks + 1 rows
+     * (row 0 the stem, row k + 1 block k) to which forward ([0]) and
+     * backward ([1]) add wall seconds per operation (enum sfc_resnet_op;
+     * the stem's convolution counts as SFC_RESNET_OP_C1). */
+    double (*prof)[2][5];
+};
+
+enum sfc_resnet_op {
+    SFC_RESNET_OP_C1, SFC_RESNET_OP_C2, SFC_RESNET_OP_C3, SFC_RESNET_OP_CD,
+    SFC_RESNET_OP_OTHER /* BN, ReLU, residual, pooling, copies */
 };
 
 /* Build the layout and carve the views. params and grads are caller

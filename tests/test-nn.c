@@ -8,6 +8,9 @@
  *    and have max relative error <= 1e-4 (the issue's bar);
  *  - a brute-force direct convolution (sfc_conv2d_forward_naive, and a
  *    direct backward written here) on many random shapes;
+ *  - itself: the fused epilogue of sfc_conv2d_forward_ex equals the plain
+ *    forward followed by its steps, bit for bit; backward with dx set
+ *    equals backward accumulating into zeros;
  *  - itself: the same results, bit for bit, with 1 and 2 OpenMP threads
  *    (OpenBLAS's thread count fixed: its sgemm rounds differently with 1
  *    and 2 threads for some shapes, which is outside these kernels), and
@@ -336,6 +339,45 @@ static void tofloat(float *f, const double *d, long n)
     for (long i = 0; i < n; i++) f[i] = (float)d[i];
 }
 
+/* sfc_conv2d_forward_ex against the plain forward y0 followed by the
+ * epilogue's steps written out here: bit for bit, for a random choice of
+ * the epilogue's parts. */
+static void check_epilogue(struct sfc_rng *r, const struct sfc_conv2d *c,
+                           const char *name, const float *y0,
+                           const float *x, const float *w, const float *b,
+                           int N, int H, int W, float *scratch)
+{
+    int OH = sfc_conv2d_outsize(H, c->K, c->S, c->P, c->D);
+    int OW = sfc_conv2d_outsize(W, c->K, c->S, c->P, c->D);
+    long hw = (long)OH * OW, ny = (long)N * c->OC * hw;
+    float *sc = frand(r, c->OC, 1), *sh = frand(r, c->OC, 1);
+    float *rs = frand(r, c->OC, 1), *rt = frand(r, c->OC, 1);
+    float *res = frand(r, ny, 1);
+    float *y = falloc(ny), *pre = falloc(ny), *ref = falloc(ny);
+    int bits = (int)sfc_rng_below(r, 32);
+    struct sfc_conv2d_epilogue ep = {
+        .scale = bits & 1 ? sc : NULL, .shift = bits & 1 ? sh : NULL,
+        .res = bits & 2 ? res : NULL, .rscale = bits & 4 ? rs : NULL,
+        .rshift = bits & 4 ? rt : NULL, .relu = (bits & 8) != 0,
+        .pre = bits & 16 ? pre : NULL};
+    for (long i = 0; i < ny; i++) {
+        int o = (int)(i / hw % c->OC);
+        float v = y0[i];
+        if (ep.scale) v = v * sc[o] + sh[o];
+        if (ep.res) v = v + (ep.rscale ? res[i] * rs[o] + rt[o] : res[i]);
+        if (ep.relu) v = v > 0.0f ? v : 0.0f;
+        ref[i] = v;
+    }
+    sfc_conv2d_forward_ex(c, y, x, w, b, N, H, W, scratch, &ep);
+    T_CHECK_MSG(!memcmp(y, ref, sizeof(float) * ny),
+                "%s: epilogue %d differs from its steps", name, bits);
+    if (ep.pre)
+        T_CHECK_MSG(!memcmp(pre, y0, sizeof(float) * ny),
+                    "%s: epilogue pre differs from the output", name);
+    free(sc), free(sh), free(rs), free(rt), free(res), free(y), free(pre);
+    free(ref);
+}
+
 /* Fast forward and backward vs the direct ones on one shape. */
 static void check_shape(struct sfc_rng *r, struct sfc_conv2d c, int N, int H,
                     int W, int bias)
@@ -386,6 +428,15 @@ static void check_shape(struct sfc_rng *r, struct sfc_conv2d c, int N, int H,
                     !memcmp(ow, gdw, sizeof(float) * nw) &&
                     !memcmp(ob, gdb, sizeof(float) * c.OC),
                 "%s: a NULL gradient changes the others", name);
+    /* SFC_CONV2D_DX_SET: dx overwritten (whatever it held) with what
+     * accumulating into zeros gives */
+    for (long i = 0; i < nx; i++) ox[i] = 0, gdx[i] = (float)i;
+    sfc_conv2d_backward(&c, ox, NULL, NULL, dy, NULL, w, N, H, W, scratch);
+    sfc_conv2d_backward_ex(&c, gdx, NULL, NULL, dy, NULL, w, N, H, W,
+                           scratch, SFC_CONV2D_DX_SET);
+    T_CHECK_MSG(!memcmp(ox, gdx, sizeof(float) * nx),
+                "%s: dx set differs from dx accumulated into zeros", name);
+    check_epilogue(r, &c, name, y, x, w, bias ? b : NULL, N, H, W, scratch);
     free(x), free(w), free(b), free(dy), free(y), free(yn), free(scratch);
     free(ddx), free(ddw), free(ddb), free(rdx), free(rdw), free(rdb);
     free(gdx), free(gdw), free(gdb), free(ox), free(ow), free(ob);
@@ -435,6 +486,59 @@ static void check_random_shapes(void)
      * gather path */
     check_shape(&r, (struct sfc_conv2d){2, 2, 3, 2, 1, 1}, 1, 3, 4200, 1);
     check_shape(&r, (struct sfc_conv2d){2, 2, 3, 3, 2, 2}, 1, 4, 4500, 0);
+}
+
+/* Max pooling vs a direct scan of each window in row-major order (the
+ * rule PyTorch's CPU kernel uses: a strictly greater value or a NaN
+ * replaces the current maximum), on random shapes whose values tie often
+ * and hold NaNs and -inf. */
+static void check_maxpool_random(void)
+{
+    struct sfc_rng r;
+    sfc_rng_seed(&r, 43);
+    int bad = 0;
+    for (int t = 0; t < 60; t++) {
+        int K = 1 + (int)sfc_rng_below(&r, 4), S = 1 + (int)sfc_rng_below(&r, 3);
+        int P = (int)sfc_rng_below(&r, (unsigned)(K / 2 + 1));
+        int N = 1 + (int)sfc_rng_below(&r, 2), C = 1 + (int)sfc_rng_below(&r, 3);
+        int H = K + (int)sfc_rng_below(&r, 12), W = K + (int)sfc_rng_below(&r, 12);
+        if (t == 0) H = 3, W = 1500; /* wider than the row buffers */
+        int OH = sfc_maxpool2d_outsize(H, K, S, P);
+        int OW = sfc_maxpool2d_outsize(W, K, S, P);
+        long nx = (long)N * C * H * W, ny = (long)N * C * OH * OW;
+        float *x = falloc(nx), *y = falloc(ny), *yr = falloc(ny);
+        int *ix = calloc(ny, sizeof(int)), *ir = calloc(ny, sizeof(int));
+        for (long i = 0; i < nx; i++) {
+            int u = (int)sfc_rng_below(&r, 20);
+            x[i] = u == 0 ? NAN : u == 1 ? -INFINITY : (float)(u % 4);
+        }
+        sfc_maxpool2d_forward(y, ix, x, N, C, H, W, K, S, P);
+        for (long pl = 0; pl < (long)N * C; pl++)
+            for (int oh = 0; oh < OH; oh++)
+                for (int ow = 0; ow < OW; ow++) {
+                    float m = -INFINITY;
+                    int mi = -1;
+                    for (int kh = 0; kh < K; kh++)
+                        for (int kw = 0; kw < K; kw++) {
+                            int ih = oh * S - P + kh, iw = ow * S - P + kw;
+                            if (ih < 0 || ih >= H || iw < 0 || iw >= W)
+                                continue;
+                            float v = x[pl * H * W + ih * W + iw];
+                            if (mi < 0) mi = ih * W + iw; /* all -inf */
+                            if (v > m || isnan(v)) m = v, mi = ih * W + iw;
+                        }
+                    long o = (pl * OH + oh) * OW + ow;
+                    yr[o] = m;
+                    ir[o] = mi;
+                }
+        for (long i = 0; i < ny; i++)
+            if (ix[i] != ir[i] ||
+                (isnan(y[i]) ? !isnan(yr[i]) : y[i] != yr[i]))
+                bad++;
+        free(x), free(y), free(yr), free(ix), free(ir);
+    }
+    T_CHECK_MSG(bad == 0, "max pool: %d outputs differ from the direct scan",
+                bad);
 }
 
 /* ------------------------------------------------------------------ */
@@ -551,6 +655,7 @@ int main(void)
     check_dir(GOLDEN_DIR);
     check_fresh();
     check_random_shapes();
+    check_maxpool_random();
     check_threads();
     check_long_reductions();
     fprintf(stderr, "worst relative error seen: %.3g\n", worst_rel_seen);
