@@ -45,8 +45,8 @@ DEPS      := $(LIB_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/%.d) $(TEST_SRC:%.c=$(BUIL
 EMBED_INC := $(patsubst %,$(BUILD)/gen/%.inc,$(wildcard db/*.sql))
 CPPFLAGS  += -I$(BUILD)/gen
 
-.PHONY: all test check test-sanitize deps ref bench bench-crf bench-seg clean \
-    install
+.PHONY: all test check test-sanitize deps ref bench bench-crf bench-coco \
+    bench-irn bench-sfc bench-seg clean install
 .DELETE_ON_ERROR:
 # keep the objects of tools and tests (chained pattern rules would delete
 # them); listed, not a bare .SECONDARY:, which would make every pipeline
@@ -101,6 +101,16 @@ $(BUILD)/bench/bench-%: $(BUILD)/bench/bench-%.o $(LIBA)
 bench: $(BUILD)/bench/bench-resnet
 	@sh bench/run.sh $(BUILD)/bench/bench-resnet
 
+# sfc-irn: sparse random walk vs IRN's dense one, edge branch vs PyTorch
+bench-irn: $(BUILD)/bench/bench-irn
+	@/usr/bin/python3 bench/irn.py run $(BUILD)/bench/bench-irn
+bench: bench-irn
+
+# sfc-trainstep and sfc-cam at SFC's shapes beside PyTorch
+bench-sfc: all
+	@/usr/bin/python3 bench/sfc.py run $(BINDIR)
+bench: bench-sfc
+
 # Dense CRF vs pydensecrf (bench/crf.sh); also part of `make bench`.
 bench: bench-crf
 bench-crf: $(BUILD)/bench/bench-crf $(BINDIR)/sfc-crf
@@ -122,6 +132,11 @@ clean:
 install: all
 	mkdir -p $(DESTDIR)$(PREFIX)/bin
 	cp $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+
+# COCO 2014 train-sized ingest (bench/coco.sh); also part of `make bench`.
+bench: bench-coco
+bench-coco: $(BINDIR)/sfc-coco
+	@sh bench/coco.sh $(BINDIR)
 
 -include $(DEPS)
 -include pipelines/*.mk

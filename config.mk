@@ -7,7 +7,7 @@ PKG_CONFIG ?= pkg-config
 
 # Libraries; -I from pkg-config become -isystem so their headers do not
 # trip our warning flags.
-PKGS     = vips libpng sqlite3 openblas zlib
+PKGS     = vips libpng sqlite3 openblas zlib yajl
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null | sed 's/-I/-isystem /g')
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 

@@ -2,7 +2,9 @@
 /* rw.c: sparse random walk (sfc-reference.md §7; the dense original is
  * irn/misc/indexing.py propagate_to_edge). See rw.h for the formula.
  * Per step: y[k][j] = sum_o wt[o][j] * x[k][j + off_o], summed in a fixed
- * offset order, so results do not depend on the thread count. */
+ * offset order, so results do not depend on the thread count. Threads
+ * take groups of channels through all the steps (channels are independent
+ * walks), so no barrier separates the steps. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,26 +86,29 @@ void sfc_rw_release(struct sfc_rw *rw)
 }
 
 /* Rows r of y = x T for all K channels: the weights of a row are read
- * once for every channel. */
-static void step_row(const struct sfc_rw *rw, double *y, const double *x,
-                     int K, int r)
+ * once for every channel. The column loops are independent elements (no
+ * reduction), so vectorising them changes no rounding. */
+static void step_row(const struct sfc_rw *rw, double *restrict y,
+                     const double *restrict x, int K, int r)
 {
     int h = rw->h, w = rw->w;
     long hw = (long)h * w;
-    const float *w0 = rw->wt + (long)r * w;
+    const float *restrict w0 = rw->wt + (long)r * w;
     for (int k = 0; k < K; k++) {
-        double *yr = y + k * hw + (long)r * w;
-        const double *xr = x + k * hw + (long)r * w;
+        double *restrict yr = y + k * hw + (long)r * w;
+        const double *restrict xr = x + k * hw + (long)r * w;
+        #pragma omp simd
         for (int c = 0; c < w; c++) yr[c] = w0[c] * xr[c];
     }
     for (int o = 1; o < rw->noff; o++) {
         int oy = rw->oy[o], ox = rw->ox[o];
         if (r + oy < 0 || r + oy >= h) continue;
         int x0 = SFC_MAX(0, -ox), x1 = SFC_MIN(w, w - ox);
-        const float *wr = rw->wt + o * hw + (long)r * w;
+        const float *restrict wr = rw->wt + o * hw + (long)r * w;
         for (int k = 0; k < K; k++) {
-            double *yr = y + k * hw + (long)r * w;
-            const double *xr = x + k * hw + (long)(r + oy) * w + ox;
+            double *restrict yr = y + k * hw + (long)r * w;
+            const double *restrict xr = x + k * hw + (long)(r + oy) * w + ox;
+            #pragma omp simd
             for (int c = x0; c < x1; c++) yr[c] += wr[c] * xr[c];
         }
     }
@@ -113,21 +118,24 @@ void sfc_rw_apply(const struct sfc_rw *rw, float *x, int K, int steps,
                   double *scratch)
 {
     long hw = (long)rw->h * rw->w;
-    double *xa = scratch, *xb = scratch + K * hw;
-    for (long i = 0; i < K * hw; i++) xa[i] = x[i];
-    #pragma omp parallel
-    {
-        double *a = xa, *b = xb;
+    /* channels walk independently: each thread takes whole channels
+     * through all the steps, with no barrier between steps (a barrier per
+     * step costs most of the time on a shared machine) */
+    /* channels per task: the weights of a row are read once per group;
+     * small K keeps one channel per task so that 2 threads share evenly */
+    int g = K >= 16 ? 4 : K >= 8 ? 2 : 1, ng = (K + g - 1) / g;
+    #pragma omp parallel for schedule(dynamic, 1)
+    for (int q = 0; q < ng; q++) {
+        int k0 = q * g, nk = SFC_MIN(g, K - k0);
+        double *a = scratch + 2 * k0 * hw, *b = a + nk * hw;
+        for (long i = 0; i < nk * hw; i++) a[i] = x[k0 * hw + i];
         for (int s = 0; s < steps; s++) {
-            #pragma omp for schedule(static)
-            for (int r = 0; r < rw->h; r++) step_row(rw, b, a, K, r);
-            /* the implicit barrier of the loop ends the step */
+            for (int r = 0; r < rw->h; r++) step_row(rw, b, a, nk, r);
             double *t = a;
             a = b;
             b = t;
         }
-        #pragma omp for schedule(static)
-        for (long i = 0; i < K * hw; i++) x[i] = (float)a[i];
+        for (long i = 0; i < nk * hw; i++) x[k0 * hw + i] = (float)a[i];
     }
 }
 

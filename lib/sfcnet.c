@@ -284,9 +284,13 @@ static void plan_into(struct sfc_sfcnet *net, const struct sfc_resnet *bb,
         a->sraw[i] = sfc_arena_floats(ar, n);
         a->snorm[i] = sfc_arena_floats(ar, N * (size_t)bb->feat_h[i + 1] *
                                                (size_t)bb->feat_w[i + 1]);
-        a->sn[i] = sfc_arena_floats(ar, n);
         if (n > smax) smax = n;
     }
+    /* a normalised side output lives only until it is resized into hie
+     * (backward reads sraw and snorm), so the four share one buffer, which
+     * backward reuses for their gradients (gsn) */
+    float *snb = sfc_arena_floats(ar, smax);
+    for (int i = 0; i < 4; i++) a->sn[i] = snb;
     a->hie = sfc_arena_floats(ar, N * D * hw);
     a->xs = sfc_arena_floats(ar, N * 3 * hw);
     a->f = sfc_arena_floats(ar, N * C4 * hw);
@@ -306,9 +310,12 @@ static void plan_into(struct sfc_sfcnet *net, const struct sfc_resnet *bb,
     a->g1 = sfc_arena_floats(ar, N * K * hw);
     a->g2 = sfc_arena_floats(ar, N * K * hw);
     a->gA = sfc_arena_floats(ar, N * hw * hw);
-    a->gcam = sfc_arena_floats(ar, SFC_MAX(2 * N * C4 * hw, smax));
-    a->gside = sfc_arena_floats(ar, SFC_MAX(smax, N * D * hw + N * K * D));
-    a->gsn = sfc_arena_floats(ar, smax);
+    /* gcam: side gradients, then the PCM feature's; gside: dhie and
+     * dproto, then (free after the sides) the gradient of f */
+    a->gcam = sfc_arena_floats(ar, SFC_MAX(N * C4 * hw, smax));
+    a->gside = sfc_arena_floats(
+        ar, SFC_MAX(SFC_MAX(smax, N * D * hw + N * K * D), N * C4 * hw));
+    a->gsn = snb;
     size_t sc = SFC_MAX(sfc_pcm_affinity_scratch((int)hw),
                         sfc_cosine_scratch((int)N, (int)K, (int)D, (int)hw));
     a->scratch = sfc_arena_floats(ar, sc);
@@ -562,7 +569,7 @@ void sfc_sfcnet_backward(struct sfc_sfcnet *net, int s, int heads)
         sfc_pcm_apply_backward(dt, dA, a->dmw, a->t, a->A, N, K, hw);
         zero(dcam21, nk);
         sfc_pcm_apply_backward(dcam21, dA, dt, a->cam21, a->A, N, K, hw);
-        float *dfn = a->gcam, *df = a->gcam + (size_t)N * C4 * hw;
+        float *dfn = a->gcam, *df = a->gside;
         zero(dfn, (size_t)N * C4 * hw);
         sfc_pcm_affinity_backward(dfn, dA, a->fn, a->A, a->colsum, N, C4, hw,
                                   a->scratch);

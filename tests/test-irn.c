@@ -143,6 +143,32 @@ static void check_rw(const char *dir, const char *tag)
     free(path);
 }
 
+/* Channels walk independently, in groups whose size depends on K: the
+ * walk of K = 17 channels at once (groups of 4) must give the bits of each
+ * channel walked alone, for any thread count. */
+static void check_rw_groups(void)
+{
+    int K = 17, h = 9, w = 11;
+    long hw = (long)h * w;
+    struct sfc_rng r;
+    sfc_rng_seed(&r, 7);
+    float *edge = sfc_xmalloc(sizeof(float) * hw);
+    float *all = sfc_xmalloc(sizeof(float) * K * hw);
+    float *one = sfc_xmalloc(sizeof(float) * K * hw);
+    for (long i = 0; i < hw; i++) edge[i] = (float)sfc_rng_uniform(&r);
+    for (long i = 0; i < K * hw; i++)
+        all[i] = one[i] = (float)sfc_rng_uniform(&r);
+    T_CHECK(sfc_rw_propagate(all, K, edge, h, w, 5, 10.0f, 4) == 0);
+    for (int k = 0; k < K; k++)
+        T_CHECK(sfc_rw_propagate(one + k * hw, 1, edge, h, w, 5, 10.0f, 4) ==
+                0);
+    T_CHECK_MSG(memcmp(all, one, sizeof(float) * K * hw) == 0,
+                "a walk of %d channels differs from the channels alone", K);
+    free(edge);
+    free(all);
+    free(one);
+}
+
 static void check_dir(const char *dir)
 {
     check_path(dir, 5);
@@ -161,6 +187,7 @@ int main(int argc, char **argv)
     sfc_pathidx_release(&p);
     T_CHECK(sfc_pathidx_init(&p, 5) == 0 && p.ndir == 34);   /* §6.2 */
     sfc_pathidx_release(&p);
+    check_rw_groups();
     test_with_oracle("ref_irn.py", "irn", check_dir);
     return test_summary();
 }

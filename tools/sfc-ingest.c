@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "dataset.h"
 #include "db.h"
 #include "img.h"
 #include "sfc.h"
@@ -151,36 +152,6 @@ static int load_item(struct item *it, const struct cmdline *cl,
     if (k < 0)
         return sfc_error(cl->label_file, "no labels for image '%s'", it->id);
     memcpy(it->present, ll->present[k], 256);
-    return 0;
-}
-
-/* Classes already in the db must be these; an empty table gets them. */
-static int put_classes(struct sfc_db *db, const struct sfc_classes *cls,
-                       const char *source)
-{
-    int64_t n = 0;
-    if (sfc_db_query_int64(db, &n, "SELECT count(*) FROM classes", NULL) < 0)
-        return -1;
-    if (n == 0) {
-        for (int c = 0; c < cls->n; c++)
-            if (sfc_db_execv(db, "INSERT INTO classes (id, name) VALUES (?, "
-                             "?)", "is", c, cls->names[c]))
-                return -1;
-        return 0;
-    }
-    int64_t same = 0;
-    for (int c = 0; c < cls->n; c++) {
-        int64_t k = 0;
-        if (sfc_db_query_int64(db, &k, "SELECT count(*) FROM classes WHERE "
-                               "id = ? AND name = ?", "is", c,
-                               cls->names[c]) < 0)
-            return -1;
-        same += k;
-    }
-    if (n != cls->n || same != cls->n)
-        return sfc_error(db->path, "its %lld classes differ from the %d of "
-                         "'%s' (one db holds one dataset)", (long long)n,
-                         cls->n, source);
     return 0;
 }
 
@@ -361,53 +332,28 @@ int main(int argc, char **argv)
     /* one transaction */
     struct sfc_db *db = sfc_db_open(cl.db, SFC_DB_CREATE);
     if (!db || sfc_db_begin(db)) sfc_die_errmsg();
-    int r = put_classes(db, &cls, cls_file ? cls_file : "the VOC classes");
+    int r = sfc_dataset_put_classes(db, cls.names, cls.n,
+                                    cls_file ? cls_file : "the VOC classes");
     int64_t run = r ? -1 : sfc_db_run_begin(db, "sfc-ingest", SFC_DB_NO_SEED,
                                             cfg);
     if (run < 0) r = -1;
-    sqlite3_stmt *ins_img = r ? NULL : sfc_db_prepare(
-        db, "INSERT INTO images (id, width, height, path, mask) VALUES (?, "
-            "?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET width = "
-            "excluded.width, height = excluded.height, path = excluded.path, "
-            "mask = excluded.mask");
-    sqlite3_stmt *del_lab = r ? NULL : sfc_db_prepare(
-        db, "DELETE FROM image_labels WHERE image = ?");
-    sqlite3_stmt *ins_lab = r ? NULL : sfc_db_prepare(
-        db, "INSERT INTO image_labels (image, class) VALUES (?, ?)");
-    sqlite3_stmt *ins_split = r ? NULL : sfc_db_prepare(
-        db, "INSERT INTO image_splits (split, image, pos) VALUES (?, ?, ?)");
-    if (!ins_img || !del_lab || !ins_lab || !ins_split) r = -1;
+    struct sfc_dataset_writer w = {0};
+    if (r == 0 && sfc_dataset_writer_open(&w, db)) r = -1;
     for (long i = 0; r == 0 && i < nu; i++) {
         const struct item *it = &items[i];
-        if (sfc_db_bind(db, ins_img, "siiss", it->id, it->width, it->height,
-                        it->path, it->mask) ||
-            sfc_db_step(db, ins_img) < 0 ||
-            sfc_db_bind(db, del_lab, "s", it->id) ||
-            sfc_db_step(db, del_lab) < 0)
-            r = -1;
-        for (int c = 1; r == 0 && c < cls.n; c++)
-            if (it->present[c] &&
-                (sfc_db_bind(db, ins_lab, "si", it->id, c) ||
-                 sfc_db_step(db, ins_lab) < 0))
-                r = -1;
+        r = sfc_dataset_put_image(&w, it->id, it->width, it->height, it->path,
+                                  it->mask, it->present, cls.n);
     }
     for (int s = 0; r == 0 && s < nsplit; s++) {
-        r = sfc_db_execv(db, "DELETE FROM image_splits WHERE split = ?", "s",
-                         splits[s]);
+        r = sfc_dataset_split_clear(&w, splits[s]);
         for (long i = 0; r == 0 && i < slen[s]; i++)
-            if (sfc_db_bind(db, ins_split, "ssI", splits[s], sids[s][i],
-                            (int64_t)i) ||
-                sfc_db_step(db, ins_split) < 0)
-                r = -1;
+            r = sfc_dataset_split_add(&w, splits[s], sids[s][i], i);
         if (r == 0)
             r = sfc_db_class_stats_write(db, 0, splits[s],
                                          counts + (size_t)s * (size_t)cls.n,
                                          NULL, cls.n);
     }
-    sqlite3_finalize(ins_img);
-    sqlite3_finalize(del_lab);
-    sqlite3_finalize(ins_lab);
-    sqlite3_finalize(ins_split);
+    sfc_dataset_writer_release(&w);
     if (r == 0) r = sfc_db_run_end(db, run, SFC_RUN_OK);
     if (r == 0) r = sfc_db_commit(db);
     if (r) {

@@ -1,7 +1,8 @@
 # t0610: sfc-trainstep on a tiny toy set: the schedule trains to the end,
 # train_log gets a row per step, a run stopped part-way (--steps, or
 # SIGKILL) and resumed ends at the same bytes as an uninterrupted run, the
-# baseline trains, and bad input fails with one line. Needs: sqlite3.
+# baseline trains, and bad input fails with one line. Needs: sqlite3,
+# strace.
 . tests/cli/lib.sh
 
 expect_ok sfc-toygen --out "$T/toy" --size 32 --train 40 --val 6 \
@@ -30,16 +31,13 @@ check "no final after a partial run" test ! -e "$T/b/final.safetensors"
 expect_ok sfc-trainstep --db "$T/db" --out "$T/b" --ckpt-every 3 $NET
 same_bytes "$T/a/final.safetensors" "$T/b/final.safetensors"
 
-# killed (SIGKILL) once its first checkpoint exists, then resumed
-sfc-trainstep --db "$T/db" --out "$T/c" --ckpt-every 2 $NET >/dev/null 2>&1 &
-pid=$!
-i=0
-while [ ! -e "$T/c/ckpt.safetensors" ] && [ $i -lt 600 ]; do
-    sleep 0.05
-    i=$((i + 1))
-done
-kill -KILL $pid 2>/dev/null
-wait $pid
+# killed (SIGKILL) while it writes its second checkpoint (step 4; strace
+# injects the signal at the second rename, so the kill lands there however
+# fast the machine is), then resumed
+strace -f -o /dev/null -e trace=rename,renameat,renameat2 \
+    -e inject=rename,renameat,renameat2:signal=KILL:when=2 \
+    sfc-trainstep --db "$T/db" --out "$T/c" --ckpt-every 2 $NET \
+    >/dev/null 2>&1
 check "killed before the end" test ! -e "$T/c/final.safetensors"
 check "a checkpoint survived" test -s "$T/c/ckpt.safetensors"
 expect_ok sfc-trainstep --db "$T/db" --out "$T/c" --ckpt-every 3 $NET

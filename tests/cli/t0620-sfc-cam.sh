@@ -25,6 +25,18 @@ for f in "$T"/cam/*.npz; do same_bytes "$f" "$T/sh/$(basename "$f")"; done
 expect_ok sfc-cam --db "$T/db" --ckpt "$W" --out "$T/cam" --split val \
     --scales 1,0.5,1.5
 check "second run skips" grep -q "0 written	4 skipped" "$T/.out"
+# --cam-c 0: the same M_W and M_P without cam_c (smaller files)
+expect_ok sfc-cam --db "$T/db" --ckpt "$W" --out "$T/nc" --split val \
+    --scales 1,0.5,1.5 --cam-c 0 -q
+check "--cam-c 0 files are smaller" test "$(du -sb "$T/nc" | cut -f1)" -lt \
+    "$(du -sb "$T/cam" | cut -f1)"
+G="$T/toy/SegmentationClass"
+expect_ok sfc-miou --gt "$G" --cams "$T/cam" --db "$T/db" --split val --map all
+cp "$T/.out" "$T/m1"
+expect_ok sfc-miou --gt "$G" --cams "$T/nc" --db "$T/db" --split val --map all
+same_bytes "$T/.out" "$T/m1"
+expect_fail 1 sfc-miou --gt "$G" --cams "$T/nc" --db "$T/db" --split val \
+    --map cam_c
 if [ -n "${SFC_ORACLE:-}" ]; then
     args=""
     for id in $(cat "$T/toy/ImageSets/Segmentation/val.txt"); do
