@@ -45,7 +45,8 @@ DEPS      := $(LIB_OBJ:.o=.d) $(TOOL_SRC:%.c=$(BUILD)/%.d) $(TEST_SRC:%.c=$(BUIL
 EMBED_INC := $(patsubst %,$(BUILD)/gen/%.inc,$(wildcard db/*.sql))
 CPPFLAGS  += -I$(BUILD)/gen
 
-.PHONY: all test check test-sanitize deps ref bench bench-crf bench-coco bench-irn bench-sfc clean install
+.PHONY: all test check test-sanitize deps ref bench bench-crf bench-coco \
+    bench-irn bench-sfc bench-seg clean install
 .DELETE_ON_ERROR:
 # keep the objects of tools and tests (chained pattern rules would delete
 # them); listed, not a bare .SECONDARY:, which would make every pipeline
@@ -114,6 +115,12 @@ bench: bench-sfc
 bench: bench-crf
 bench-crf: $(BUILD)/bench/bench-crf $(BINDIR)/sfc-crf
 	@sh bench/crf.sh $(BUILD)/bench/bench-crf $(BINDIR)/sfc-crf
+
+# DeepLab-v2 ResNet-101 training and prediction vs PyTorch (bench/seg.sh);
+# also part of `make bench`.
+bench: bench-seg
+bench-seg: $(BUILD)/bench/bench-seg
+	@sh bench/seg.sh $(BUILD)/bench/bench-seg
 
 ref:
 	@for s in tests/ref/ref_*.py; do \

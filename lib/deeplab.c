@@ -21,6 +21,7 @@
 #include "err.h"
 #include "ops.h"
 #include "resample.h"
+#include "segaug.h"
 #include "util.h"
 
 void sfc_deeplab_config_default(struct sfc_deeplab_config *cfg, int depth,
@@ -408,6 +409,34 @@ double sfc_deeplab_train(struct sfc_deeplab *net, const float *x,
         sfc_resnet_backward(&sc->bb, dfe);
     }
     return total;
+}
+
+/* ------------------------------------------------------------ inference */
+
+int sfc_deeplab_predict(struct sfc_deeplab *net, float *out,
+                        const uint8_t *img, int H, int W, int nscale,
+                        const double *scales, int flip)
+{
+    int C = net->cfg.nclass, nb = 1 + !!flip;
+    if (sfc_deeplab_plan(net, nb, H, W, nscale, scales, 0)) return -1;
+    float *x = sfc_xmalloc(sizeof(float) * 3 * (size_t)H * W * nb);
+    sfc_seg_input(x, img, H, W, flip);
+    sfc_deeplab_forward(net, x);
+    int LH = net->LH, LW = net->LW;
+    float *f = net->fused;
+    if (flip) { /* the mirror's logits, mirrored back, into the max */
+        const float *g = net->fused + (size_t)C * LH * LW;
+        for (int c = 0; c < C; c++)
+            for (int y = 0; y < LH; y++)
+                for (int xx = 0; xx < LW; xx++) {
+                    size_t i = ((size_t)c * LH + y) * LW + xx;
+                    float v = g[((size_t)c * LH + y) * LW + (LW - 1 - xx)];
+                    if (v > f[i]) f[i] = v;
+                }
+    }
+    sfc_resize_bilinear_forward(out, f, 1, C, LH, LW, H, W, 0, 0, 0);
+    free(x);
+    return 0;
 }
 
 /* ------------------------------------------------------------ optimiser */

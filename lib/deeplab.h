@@ -150,6 +150,16 @@ double sfc_deeplab_train(struct sfc_deeplab *net, const float *x,
 
 void sfc_deeplab_zero_grad(struct sfc_deeplab *net);
 
+/* Inference on one image img (H, W, 3) uint8 of any size: normalised
+ * (ImageNet statistics), the fused logits at the nscale scales and, if
+ * flip, those of the mirrored image mirrored back, their pixel-wise max,
+ * resized to (H, W) (bilinear, align_corners False): out (C, H, W).
+ * Plans for the image (an allocation when the size changes). 0, or -1
+ * (error set) if a scale leaves the image empty. */
+int sfc_deeplab_predict(struct sfc_deeplab *net, float *out,
+                        const uint8_t *img, int H, int W, int nscale,
+                        const double *scales, int flip);
+
 /* DeepLab's parameter groups (kazuto1011 deeplab-pytorch main.py): the
  * backbone's convolution weights at lr with weight decay wd; the head's
  * weights at head_mult * lr with wd; the head's biases at bias_mult * lr

@@ -4,7 +4,7 @@
 #
 # Stage programs (swap one for any program that honours the same files,
 # e.g. `make voc-pseudolabels CRF=./my-crf`):
-#   TOYGEN INGEST SAMPLE TRAINSTEP CAM CRF IRN MIOU REPORT
+#   TOYGEN INGEST SAMPLE TRAINSTEP CAM CRF IRN MIOU SEGTRAIN REPORT
 #                                        default $(BINDIR)/sfc-*
 #   BINDIR ?= bin
 # the source tree (scripts/), wherever make runs
@@ -37,6 +37,7 @@ CAM ?= $(BINDIR)/sfc-cam
 CRF ?= $(BINDIR)/sfc-crf
 MIOU ?= $(BINDIR)/sfc-miou
 IRN ?= $(BINDIR)/sfc-irn
+SEGTRAIN ?= $(BINDIR)/sfc-segtrain
 REPORT ?= $(BINDIR)/sfc-report
 
 # $(call sfc_start,PATHS): the recipe of a start stamp: remove PATHS (what

@@ -17,14 +17,25 @@
 #   TOY_LR     ?= 0.1        TOY_PDW_WARMUP ?= 350 (L_PDW off for the first
 #                            steps: from scratch it collapses the CAMs)
 #   TOY_SCALES ?= 1,0.5,1.5,2   CAM inference scales
+#   TOY_SEG_ITERS ?= 200   TOY_SEG_WIDTH ?= 8   TOY_SEG_LR ?= 0.1
+#   TOY_SEG_BATCH ?= 10    TOY_SEG_MSC ?= 1,0.75,0.5   TOY_SEG_CLIP ?= 1
+#                            segmentation: DeepLab-v2 (ResNet blocks
+#                            TOY_BLOCKS, from scratch, so a larger lr with
+#                            clipping than DeepLab's fine-tuning) trained
+#                            on the random-walk pseudo labels of the IRN
+#                            images, per method, and on their true masks
+#                            (method gt: the fully supervised upper bound)
 # Stage programs (swap one for any program that honours the same files):
-#   TOYGEN INGEST SAMPLE TRAINSTEP CAM CRF IRN MIOU REPORT
+#   TOYGEN INGEST SAMPLE TRAINSTEP CAM CRF IRN MIOU SEGTRAIN REPORT
 # Targets: demo  toy-data  toy-report  toy-clean
 # toy-report (and the end of demo) writes $(TOY_RUN)/report.html, one page
 # with both methods side by side (sfc-report).
 # Methods: sfc (SFC as the paper) and baseline (plain CAM classifier), each
-# in $(TOY_RUN)/<method>/: final.safetensors, cam/, crf/ and the mIoU
-# tables; the metrics rows are in the db (stage cam / crf, map per method).
+# in $(TOY_RUN)/<method>/: final.safetensors, cam/, crf/, pseudo/,
+# pseudo-train/ (pseudo labels of the IRN images), seg.safetensors, seg/
+# (the segmentation network's val predictions) and the mIoU tables;
+# $(TOY_RUN)/gt/ holds the network trained on the true masks. The metrics
+# rows are in the db (stage cam / crf / pseudo / seg, map per method).
 # Stamps track stages (<stage>.start: begun on current inputs; .done:
 # finished; see stages.mk); the db records what ran.
 # Tool variables, stamps and the summary queries: stages.mk.
@@ -64,19 +75,33 @@ TOY_PW_IR_sfc := 0.7
 TOY_PW_IR_baseline := 0
 TOY_PW_RW_sfc := 0.3
 TOY_PW_RW_baseline := 0
+TOY_SEG_ITERS ?= 200
+TOY_SEG_WIDTH ?= 8
+TOY_SEG_LR    ?= 0.1
+TOY_SEG_BATCH ?= 10
+TOY_SEG_MSC   ?= 1,0.75,0.5
+TOY_SEG_CLIP  ?= 1
+TOY_SEG_METHODS := $(TOY_METHODS) gt
+TOY_SEGLABELS_sfc := $(TOY_RUN)/sfc/pseudo-train
+TOY_SEGLABELS_baseline := $(TOY_RUN)/baseline/pseudo-train
+TOY_SEGLABELS_gt := $(TOY_RUN)/data/SegmentationClass
 
 TOY_DB := $(TOY_RUN)/sfc.db
 
 .PHONY: demo demo-files toy-data toy-report toy-clean
 
 TOY_RESULTS := $(foreach m,$(TOY_METHODS),$(TOY_RUN)/$(m)/cam-miou.txt \
-    $(TOY_RUN)/$(m)/crf-miou.txt $(TOY_RUN)/$(m)/pseudo-miou.txt)
+    $(TOY_RUN)/$(m)/crf-miou.txt $(TOY_RUN)/$(m)/pseudo-miou.txt \
+    $(TOY_RUN)/$(m)/pseudo-train-miou.txt) \
+    $(foreach m,$(TOY_SEG_METHODS),$(TOY_RUN)/$(m)/seg-miou.txt)
 # every stage output named here, so none is an "intermediate" of the
 # pattern chains: removing one reruns it and what follows it
 TOY_STAGES := $(foreach m,$(TOY_METHODS),$(addprefix $(TOY_RUN)/$(m)/, \
     final.safetensors cam.done crf.done irlabel.done irn.safetensors \
     pseudo.done train.start cam.start crf.start irlabel.start irn.start \
-    pseudo.start))
+    pseudo.start pseudo-train.start pseudo-train.done)) \
+    $(foreach m,$(TOY_SEG_METHODS),$(addprefix $(TOY_RUN)/$(m)/, \
+    seg.start seg.safetensors segpred.start seg.done))
 
 demo-files: $(TOY_RESULTS) $(TOY_STAGES)
 
@@ -87,6 +112,11 @@ demo: demo-files $(REPORT)
 	@echo
 	@echo "mIoU on the val split (%), baseline vs SFC:"
 	@$(call sfc_show_miou,$(TOY_DB))
+	@echo
+	@echo "segmentation: DeepLab-v2 trained on the IRN images' labels," \
+	    "mIoU (%) of its val predictions (seg); pseudo_train: those" \
+	    "labels' own mIoU; gt: trained on the true masks (upper bound):"
+	@$(call toy_show_seg,$(TOY_DB))
 	$(REPORT) -q -o $(TOY_RUN)/report.html $(TOY_RUN)
 	@echo
 	@echo "report: $(TOY_RUN)/report.html"
@@ -201,6 +231,73 @@ $(TOY_RUN)/%/pseudo-miou.txt: $(TOY_RUN)/%/pseudo.done $(MIOU)
 	$(MIOU) --db $(TOY_DB) --gt $(TOY_RUN)/data/SegmentationClass \
 	    --pred $(TOY_RUN)/$*/pseudo --split val --count-split train \
 	    --stage pseudo-$* -q > $@.tmp && mv $@.tmp $@
+
+# segmentation: pseudo labels of the IRN images (from their single-scale
+# train CAMs), DeepLab-v2 trained on them (or on the true masks: gt), its
+# predictions on val, their scores. The train pseudo labels are not
+# recorded as a run (their mIoU is): sfc-report shows the folder of the
+# last recorded sfc-irn infer run as the val pseudo labels.
+$(TOY_RUN)/%/pseudo-train.start: $(TOY_RUN)/%/irn.safetensors \
+    $(TOY_RUN)/%/irlabel.done $(IRN)
+	$(call sfc_start,$(TOY_RUN)/$*/pseudo-train)
+
+$(TOY_RUN)/%/pseudo-train.done: $(TOY_RUN)/%/pseudo-train.start
+	$(IRN) infer --list $(TOY_RUN)/irn-list.txt \
+	    --images $(TOY_RUN)/data/JPEGImages --ext .jpg \
+	    --irn $(TOY_RUN)/$*/irn.safetensors --cams $(TOY_RUN)/$*/cam-train \
+	    --out $(TOY_RUN)/$*/pseudo-train --canvas $(TOY_SIZE) --rule sfc \
+	    --w-map $(TOY_WMAP_$*) --w-p $(TOY_PW_RW_$*) -q
+	@touch $@
+
+$(TOY_RUN)/%/pseudo-train-miou.txt: $(TOY_RUN)/%/pseudo-train.done $(MIOU)
+	$(MIOU) --db $(TOY_DB) --gt $(TOY_RUN)/data/SegmentationClass \
+	    --pred $(TOY_RUN)/$*/pseudo-train --list $(TOY_RUN)/irn-list.txt \
+	    --count-split train --stage pseudo-train-$* -q > $@.tmp && mv $@.tmp $@
+
+$(TOY_RUN)/%/seg.start: $(TOY_RUN)/%/pseudo-train.done $(SEGTRAIN)
+	$(call sfc_start,$(TOY_RUN)/$*/seg.safetensors $(TOY_RUN)/$*/seg.safetensors.ckpt)
+
+$(TOY_RUN)/gt/seg.start: $(TOY_RUN)/%/seg.start: $(TOY_RUN)/irn-list.txt \
+    $(SEGTRAIN)
+	$(call sfc_start,$(TOY_RUN)/$*/seg.safetensors $(TOY_RUN)/$*/seg.safetensors.ckpt)
+
+$(TOY_RUN)/%/seg.safetensors: $(TOY_RUN)/%/seg.start
+	$(SEGTRAIN) train --db $(TOY_DB) --list $(TOY_RUN)/irn-list.txt \
+	    --labels $(TOY_SEGLABELS_$*) --classes $$(($(TOY_CLASSES) + 1)) \
+	    --blocks $(TOY_BLOCKS) --width $(TOY_SEG_WIDTH) \
+	    --iters $(TOY_SEG_ITERS) --batch $(TOY_SEG_BATCH) \
+	    --micro $(TOY_SEG_BATCH) --crop $(TOY_SIZE) \
+	    --scales 0.5,0.75,1,1.25,1.5 --flip 1 --msc $(TOY_SEG_MSC) \
+	    --lr $(TOY_SEG_LR) --head-lr-mult 1 --bias-lr-mult 1 --train-bn 0 \
+	    --weight-decay 5e-4 --momentum 0.9 --power 0.9 \
+	    --clip $(TOY_SEG_CLIP) --seed $(TOY_SEED) --out $@ -q
+
+$(TOY_RUN)/%/segpred.start: $(TOY_RUN)/%/seg.safetensors $(SEGTRAIN)
+	$(call sfc_start,$(TOY_RUN)/$*/seg)
+
+$(TOY_RUN)/%/seg.done: $(TOY_RUN)/%/segpred.start
+	$(SEGTRAIN) predict --db $(TOY_DB) --split val \
+	    --model $(TOY_RUN)/$*/seg.safetensors --out $(TOY_RUN)/$*/seg \
+	    --msc $(TOY_SEG_MSC) --flip 0 --crf 0 -q
+	@touch $@
+
+$(TOY_RUN)/%/seg-miou.txt: $(TOY_RUN)/%/seg.done $(MIOU)
+	$(MIOU) --db $(TOY_DB) --gt $(TOY_RUN)/data/SegmentationClass \
+	    --pred $(TOY_RUN)/$*/seg --split val --count-split train \
+	    --stage seg-$* -q > $@.tmp && mv $@.tmp $@
+
+# $(call toy_show_seg,DB): per method, the latest val mIoU of its
+# segmentation network and of the pseudo labels it was trained on
+define toy_show_seg
+sqlite3 -column -header $(1) "SELECT substr(s.stage, 5) AS method, \
+    printf('%.1f', 100 * s.value) AS seg, (SELECT printf('%.1f', \
+    100 * p.value) FROM metrics p WHERE p.name = 'miou' AND p.class IS \
+    NULL AND p.stage = 'pseudo-train-' || substr(s.stage, 5) ORDER BY \
+    p.run DESC LIMIT 1) AS pseudo_train FROM metrics s WHERE s.name = \
+    'miou' AND s.class IS NULL AND s.stage LIKE 'seg-%' AND s.run = \
+    (SELECT max(run) FROM metrics WHERE stage = s.stage) ORDER BY \
+    s.value DESC"
+endef
 
 toy-clean:
 	rm -rf $(TOY_RUN)

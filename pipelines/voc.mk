@@ -29,14 +29,25 @@
 #                       checkpoints (a killed training resumes from there)
 #   VOC_CRF_ITERS ?= 12  VOC_IRN_EPOCHS ?= 3  VOC_IRN_BATCH ?= 32
 #   VOC_IRN_RADIUS ?= 10 VOC_RW_RADIUS ?= 5   VOC_CANVAS ?= 512
+#   segmentation (voc-seg; DeepLab-v2, lib/deeplab.h):
+#   SEG_WEIGHTS ?= $(WEIGHTS)  ImageNet backbone (none = random); the
+#                       paper: SEG_WEIGHTS=resnet101.safetensors
+#                       VOC_SEG_BLOCKS=3,4,23,3
+#   VOC_SEG_BLOCKS ?= 3,4,6,3   VOC_SEG_VAL ?= val (list scored)
+#   VOC_SEG_ITERS ?= 20000  VOC_SEG_BATCH ?= 10  VOC_SEG_MICRO ?= 2
+#   VOC_SEG_CROP ?= 321  VOC_SEG_LR ?= 2.5e-4 (head x10, biases x20)
+#   VOC_SEG_MSC ?= 1,0.75,0.5  VOC_SEG_FLIP ?= 0  VOC_SEG_CRF ?= 0
+#   VOC_SEG_CKPT_EVERY ?= 100
 #   VOC_QUIET ?=        -q: no progress from the long stages; else each
 #                       prints a line every 10 s (SFC_PROGRESS=lines, as
 #                       the shards share the terminal)
-# Stage programs: INGEST SAMPLE TRAINSTEP CAM CRF IRN MIOU REPORT (stages.mk;
-# e.g. CRF=./my-crf: that stage and what follows rerun)
+# Stage programs: INGEST SAMPLE TRAINSTEP CAM CRF IRN MIOU SEGTRAIN REPORT
+# (stages.mk; e.g. CRF=./my-crf: that stage and what follows rerun)
 # Targets:
 #   voc-pseudolabels   the whole chain, then the class and mIoU tables
 #   voc-files          the same without the tables (`make -q voc-files`)
+#   voc-seg            then DeepLab-v2 on the pseudo labels, its
+#                      predictions on VOC_SEG_VAL and their mIoU
 #   voc-report         runs/$(RUN)/report.html (sfc-report: records,
 #                      curves, bank, per-class IoU, examples; needs gnuplot)
 #   voc-clean          remove runs/$(RUN)/ and nothing else
@@ -48,7 +59,8 @@
 # Files in runs/$(RUN)/: sfc.db; train/final.safetensors; cam/<id>.npz;
 # ir_label/<id>.png; irn.safetensors; pseudo/<id>.png; cam-miou.txt,
 # crf-miou.txt, pseudo-miou.txt; summary.txt; *.start, *.done and
-# <dir>/.done-I-of-N stamps (stages.mk says what they mean).
+# <dir>/.done-I-of-N stamps (stages.mk says what they mean); voc-seg adds
+# seg.safetensors, seg/<id>.png, seg-miou.txt.
 include $(dir $(lastword $(MAKEFILE_LIST)))stages.mk
 
 RUN     ?= voc
@@ -85,6 +97,18 @@ VOC_IRN_RADIUS ?= 10
 VOC_IRN_CKPT_EVERY ?= 10
 VOC_RW_RADIUS  ?= 5
 VOC_CANVAS     ?= 512
+SEG_WEIGHTS      ?= $(WEIGHTS)
+VOC_SEG_BLOCKS   ?= 3,4,6,3
+VOC_SEG_VAL      ?= val
+VOC_SEG_ITERS    ?= 20000
+VOC_SEG_BATCH    ?= 10
+VOC_SEG_MICRO    ?= 2
+VOC_SEG_CROP     ?= 321
+VOC_SEG_LR       ?= 2.5e-4
+VOC_SEG_MSC      ?= 1,0.75,0.5
+VOC_SEG_FLIP     ?= 0
+VOC_SEG_CRF      ?= 0
+VOC_SEG_CKPT_EVERY ?= 100
 VOC_QUIET      ?=
 # progress as lines in this pipeline's recipes (not in the rest of the
 # project's, which include this file too)
@@ -99,7 +123,7 @@ VOC_FILES := $(addprefix $(VOC_R)/,cam-miou.txt crf-miou.txt \
     pseudo-miou.txt train/final.safetensors cam.done irlabel.done \
     irn.safetensors pseudo.done)
 
-.PHONY: voc-pseudolabels voc-files voc-report voc-clean weights
+.PHONY: voc-pseudolabels voc-files voc-seg voc-report voc-clean weights
 
 voc-pseudolabels: $(VOC_R)/summary.txt
 voc-files: $(VOC_FILES)
@@ -255,10 +279,53 @@ $(VOC_R)/pseudo-miou.txt: $(VOC_R)/miou.sig $(VOC_R)/pseudo.done $(MIOU)
 	$(VOC_MIOU_CMD) --pred $(VOC_R)/pseudo --stage pseudo > $@.tmp
 	mv $@.tmp $@
 
-# voc-seg goes here: sfc-segtrain on the images of $(VOC_PSEUDO) with
-# pseudo/<id>.png as labels, from $(VOC_R)/pseudo.done, writing
-# seg.safetensors, then its predict mode in shards like pseudo/ above
-# (seg/.done-I-of-N) and a seg-miou.txt scored like pseudo-miou.txt.
+# voc-seg: DeepLab-v2 trained on the pseudo labels of $(VOC_PSEUDO) (the
+# db's image paths, pseudo/<id>.png), its predictions on $(VOC_SEG_VAL)
+# in SHARDS processes, and their mIoU against the masks
+VOC_SEG_WEIGHTS = $(filter-out none,$(SEG_WEIGHTS))
+VOC_SEG_FILES := $(addprefix $(VOC_R)/,seg.safetensors seg.done seg-miou.txt)
+
+voc-seg: $(VOC_R)/seg-miou.txt
+	@cat $<
+
+$(VOC_R)/seg.start: $(VOC_R)/pseudo.done $(VOC_SEG_WEIGHTS) $(SEGTRAIN)
+	$(call sfc_start,$(VOC_R)/seg.safetensors $(VOC_R)/seg.safetensors.ckpt)
+
+$(VOC_R)/seg.safetensors: $(VOC_R)/seg.start
+	$(SEGTRAIN) train --db $(VOC_DB) --split $(VOC_PSEUDO) \
+	    --labels $(VOC_R)/pseudo $(if $(VOC_SEG_WEIGHTS),--weights \
+	    $(VOC_SEG_WEIGHTS)) --blocks $(VOC_SEG_BLOCKS) --width 64 \
+	    --classes $(shell echo $$(($(VOC_NCLASS) + 1))) \
+	    --iters $(VOC_SEG_ITERS) --batch $(VOC_SEG_BATCH) \
+	    --micro $(VOC_SEG_MICRO) --crop $(VOC_SEG_CROP) \
+	    --scales 0.5,0.75,1,1.25,1.5 --flip 1 --msc $(VOC_SEG_MSC) \
+	    --lr $(VOC_SEG_LR) --head-lr-mult 10 --bias-lr-mult 20 \
+	    --train-bn 0 --weight-decay 5e-4 --momentum 0.9 --power 0.9 \
+	    --clip 0 --checkpoint-every $(VOC_SEG_CKPT_EVERY) --seed $(SEED) \
+	    --out $@ $(VOC_QUIET)
+
+$(VOC_R)/segpred.start: $(VOC_R)/seg.safetensors \
+    $(VOC_LISTS)/$(VOC_SEG_VAL).txt $(SEGTRAIN)
+	$(call sfc_start,$(VOC_R)/seg)
+
+$(VOC_R)/seg/.done-%-of-$(SHARDS): $(VOC_R)/segpred.start
+	$(SEGTRAIN) predict --db $(VOC_DB) --images $(VOC)/JPEGImages \
+	    --ext .jpg --list $(VOC_LISTS)/$(VOC_SEG_VAL).txt \
+	    --model $(VOC_R)/seg.safetensors --out $(VOC_R)/seg \
+	    --msc $(VOC_SEG_MSC) --flip $(VOC_SEG_FLIP) --crf $(VOC_SEG_CRF) \
+	    --crf-iters 10 --crf-gauss-sxy 1 --crf-gauss-w 3 \
+	    --crf-bilat-sxy 67 --crf-bilat-srgb 3 --crf-bilat-w 4 \
+	    --shard $*/$(SHARDS) $(VOC_QUIET)
+	@touch $@
+
+$(VOC_R)/seg.done: $(call sfc_shard_stamps,$(VOC_R)/seg,$(SHARDS))
+	@touch $@
+
+$(VOC_R)/seg-miou.txt: $(VOC_R)/seg.done $(MIOU)
+	$(MIOU) --db $(VOC_DB) --gt $(VOC)/SegmentationClass \
+	    --pred $(VOC_R)/seg --list $(VOC_LISTS)/$(VOC_SEG_VAL).txt \
+	    --count-split $(VOC_TRAIN) --stage seg -q > $@.tmp
+	mv $@.tmp $@
 
 # the page is rewritten every time, from what the db and folders hold now
 voc-report: voc-files $(REPORT)

@@ -209,6 +209,32 @@ static void check_case(const char *dir, const char *tag)
     sfc_deeplab_forward(&net, k.x);
     T_CHECK(rel_err(net.fused, fused0, (size_t)sfc_tensor_numel(ft)) <= 1e-6);
 
+    /* inference on an odd-sized image with its mirror */
+    {
+        char pp[1024];
+        snprintf(pp, sizeof pp, "%s/%s.predict.safetensors", dir, tag);
+        struct sfc_safetensors ps;
+        if (T_CHECK(sfc_safetensors_read(pp, &ps) == 0)) {
+            const struct sfc_tensor *it = sfc_safetensors_get(&ps, "img");
+            const struct sfc_tensor *ot = sfc_safetensors_get(&ps, "out");
+            int PH = (int)it->shape[0], PW = (int)it->shape[1];
+            uint8_t *img = sfc_xmalloc((size_t)PH * PW * 3);
+            for (size_t i = 0; i < (size_t)PH * PW * 3; i++)
+                img[i] = (uint8_t)sfc_tensor_f(it)[i];
+            float *o = sfc_xmalloc(sizeof(float) * sfc_tensor_numel(ot));
+            T_CHECK(sfc_deeplab_predict(&net, o, img, PH, PW, k.nscale,
+                                        k.scales, 1) == 0);
+            double rp = rel_err(o, sfc_tensor_f(ot),
+                                (size_t)sfc_tensor_numel(ot));
+            T_CHECK_MSG(rp <= TOL_F, "%s predict: rel err %g", tag, rp);
+            fprintf(stderr, "%s/%s: predict (flip) rel err %.3g\n", dir,
+                    tag, rp);
+            free(img);
+            free(o);
+            sfc_safetensors_release(&ps);
+        }
+    }
+
     /* SGD steps with DeepLab's groups */
     if (!T_CHECK(load_weights(&net, k.wpath) == 0)) goto free_done;
     float *p0 = sfc_xmalloc(P * sizeof(float));

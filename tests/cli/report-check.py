@@ -232,8 +232,11 @@ def image_miou(pred_png, gt_png, K):
     return float(np.nanmean(iou)) if np.any(~np.isnan(iou)) else float("nan")
 
 
-# the stage the page scores with: the last PNG stage, pseudo here
-scores = {name: {i: image_miou(os.path.join(d, "pseudo", i + ".png"),
+# the stage the page scores with: the last PNG stage, the segmentation
+# network's predictions (seg) when the toy run has them, else pseudo
+last = "seg" if all(os.path.isdir(os.path.join(d, "seg")) for d in dirs) \
+    else "pseudo"
+scores = {name: {i: image_miou(os.path.join(d, last, i + ".png"),
                                masks[i], ncls) for i in val}
           for d, name in zip(dirs, names)}
 for d, name in zip(dirs, names):

@@ -187,6 +187,30 @@ def run_case(outdir, tag, cfg, shape, seed):
     save_safetensors(os.path.join(outdir, tag + ".weights.safetensors"), sd)
     save_safetensors(os.path.join(outdir, tag + ".case.safetensors"), case,
                      meta)
+    predict_case(outdir, tag, cfg, model, s + 7)
+
+
+def predict_case(outdir, tag, cfg, model, seed):
+    """sfc_deeplab_predict: an odd-sized uint8 image, normalised with the
+    ImageNet statistics in float32, the fused logits of it and of its
+    mirror (mirrored back), their max, resized to the image (bilinear,
+    align_corners False). <tag>.predict.safetensors: img (float), out."""
+    g = torch.Generator().manual_seed(seed)
+    H, W = 43, 38
+    img = torch.randint(0, 256, (H, W, 3), generator=g).to(torch.uint8)
+    mean = torch.tensor([0.485, 0.456, 0.406])
+    std = torch.tensor([0.229, 0.224, 0.225])
+    x = ((img.float() / 255 - mean) / std).permute(2, 0, 1)[None]
+    x = torch.cat([x, x.flip(3)]).double()
+    m = copy.deepcopy(model).double().eval()
+    with torch.no_grad():
+        _, fused = msc(m, x, cfg["scales"])
+        f = torch.max(fused[:1], fused[1:].flip(3))
+        out = F.interpolate(f, size=(H, W), mode="bilinear",
+                            align_corners=False)[0]
+    save_safetensors(os.path.join(outdir, tag + ".predict.safetensors"),
+                     {"img": img.float().numpy(),
+                      "out": out.float().numpy()})
 
 
 def cases(outdir, seed):

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: MIT */
+/* bench-seg.c: time DeepLab-v2 (lib/deeplab) for make bench-seg
+ * (bench/seg.sh runs it beside bench/seg_torch.py). One configuration per
+ * process so that the peak RSS (getrusage) is that configuration's.
+ *
+ *   bench-seg MODE [runs]
+ *   MODE: train      ResNet-101 DeepLab-v2, 21 classes, one SGD step of a
+ *                    batch of 10x3x321x321 at the input scales 1, 0.75,
+ *                    0.5 (every convolution trained, BN frozen), in
+ *                    micro-batches of SFC_BENCH_MICRO (default 1) with
+ *                    gradient accumulation
+ *         predict    one 500x375 image (3 scales, max-fused, resized)
+ *         predictflip  the same with the mirrored image
+ * Random weights and inputs (the cost does not depend on them). Prints one
+ * line: mode, median seconds (per step for train: the first run, planning
+ * included; per image for predict: runs after a first planning run),
+ * nominal GFLOP/s (2 x multiply-adds of the forward, x3 for training),
+ * peak RSS in MB. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "deeplab.h"
+#include "err.h"
+#include "optim.h"
+#include "util.h"
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double peak_mb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss / 1024.0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench-seg train|predict|predictflip [runs]\n");
+        return 2;
+    }
+    const char *mode = argv[1];
+    int runs = argc > 2 ? atoi(argv[2]) : 1;
+    if (runs < 1 || runs > 50) runs = 1;
+    const char *me = getenv("SFC_BENCH_MICRO");
+    int micro = me ? atoi(me) : 1;
+    if (micro < 1 || 10 % micro) micro = 1;
+    struct sfc_deeplab_config cfg;
+    sfc_deeplab_config_default(&cfg, 101, 21);
+    struct sfc_deeplab net;
+    if (sfc_deeplab_init(&net, &cfg, NULL, NULL)) {
+        fprintf(stderr, "%s\n", sfc_errmsg());
+        return 1;
+    }
+    struct sfc_rng rng;
+    sfc_rng_seed(&rng, 1);
+    sfc_deeplab_init_random(&net, &rng);
+    double scales[3] = {1, 0.75, 0.5}, t[50], flops = 0;
+    if (!strcmp(mode, "train")) {
+        enum { B = 10, S = 321 };
+        size_t n = (size_t)3 * S * S;
+        float *x = sfc_xmalloc(sizeof(float) * n * B);
+        uint8_t *lab = sfc_xmalloc((size_t)S * S * B);
+        for (size_t i = 0; i < n * B; i++) x[i] = (float)sfc_rng_normal(&rng);
+        for (size_t i = 0; i < (size_t)S * S * B; i++)
+            lab[i] = (uint8_t)sfc_rng_below(&rng, 21);
+        struct sfc_sgd o;
+        sfc_sgd_init(&o, net.pb.size, 0.9, 0.9, 20000, 0);
+        sfc_deeplab_sgd_groups(&net, &o, 2.5e-4, 5e-4, 10, 20, 0);
+        for (int r = 0; r < runs; r++) {
+            double t0 = sfc_now();
+            if (sfc_deeplab_plan(&net, micro, S, S, 3, scales, 1)) return 1;
+            double count[4] = {0};
+            sfc_deeplab_count(&net, lab, B, count);
+            sfc_deeplab_zero_grad(&net);
+            for (int m = 0; m < B; m += micro)
+                sfc_deeplab_train(&net, x + m * n, lab + (size_t)m * S * S,
+                                  count, NULL);
+            sfc_sgd_step(&o, net.params, net.grads);
+            t[r] = sfc_now() - t0;
+        }
+        flops = 3 * sfc_deeplab_flops(&net) * (B / micro);
+        sfc_sgd_release(&o);
+        free(x);
+        free(lab);
+    } else if (!strcmp(mode, "predict") || !strcmp(mode, "predictflip")) {
+        enum { H = 375, W = 500 };
+        int flip = !strcmp(mode, "predictflip");
+        uint8_t *img = sfc_xmalloc((size_t)H * W * 3);
+        for (size_t i = 0; i < (size_t)H * W * 3; i++)
+            img[i] = (uint8_t)sfc_rng_below(&rng, 256);
+        float *out = sfc_xmalloc(sizeof(float) * 21 * H * W);
+        for (int r = -1; r < runs; r++) { /* run -1 plans */
+            double t0 = sfc_now();
+            if (sfc_deeplab_predict(&net, out, img, H, W, 3, scales, flip))
+                return 1;
+            if (r >= 0) t[r] = sfc_now() - t0;
+        }
+        flops = sfc_deeplab_flops(&net);
+        free(img);
+        free(out);
+    } else {
+        fprintf(stderr, "bench-seg: unknown mode '%s'\n", mode);
+        return 2;
+    }
+    qsort(t, (size_t)runs, sizeof *t, cmp_double);
+    double med = runs % 2 ? t[runs / 2] : 0.5 * (t[runs / 2 - 1] + t[runs / 2]);
+    printf("%s %.3f %.1f %.0f\n", mode, med, flops / med / 1e9, peak_mb());
+    sfc_deeplab_release(&net);
+    return 0;
+}

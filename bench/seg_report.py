@@ -1,0 +1,64 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""Turn bench/seg.sh's rows into the bench-seg section of BENCHMARKS.md
+(replacing the section between its markers, keeping everything else)."""
+import datetime
+import os
+import sys
+
+BEGIN, END = "<!-- bench-seg begin -->", "<!-- bench-seg end -->"
+
+
+def main():
+    rows, load0, load1, micro = sys.argv[1:5]
+    r = {}
+    for line in open(rows):
+        eng, mode, sec, gf, mb = line.split()
+        r[(eng, mode)] = (float(sec), float(gf), float(mb))
+    out = [BEGIN, "## DeepLab-v2 ResNet-101 vs PyTorch (make bench-seg)", "",
+           "Command: `make bench-seg` (bench/seg.sh: 2 threads each, "
+           "OMP_WAIT_POLICY=PASSIVE, random weights and inputs). %s UTC; "
+           "machine load (1/5/15 min) %s before, %s after (other sessions "
+           "share the 2 cores, so absolute times are inflated; the two "
+           "engines ran one after the other in the same minutes)." %
+           (datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M"), load0,
+            load1), "",
+           "| case | engine | seconds | images/s | sfc GFLOP/s | "
+           "speed vs PyTorch | peak RSS MB |",
+           "|---|---|---:|---:|---:|---:|---:|"]
+    label = {"train": "training step, batch 10x3x321x321, scales 1/0.75/0.5,"
+                      " micro-batches of %s" % micro,
+             "predict": "predict 500x375, scales 1/0.75/0.5",
+             "predictflip": "predict 500x375, scales 1/0.75/0.5 + flip"}
+    for mode in ("train", "predict", "predictflip"):
+        t = r.get(("torch", mode))
+        for e in ("torch", "sfc"):
+            if (e, mode) not in r:
+                continue
+            sec, gf, mb = r[(e, mode)]
+            ips = (10 if mode == "train" else 1) / sec
+            out.append("| %s | %s | %.2f | %.3f | %s | %s | %.0f |" % (
+                label[mode], e, sec, ips, "%.0f" % gf if e == "sfc" else "-",
+                "%.2fx" % (t[0] / sec) if t and e == "sfc" else "-", mb))
+    out += ["", "Training: every convolution trained (BN frozen: eval-mode "
+            "statistics, gamma/beta fixed), SGD with DeepLab's 1x/10x/20x "
+            "groups, the loss of each scale and of the max fusion; the step "
+            "time includes this engine's one-time planning. GFLOP/s are "
+            "nominal: 2 x multiply-adds of the forward (x3 for training).",
+            END]
+    path = "BENCHMARKS.md"
+    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+    if BEGIN in text:
+        a, b = text.index(BEGIN), text.index(END) + len(END)
+        text = text[:a] + "\n".join(out) + text[b:]
+    else:
+        text = text.rstrip("\n") + "\n\n" + "\n".join(out) + "\n"
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()
