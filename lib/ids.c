@@ -89,3 +89,24 @@ int sfc_ids_get(struct sfc_ids *out, int npos, char **pos, const char *list,
     }
     return 0;
 }
+
+char **sfc_ids_image_paths(const struct sfc_ids *ids, struct sfc_db *db,
+                           const char *images, const char *ext)
+{
+    char **paths = sfc_xcalloc((size_t)ids->n + 1, sizeof(char *));
+    for (long i = 0; i < ids->n; i++) {
+        if (images) {
+            paths[i] = sfc_xasprintf("%s/%s%s", images, ids->v[i], ext);
+            continue;
+        }
+        struct sfc_db_image im;
+        if (!db || sfc_db_image_get(db, ids->v[i], &im)) {
+            if (!db) sfc_error(ids->v[i], "no --images and no --db");
+            sfc_db_strv_free(paths, ids->n);
+            return NULL;
+        }
+        paths[i] = sfc_xstrdup(im.path);
+        sfc_db_image_release(&im);
+    }
+    return paths;
+}

@@ -28,5 +28,11 @@ int sfc_ids_read(struct sfc_ids *out, const char *name, FILE *fp);
 int sfc_ids_read_file(struct sfc_ids *out, const char *path);
 void sfc_ids_push(struct sfc_ids *s, const char *id);
 void sfc_ids_release(struct sfc_ids *s);
+/* The image file of each id: "<images>/<id><ext>" when images is given,
+ * else the path the db records. A new array of ids->n strings (free with
+ * sfc_db_strv_free(paths, ids->n)), or NULL with the error slot naming
+ * the id. */
+char **sfc_ids_image_paths(const struct sfc_ids *ids, struct sfc_db *db,
+                           const char *images, const char *ext);
 
 #endif

@@ -68,3 +68,9 @@ void sfc_rng_shuffle_int(struct sfc_rng *r, int *a, int n)
         a[j] = t;
     }
 }
+
+uint64_t sfc_rng_mix(uint64_t seed, uint64_t a, uint64_t b)
+{
+    return seed * 0x9E3779B97F4A7C15ULL ^ (a + 1) * 0xBF58476D1CE4E5B9ULL ^
+           (b + 1) * 0x94D049BB133111EBULL;
+}

@@ -12,6 +12,9 @@ struct sfc_rng {
 
 void sfc_rng_seed(struct sfc_rng *r, uint64_t seed);
 uint64_t sfc_rng_u64(struct sfc_rng *r);
+/* A seed for stream (a, b) of a run seeded with seed (e.g. a = purpose,
+ * b = epoch or step), so each stream can be replayed on its own. */
+uint64_t sfc_rng_mix(uint64_t seed, uint64_t a, uint64_t b);
 /* Uniform in [0, 1) with 53 random bits. */
 double sfc_rng_uniform(struct sfc_rng *r);
 /* Uniform integer in [0, n), n > 0, without modulo bias. */

@@ -192,18 +192,11 @@ static int get_ids(int npos, char **pos, struct sfc_db *db, struct idset *s)
     if (sfc_ids_get(&s->l, npos, pos, cl.list, db, cl.split)) return -1;
     s->n = s->l.n;
     s->ids = s->l.v;
-    s->paths = sfc_xcalloc((size_t)s->n, sizeof(char *));
-    for (long i = 0; i < s->n; i++) {
-        if (cl.images) {
-            s->paths[i] = sfc_xasprintf("%s/%s%s", cl.images, s->ids[i],
-                                        cl.ext);
-            continue;
-        }
-        struct sfc_db_image im;
-        if (!db || sfc_db_image_get(db, s->ids[i], &im))
-            return db ? -1 : sfc_error(s->ids[i], "no --images and no --db");
-        s->paths[i] = sfc_xstrdup(im.path);
-        sfc_db_image_release(&im);
+    s->paths = sfc_ids_image_paths(&s->l, db, cl.images, cl.ext);
+    if (!s->paths) {
+        sfc_ids_release(&s->l);
+        s->n = 0;
+        return -1;
     }
     return 0;
 }
@@ -349,12 +342,6 @@ static char *train_fingerprint(const struct idset *ids)
         cl.momentum, cl.power, cl.seed_i);
 }
 
-static uint64_t mix_seed(uint64_t seed, uint64_t a, uint64_t b)
-{
-    return seed * 0x9E3779B97F4A7C15ULL ^ (a + 1) * 0xBF58476D1CE4E5B9ULL ^
-           (b + 1) * 0x94D049BB133111EBULL;
-}
-
 static int cmd_train(int argc, char **argv)
 {
     struct sfc_cli cli = {
@@ -420,7 +407,7 @@ static int cmd_train(int argc, char **argv)
     struct sfc_resnet net;
     if (sfc_resnet_init(&net, &cfg, NULL, NULL)) FAIL();
     struct sfc_rng rng;
-    sfc_rng_seed(&rng, mix_seed((uint64_t)cl.seed, 0, 0));
+    sfc_rng_seed(&rng, sfc_rng_mix((uint64_t)cl.seed, 0, 0));
     if (cl.weights) {
         if (sfc_resnet_load_file(&net, cl.weights)) FAIL();
     } else {
@@ -489,7 +476,8 @@ static int cmd_train(int argc, char **argv)
         long epoch = t / spe;
         if (epoch != perm_epoch) {
             struct sfc_rng er;
-            sfc_rng_seed(&er, mix_seed((uint64_t)cl.seed, 1, (uint64_t)epoch));
+            sfc_rng_seed(&er,
+                         sfc_rng_mix((uint64_t)cl.seed, 1, (uint64_t)epoch));
             for (long i = 0; i < ids.n; i++) perm[i] = (int)i;
             sfc_rng_shuffle_int(&er, perm, (int)ids.n);
             perm_epoch = epoch;
@@ -500,7 +488,7 @@ static int cmd_train(int argc, char **argv)
             if (sfc_image_load(ids.paths[k], &img)) RUN_FAIL();
             if (sfc_label_load(lab_paths[k], &L)) RUN_FAIL();
             struct sfc_rng ar;
-            sfc_rng_seed(&ar, mix_seed((uint64_t)cl.seed, 2,
+            sfc_rng_seed(&ar, sfc_rng_mix((uint64_t)cl.seed, 2,
                                        (uint64_t)t * cl.batch + j));
             sfc_irn_augment(x + j * 3 * S2, grid + j * gg, img.data, L.data,
                             (int)img.shape[0], (int)img.shape[1], &aug, &ar);

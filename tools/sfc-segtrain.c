@@ -219,18 +219,11 @@ static int get_ids(int npos, char **pos, struct sfc_db *db, struct idset *s)
     if (sfc_ids_get(&s->l, npos, pos, cl.list, db, cl.split)) return -1;
     s->n = s->l.n;
     s->ids = s->l.v;
-    s->paths = sfc_xcalloc((size_t)s->n, sizeof(char *));
-    for (long i = 0; i < s->n; i++) {
-        if (cl.images) {
-            s->paths[i] = sfc_xasprintf("%s/%s%s", cl.images, s->ids[i],
-                                        cl.ext);
-            continue;
-        }
-        struct sfc_db_image im;
-        if (!db || sfc_db_image_get(db, s->ids[i], &im))
-            return db ? -1 : sfc_error(s->ids[i], "no --images and no --db");
-        s->paths[i] = sfc_xstrdup(im.path);
-        sfc_db_image_release(&im);
+    s->paths = sfc_ids_image_paths(&s->l, db, cl.images, cl.ext);
+    if (!s->paths) {
+        sfc_ids_release(&s->l);
+        s->n = 0;
+        return -1;
     }
     return 0;
 }
@@ -241,12 +234,6 @@ static struct sfc_db *open_db(void)
     struct sfc_db *db = sfc_db_open(cl.db, SFC_DB_CREATE);
     if (!db) FAIL();
     return db;
-}
-
-static uint64_t mix_seed(uint64_t seed, uint64_t a, uint64_t b)
-{
-    return seed * 0x9E3779B97F4A7C15ULL ^ (a + 1) * 0xBF58476D1CE4E5B9ULL ^
-           (b + 1) * 0x94D049BB133111EBULL;
 }
 
 /* ---- train ------------------------------------------------------------ */
@@ -279,7 +266,8 @@ static long sample_index(long g, long n, int *perm, long *perm_epoch)
     long epoch = g / n;
     if (epoch != *perm_epoch) {
         struct sfc_rng er;
-        sfc_rng_seed(&er, mix_seed((uint64_t)cl.seed, 1, (uint64_t)epoch));
+        sfc_rng_seed(&er,
+                     sfc_rng_mix((uint64_t)cl.seed, 1, (uint64_t)epoch));
         for (long i = 0; i < n; i++) perm[i] = (int)i;
         sfc_rng_shuffle_int(&er, perm, (int)n);
         *perm_epoch = epoch;
@@ -384,7 +372,7 @@ static int cmd_train(int argc, char **argv)
     struct sfc_deeplab net;
     if (sfc_deeplab_init(&net, &cfg, NULL, NULL)) FAIL();
     struct sfc_rng rng;
-    sfc_rng_seed(&rng, mix_seed((uint64_t)cl.seed, 0, 0));
+    sfc_rng_seed(&rng, sfc_rng_mix((uint64_t)cl.seed, 0, 0));
     sfc_deeplab_init_random(&net, &rng);
     if (cl.weights && sfc_deeplab_load_backbone(&net, cl.weights)) FAIL();
     if (sfc_deeplab_plan(&net, cl.micro, cl.crop, cl.crop, nmsc, msc, 1))
@@ -444,7 +432,7 @@ static int cmd_train(int argc, char **argv)
                             (int)img.shape[0]))
                 RUN_FAIL();
             struct sfc_rng ar;
-            sfc_rng_seed(&ar, mix_seed((uint64_t)cl.seed, 2, (uint64_t)g));
+            sfc_rng_seed(&ar, sfc_rng_mix((uint64_t)cl.seed, 2, (uint64_t)g));
             struct sfc_seg_aug_draw d;
             sfc_seg_aug_draw(&d, (int)img.shape[0], (int)img.shape[1], &aug,
                              &ar);
