@@ -232,17 +232,20 @@ def cmd_run(bindir):
     print("machine load after: %s" % " ".join(load1), file=sys.stderr)
     shutil.rmtree(tmp)
     raw = dict(steps=steps, tr_mb=tr_mb, tr_cpu=tr_cpu, cams=cams, tt=tt,
-               tc=tc, tsteps=tsteps, load0=load0, load1=load1, micro=MICRO)
+               tc=tc, tsteps=tsteps, load0=load0, load1=load1, micro=MICRO,
+               date=datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M"),
+               fifo=os.sched_getscheduler(0) == os.SCHED_FIFO)
     with open(RAW, "w") as f:  # bench/sfc.py report re-renders it
         json.dump(raw, f)
     report(**raw)
 
 
 def report(steps, tr_mb, tr_cpu, cams, tt, tc, tsteps, load0, load1,
-           tcruns=None, note=None, micro=None):
-    """note: a sentence about an incomplete run, printed under the table."""
+           tcruns=None, note=None, micro=None, date=None, fifo=None):
+    """note: a sentence about an incomplete run, printed under the table;
+    date: when the run ended (UTC); fifo: it ran under SCHED_FIFO."""
     tcruns = tcruns or len(cams)
-    now = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M")
+    now = date or datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M")
     ips = statistics.median(s[1] for s in steps)
     t_ips, t_mb, t_cpu = float(tt[1]), float(tt[2]), float(tt[3])
     cpu_img = tr_cpu / sum(s[3] for s in steps) if tr_cpu else None
@@ -250,14 +253,19 @@ def report(steps, tr_mb, tr_cpu, cams, tt, tc, tsteps, load0, load1,
     c_mb = max(c[1] for c in cams)
     c_cpu = statistics.median(c[2] for c in cams)
     t_cam, t_cmb, t_ccpu = float(tc[1]), float(tc[2]), float(tc[3])
+    cmd = ("`flock BENCH_LOCK chrt -f 10 nice -n 0 make bench-sfc` (under "
+           "the shared bench lock, at SCHED_FIFO priority 10, so it "
+           "preempts the other sessions' work" if fifo else
+           "`make bench-sfc` (")
     o = [BEGIN, "## SFC training and CAM inference (bench-sfc)", "",
-         "Command: `make bench-sfc` (bench/sfc.py run; 2 threads each: "
+         "Command: " + cmd + "; bench/sfc.py run; 2 threads each: "
          "OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=2, torch.set_num_threads(2); "
          "OpenBLAS settings as the environment's). %s UTC; machine load "
          "(1/5/15 min) %s before, %s after (other sessions share the 2 "
-         "cores). Random weights (ResNet-50, 20 classes, sides "
+         "cores%s). Random weights (ResNet-50, 20 classes, sides "
          "128,128,256,256): the cost is the same as with ImageNet's." % (
-             now, " ".join(load0), " ".join(load1)), "",
+             now, " ".join(load0), " ".join(load1),
+             "" if fifo else ", and this run did not preempt them"), "",
          "| case | engine | wall | CPU s (all threads) | peak RSS MB | "
          "speed vs PyTorch (wall) | speed vs PyTorch (CPU) |",
          "|---|---|---:|---:|---:|---:|---:|",
@@ -284,7 +292,16 @@ def report(steps, tr_mb, tr_cpu, cams, tt, tc, tsteps, load0, load1,
          "db, and writing the npz (--compress 1); the PyTorch figures are "
          "the network alone. CPU seconds count every thread's time, "
          "including OpenBLAS threads waiting busily, so on a loaded machine "
-         "they are an upper bound of the work."] + (["", note] if note
+         "they are an upper bound of the work."] + ([
+             "", "Both sides run a step in micro-batches of %d images "
+             "(sfc-trainstep --micro-batch; PyTorch runs sfc_losses on each "
+             "slice, weights its loss by its share of the 20 images and "
+             "accumulates the gradients): the same gradient as the whole "
+             "batch up to float rounding (tests/test-sfcnet.c). The whole "
+             "batch at once needs more than 10 GB in sfc-trainstep (killed "
+             "by the OOM killer at 10.1 GB before micro-batching) and about "
+             "18 GB in PyTorch." % micro] if micro and micro < 20 else []) + (
+             ["", note] if note
                                                      else []) + [END]
     if SMOKE:
         print("\n".join(o))
