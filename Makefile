@@ -102,8 +102,8 @@ bench: $(BUILD)/bench/bench-resnet
 	@sh bench/run.sh $(BUILD)/bench/bench-resnet
 
 # sfc-irn: sparse random walk vs IRN's dense one, edge branch vs PyTorch
-bench-irn: $(BUILD)/bench/bench-irn
-	@/usr/bin/python3 bench/irn.py run $(BUILD)/bench/bench-irn
+bench-irn: $(BUILD)/bench/bench-irn bin/sfc-irn
+	@/usr/bin/python3 bench/irn.py run $(BUILD)/bench/bench-irn bin/sfc-irn
 bench: bench-irn
 
 # sfc-trainstep and sfc-cam at SFC's shapes beside PyTorch

@@ -3,7 +3,8 @@
 """make bench-irn: sfc-irn's pieces beside the dense/PyTorch anchors, in
 one run, on this machine. Writes the bench-irn section of BENCHMARKS.md.
 
-  irn.py run BENCH_IRN_BINARY     the whole benchmark (what make runs)
+  irn.py run BENCH_IRN_BINARY SFC_IRN
+                                  the whole benchmark (what make runs)
   irn.py report [RAW.json]        rewrite the section from a run's numbers
                                   (build/bench-irn.json)
   irn.py scene OUT.npz W H SEED   a synthetic 21-channel input (below)
@@ -275,6 +276,53 @@ def cmd_train(runs, batch):
                                     statistics.median(cs)))
 
 
+# ---- the whole sfc-irn infer ---------------------------------------------
+
+def infer_bench(tool, tmp, ks, n=3):
+    """sfc-irn infer per 500x375 image: a random-weight ResNet-50 model
+    (sfc-irn train, one step on a 64 px crop), n + 1 noise images and their
+    CAM files (bench/irn.py scene's first K channels); the tool runs on 1
+    image and on n + 1, the difference / n is one image's cost (model
+    loading excluded). Returns {K: [wall_s, cpu_s, peak_MB]}."""
+    from PIL import Image
+    d = os.path.join(tmp, "infer")
+    for sub in ("images", "labels"):
+        os.makedirs(os.path.join(d, sub))
+    rng = np.random.default_rng(5)
+    H, W = 375, 500
+    ids = ["%06d" % i for i in range(n + 1)]
+    for i in ids:
+        Image.fromarray(rng.integers(0, 256, (H, W, 3), dtype=np.uint8)).save(
+            os.path.join(d, "images", i + ".png"))
+    Image.fromarray(rng.integers(0, 3, (H, W), dtype=np.uint8)).save(
+        os.path.join(d, "labels", ids[0] + ".png"))
+    model = os.path.join(d, "irn.st")
+    sh([tool, "train", "--images", os.path.join(d, "images"), "--ext", ".png",
+        "--labels", os.path.join(d, "labels"), "--batch", "1", "--micro",
+        "1", "--epochs", "1", "--crop", "64", "--radius", "5", "-q", "--out",
+        model, ids[0]])
+    z = scene(W, H, 0)
+    res = {}
+    for K in ks:
+        cams = os.path.join(d, "cam%d" % K)
+        os.makedirs(cams)
+        for i in ids:
+            np.savez(os.path.join(cams, i + ".npz"), keys=z["keys"][:K],
+                     cam_w=z["cam_w"][:K], cam_p=z["cam_p"][:K])
+        runs = []
+        for m in (1, n + 1):
+            out = os.path.join(d, "p%d_%d" % (K, m))
+            sh(["/usr/bin/time", "-f", "%e %U %S %M", "-o",
+                    out + ".time", tool, "infer", "--images",
+                    os.path.join(d, "images"), "--ext", ".png", "--cams",
+                    cams, "--irn", model, "--out", out, "-q"] + ids[:m])
+            e, u, sy, mx = open(out + ".time").read().split()[-4:]
+            runs.append((float(e), float(u) + float(sy), float(mx) / 1024))
+        res[K] = [(runs[1][0] - runs[0][0]) / n, (runs[1][1] - runs[0][1]) / n,
+                  runs[1][2]]
+    return res
+
+
 # ---- the driver -----------------------------------------------------------
 
 def sh(args, env=None):
@@ -286,7 +334,7 @@ def sh(args, env=None):
     return r.stdout.split()
 
 
-def cmd_run(binary):
+def cmd_run(binary, tool):
     env = {"OMP_NUM_THREADS": "2", "OPENBLAS_NUM_THREADS": "2",
            "OMP_WAIT_POLICY": "PASSIVE"}
     os.environ.update(env)
@@ -299,9 +347,11 @@ def cmd_run(binary):
         inp = os.path.join(tmp, "scene%d.npz" % si)
         np.savez(inp, **scene(W, H, si))
         for K in KS:
-            f = sh([binary, "walk", inp, str(K),
-                    os.path.join(tmp, "walk%d_K%d.npy" % (si, K)), str(runs)])
-            walk[(si, K)] = [float(v) for v in f[2:6]]
+            for prec in ("f32", "f64"):
+                f = sh([binary, "walk", inp, str(K),
+                        os.path.join(tmp, "walk%d_K%d_%s.npy" % (si, K, prec)),
+                        str(runs), prec])
+                walk[(si, K, prec)] = [float(v) for v in f[2:6]]
         # float64 (exact reference) only where it takes seconds
         precs = ("f32", "f64") if (W + 3) // 4 * ((H + 3) // 4) < 4000 \
             else ("f32",)
@@ -310,30 +360,32 @@ def cmd_run(binary):
             f = sh([PY, __file__, "dense", inp, out,
                     ",".join(map(str, KS)), prec])
             d = np.load(out)
-            mis = {K: int((np.load(os.path.join(
-                tmp, "walk%d_K%d.npy" % (si, K))) != d["K%d" % K]).sum())
-                for K in KS}
+            mis = {"%d_%s" % (K, wp): int((np.load(os.path.join(
+                tmp, "walk%d_K%d_%s.npy" % (si, K, wp))) != d["K%d" % K]).sum())
+                for K in KS for wp in ("f32", "f64")}
             dense[(si, prec)] = [float(v) for v in f[1:4]] + [mis]
     eruns = os.environ.get("EDGE_RUNS", "3")
     truns = os.environ.get("TRAIN_RUNS", "2")
     batch = os.environ.get("TRAIN_BATCH", "8")
-    edge, train = {}, {}
+    edge, train, infer = {}, {}, {}
     if not SMOKE:
         try:  # the walk's figures are kept if this part fails
+            infer = infer_bench(tool, tmp, (KS[0], KS[-1]))
             edge = {"torch": sh([PY, __file__, "edge", eruns]),
                     "sfc": sh([binary, "edge", eruns])}
             train = {"torch": sh([PY, __file__, "train", truns, batch]),
                      "sfc": sh([binary, "train", truns, batch, "4"])}
         except subprocess.CalledProcessError as e:
             print("bench-irn: %s" % e, file=sys.stderr)
-            edge, train = {}, {}
+            edge, train, infer = {}, {}, {}
     shutil.rmtree(tmp)
     load1 = open("/proc/loadavg").read().split()[:3]
     print("machine load after: %s" % " ".join(load1), file=sys.stderr)
     raw = dict(walk=[[k, v] for k, v in walk.items()],
                dense=[[k, v] for k, v in dense.items()], edge=edge,
-               train=train, load0=load0, load1=load1, runs=runs, eruns=eruns,
-               truns=truns, batch=batch)
+               train=train, infer=infer, load0=load0, load1=load1, runs=runs,
+               eruns=eruns, truns=truns, batch=batch,
+               fifo=os.sched_getscheduler(0) == os.SCHED_FIFO)
     with open(RAW, "w") as f:  # bench/irn.py report re-renders it
         json.dump(raw, f)
     render(raw)
@@ -342,70 +394,95 @@ def cmd_run(binary):
 def render(raw):
     r = dict(raw)
     r["walk"] = {tuple(k): v for k, v in raw["walk"]}
-    r["dense"] = {tuple(k): v[:3] + [{int(a): b for a, b in v[3].items()}]
-                  for k, v in raw["dense"]}
+    r["dense"] = {tuple(k): v for k, v in raw["dense"]}
+    r["infer"] = {int(k): v for k, v in raw.get("infer", {}).items()}
     report(**r)
 
 
-def report(walk, dense, edge, train, load0, load1, runs, eruns, truns,
-           batch):
+def report(walk, dense, edge, train, infer, load0, load1, runs, eruns,
+           truns, batch, fifo=False):
     now = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M")
     o = [BEGIN, "## sfc-irn: sparse random walk and edge branch (bench-irn)",
          "",
-         "Command: `make bench-irn` (bench/irn.py run; 2 threads each: "
+         "Command: `%smake bench-irn` (bench/irn.py run; 2 threads each: "
          "OMP_NUM_THREADS=OPENBLAS_NUM_THREADS=2, torch.set_num_threads(2)). "
-         "%s UTC; machine load (1/5/15 min) %s before, %s after (other "
-         "sessions share the 2 cores)." % (now, " ".join(load0),
-                                           " ".join(load1)),
+         "%s UTC; %s; machine load (1/5/15 min) %s before, %s after (other "
+         "sessions share the 2 cores)." % (
+             "flock /work/wt/.bench.lock chrt -f 10 " if fifo else "", now,
+             "under SCHED_FIFO (chrt -f 10: it preempts the other sessions' "
+             "work, so wall times are this run's)" if fifo else
+             "not under chrt (wall times include waiting)",
+             " ".join(load0), " ".join(load1)),
          "",
          "### Random walk + pseudo labels, one image",
          "",
          "sfc: `sfc_pseudo_label` (lib/rw + lib/pseudo: SFC's two passes, "
-         "2K-1 walked channels, 256 sparse steps, radius 5, beta 10), median "
-         "of %d calls; CPU s = all threads' CPU time per call; walk MB = how "
-         "far the RSS rose during the calls, process MB = peak RSS (it also "
-         "holds the image's K input channels). Dense: IRN's formula (hw x hw "
-         "transition matrix squared 8 times) in PyTorch, once per "
-         "precision; its time is one image (matrix + the first K's walk and "
-         "labels), its MB the process peak. Mismatches: pixels (of W x H) "
-         "whose label differs from sfc's. Input: synthetic (bench/irn.py "
-         "scene), the same for both." % runs, "",
-         "| image WxH (grid) | K | sfc s | sfc CPU s | sfc walk MB | "
-         "sfc process MB | dense f32 s | dense f32 CPU s | dense f32 MB | "
-         "mismatches vs f32 | dense f64 s | mismatches vs f64 | "
-         "speed-up vs f32 |",
-         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+         "2K-1 walked channels, 256 sparse steps, radius 5, beta 10), the "
+         "walk's state in float32 (the default) or float64 "
+         "(`--walk-precision f64`), median of %d calls; CPU s = all "
+         "threads' CPU time per call; walk MB = how far the RSS rose during "
+         "the calls, process MB = peak RSS (it also holds the image's K "
+         "input channels). Dense: IRN's formula (hw x hw transition matrix "
+         "squared 8 times) in PyTorch, once per precision; its time is one "
+         "image (matrix + the first K's walk and labels), its MB the process "
+         "peak. Mismatches (sfc f32 / sfc f64): pixels (of W x H) whose "
+         "label differs from the dense walk's. Input: synthetic "
+         "(bench/irn.py scene), the same for all." % runs, "",
+         "| image WxH (grid) | K | sfc f32 s | sfc f32 CPU s | sfc f32 walk "
+         "MB | sfc f32 process MB | sfc f64 s | sfc f64 CPU s | dense f32 s "
+         "| dense f32 CPU s | dense f32 MB | mismatches vs dense f32 | dense "
+         "f64 s | mismatches vs dense f64 | speed-up f32 vs dense f32 |",
+         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+         "---:|---:|"]
     for si, (W, H) in enumerate(SIZES):
         d32 = dense[(si, "f32")]
         d64 = dense.get((si, "f64"))
         for K in KS:
-            t, mb, wmb, cpu = walk[(si, K)]
+            t, mb, wmb, cpu = walk[(si, K, "f32")]
+            t64, _, _, cpu64 = walk[(si, K, "f64")]
             first = K == KS[0]
-            o.append("| %dx%d (%dx%d) | %d | %.3f | %.3f | %.1f | %.0f | %s | "
-                     "%s | %s | %d | %s | %s | %s |" % (
+
+            def mis(d):
+                return "%d / %d" % (d[3]["%d_f32" % K], d[3]["%d_f64" % K])
+            o.append("| %dx%d (%dx%d) | %d | %.3f | %.3f | %.1f | %.0f | "
+                     "%.3f | %.3f | %s | %s | %s | %s | %s | %s | %s |" % (
                          W, H, (W + 3) // 4, (H + 3) // 4, K, t, cpu, wmb, mb,
+                         t64, cpu64,
                          "%.2f" % d32[0] if first else "",
                          "%.1f" % d32[2] if first else "",
                          "%.0f" % d32[1] if first else "",
-                         d32[3][K],
+                         mis(d32),
                          ("%.2f" % d64[0] if first else "") if d64 else "-",
-                         "%d" % d64[3][K] if d64 else "-",
+                         mis(d64) if d64 else "-",
                          "%.0fx" % (d32[0] / t) if first else ""))
     d32 = dense[(0, "f32")]
     for K in (KS[0], KS[-1]):
-        t, mb, wmb, cpu = walk[(0, K)]
+        t, mb, wmb, cpu = walk[(0, K, "f32")]
+        m = d32[3]["%d_f32" % K]
         o.append("")
         o.append("Goal of issue 6 (<= 0.5 s, <= 100 MB per image, identical "
-                 "labels), %dx%d, K = %d: %.3f s wall at this load, %.3f CPU "
-                 "s over both threads (about %.2f s wall on two free cores), "
-                 "%.0f MB process peak (%.1f MB for the walk), %d pixels "
-                 "differ from the dense float32 walk: %s." % (
-                     SIZES[0][0], SIZES[0][1], K, t, cpu, cpu / 2, mb, wmb,
-                     d32[3][K],
-                     "met" if t <= 0.5 and mb <= 100 and not d32[3][K]
+                 "labels), %dx%d, K = %d (float32 walk): %.3f s wall, %.3f "
+                 "CPU s over both threads, %.0f MB process peak (%.1f MB for "
+                 "the walk), %d pixels differ from the dense float32 walk: "
+                 "%s." % (
+                     SIZES[0][0], SIZES[0][1], K, t, cpu, mb, wmb, m,
+                     "met" if t <= 0.5 and mb <= 100 and not m
                      else "memory and labels met, time met in CPU terms only"
-                     if cpu / 2 <= 0.5 and mb <= 100 and not d32[3][K]
+                     if cpu / 2 <= 0.5 and mb <= 100 and not m
                      else "not met"))
+    if infer:
+        o += ["", "### The whole `sfc-irn infer`, per 500x375 image", "",
+              "bin/sfc-irn infer with its defaults (canvas 512, image + flip "
+              "through ResNet-50 strides 2,2,2,1 and the edge head, random "
+              "weights from a one-step `sfc-irn train`; then the two-pass "
+              "float32 walk), PNG image and CAM npz read, label PNG written: "
+              "(run on 4 images - run on 1) / 3, so model loading is not "
+              "counted; peak RSS of the 4-image run (/usr/bin/time).", "",
+              "| K | wall s per image | CPU s per image | peak RSS MB |",
+              "|---:|---:|---:|---:|"]
+        for K in sorted(infer):
+            v = infer[K]
+            o.append("| %d | %.3f | %.3f | %.0f |" % (K, v[0], v[1], v[2]))
     if edge:
         o += ["", "### Edge branch (ResNet-50 strides 2,2,2,1 + IRN edge "
               "head, random weights)", "",
@@ -457,7 +534,7 @@ def report(walk, dense, edge, train, load0, load1, runs, eruns, truns,
 def main():
     a = sys.argv[1:]
     if a[:1] == ["run"]:
-        cmd_run(a[1])
+        cmd_run(a[1], a[2])
     elif a[:1] == ["report"]:
         render(json.load(open(a[1] if len(a) > 1 else RAW)))
     elif a[:1] == ["scene"]:
