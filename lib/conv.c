@@ -794,28 +794,42 @@ static void wino_output(const struct sfc_conv2d *c, const struct wplan *p,
     }
 }
 
-/* y = conv(x) + b (then ep), or y += conv(x) (acc), by Winograd. */
+/* y = conv(x) + b (then ep), or y += conv(x) (acc), by Winograd. flip:
+ * c is the transposed convolution of dx (transposed()) and w the weights
+ * (c->C, c->OC, 3, 3) of the original one: the kernel flipped in both
+ * axes has G J g J G^T = S (G g G^T) S with S swapping rows 0 and 3, so
+ * its U[r][s] is the original's U[S r][S s] transposed. */
 static void wino_forward(const struct sfc_conv2d *c, float *y,
                          const float *x, const float *w, const float *b,
                          int N, int H, int W, float *scratch,
-                         const struct sfc_conv2d_epilogue *ep, int acc)
+                         const struct sfc_conv2d_epilogue *ep, int acc,
+                         int flip)
 {
     const struct wplan p = wino_plan(c, H, W);
     const int C = c->C, OC = c->OC;
     const long Tmax = (long)p.rows * p.tw;
     float *U = scratch, *V = U + (size_t)WX * WSTRIDE((size_t)OC * C);
     float *M = V + (size_t)WX * WSTRIDE((size_t)C * Tmax);
-    wino_weights(U, w, OC, C);
+    if (flip)
+        wino_weights(U, w, C, OC);
+    else
+        wino_weights(U, w, OC, C);
     const int G = N * p.th;
     for (int g0 = 0; g0 < G; g0 += p.rows) {
         int g1 = SFC_MIN(G, g0 + p.rows);
         long T = (long)(g1 - g0) * p.tw;
         wino_input(c, &p, V, T, x, H, W, g0, g1);
-        for (int xi = 0; xi < WX; xi++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC,
-                        (int)T, C, 1.0f, U + (size_t)xi * WSTRIDE((size_t)OC * C), C,
+        for (int xi = 0; xi < WX; xi++) {
+            int r = xi / 4, q = xi % 4, fx = xi;
+            if (flip) fx = (r == 0 ? 3 : r == 3 ? 0 : r) * 4 +
+                           (q == 0 ? 3 : q == 3 ? 0 : q);
+            cblas_sgemm(CblasRowMajor, flip ? CblasTrans : CblasNoTrans,
+                        CblasNoTrans, OC, (int)T, C, 1.0f,
+                        U + (size_t)fx * WSTRIDE((size_t)OC * C),
+                        flip ? OC : C,
                         V + (size_t)xi * WSTRIDE((size_t)C * T), (int)T, 0.0f,
                         M + (size_t)xi * WSTRIDE((size_t)OC * T), (int)T);
+        }
         wino_output(c, &p, y, M, T, b, ep, acc, g0, g1);
     }
 }
@@ -856,7 +870,7 @@ static void forward_core(const struct sfc_conv2d *c, float *y,
     const size_t xs = (size_t)c->C * H * W, ys = (size_t)OC * p.ohw;
     SFC_ASSERT(!acc || (!b && !ep));
     if (wino_ok(c)) {
-        wino_forward(c, y, x, w, b, N, H, W, scratch, ep, acc);
+        wino_forward(c, y, x, w, b, N, H, W, scratch, ep, acc, 0);
         return;
     }
     float *pre = ep ? ep->pre : NULL;
@@ -953,6 +967,10 @@ static void backward_dx_transposed(const struct sfc_conv2d *c, float *dx,
 {
     const int K = c->K, C = c->C, OC = c->OC, KK = K * K;
     const struct sfc_conv2d t = transposed(c);
+    if (wino_ok(&t)) { /* no flipped copy of w needed */
+        wino_forward(&t, dx, dy, w, NULL, N, OH, OW, scratch, NULL, !set, 1);
+        return;
+    }
     float *wt = scratch; /* (C, OC, K, K) */
     const long nwt = (long)C * OC * KK;
 #pragma omp parallel for schedule(static) if (nwt >= PAR_MIN_WORK)
