@@ -331,6 +331,16 @@ static double col_num(sqlite3_stmt *st, int i)
                : sqlite3_column_double(st, i);
 }
 
+static void rrow_free(struct rrow *w)
+{
+    free(w->tool);
+    free(w->version);
+    free(w->started);
+    free(w->status);
+    free(w->config);
+    sfc_json_release(&w->cfg);
+}
+
 static void run_free(struct run *r)
 {
     free(r->abs);
@@ -342,15 +352,7 @@ static void run_free(struct run *r)
     free(r->dc);
     free(r->grp);
     free(r->count_split);
-    for (int i = 0; i < r->nrows; i++) {
-        struct rrow *w = &r->rows[i];
-        free(w->tool);
-        free(w->version);
-        free(w->started);
-        free(w->status);
-        free(w->config);
-        sfc_json_release(&w->cfg);
-    }
+    for (int i = 0; i < r->nrows; i++) rrow_free(&r->rows[i]);
     free(r->rows);
     for (int i = 0; i < r->nst; i++) {
         struct stage *s = &r->st[i];
@@ -689,12 +691,7 @@ static int load_run(struct run *r)
             r->rows = sfc_xrealloc(r->rows, (r->nrows + 1) * sizeof *r->rows);
             r->rows[r->nrows++] = *w;
         } else {
-            free(w->tool);
-            free(w->version);
-            free(w->started);
-            free(w->status);
-            free(w->config);
-            sfc_json_release(&w->cfg);
+            rrow_free(w);
         }
     }
     free(all);
@@ -1087,6 +1084,22 @@ fail:
     return -1;
 }
 
+/* The step data of a run's `tool` rows (train_data) into dn, and in
+ * *marks (new) the gnuplot lines its curves start with: the marks of
+ * train_data, then points on short curves. The row count, or -1. */
+static long train_curves(struct page *pg, struct run *r, const char *tool,
+                         char *dn, size_t cap, struct sbuf *marks)
+{
+    *marks = (struct sbuf){0};
+    sb_puts(marks, "");
+    long rows = train_data(pg, r, tool, dn, cap, marks);
+    if (rows < 0) return -1;
+    sb_puts(marks, rows < 60 ? "set style data linespoints\n"
+                               "set pointsize 0.5\n"
+                             : "set style data lines\n");
+    return rows;
+}
+
 static int sec_training(struct page *pg, struct run *runs, int n)
 {
     struct sbuf *b = &pg->b;
@@ -1104,13 +1117,10 @@ static int sec_training(struct page *pg, struct run *runs, int n)
         struct run *r = &runs[ri];
         cell_open(pg, r);
         char dn[32];
-        struct sbuf marks = {0};
-        sb_puts(&marks, "");
-        long rows = train_data(pg, r, "sfc-trainstep", dn, sizeof dn, &marks);
+        struct sbuf marks;
+        long rows = train_curves(pg, r, "sfc-trainstep", dn, sizeof dn,
+                                 &marks);
         if (rows < 0) return -1;
-        sb_puts(&marks, rows < 60 ? "set style data linespoints\n"
-                                    "set pointsize 0.5\n"
-                                  : "set style data lines\n");
         if (rows > 0) {
             if (r->pdw_warmup > 0)
                 sb_printf(&marks,
@@ -1147,13 +1157,8 @@ static int sec_training(struct page *pg, struct run *runs, int n)
             free(s.s);
         }
         free(marks.s);
-        marks = (struct sbuf){0};
-        sb_puts(&marks, "");
-        rows = train_data(pg, r, "sfc-irn train", dn, sizeof dn, &marks);
+        rows = train_curves(pg, r, "sfc-irn train", dn, sizeof dn, &marks);
         if (rows < 0) return -1;
-        sb_puts(&marks, rows < 60 ? "set style data linespoints\n"
-                                    "set pointsize 0.5\n"
-                                  : "set style data lines\n");
         if (rows > 0) {
             struct sbuf s = {0};
             sb_printf(&s,
@@ -1176,6 +1181,41 @@ static int sec_training(struct page *pg, struct run *runs, int n)
 }
 
 /* ---- image bank ------------------------------------------------------- */
+
+/* Per class of a run's image bank: distinct images held, steps held,
+ * steps with an empty slot, the last image; batch images and bank draws
+ * over the schedule. */
+struct bank_stats {
+    int K;
+    long *held, *empty, *full;
+    char **lastimg;
+    double *draws, *batch;
+};
+
+static void bank_stats_free(struct bank_stats *t)
+{
+    free(t->held);
+    free(t->empty);
+    free(t->full);
+    if (t->lastimg) sfc_db_strv_free(t->lastimg, t->K);
+    free(t->draws);
+    free(t->batch);
+}
+
+/* v[c] = the count of each (class, count) row of sql (?1 = the run's
+ * sample run) for the classes 0 < c < K. 0, or -1 (error set). */
+static int class_counts(const struct run *r, const char *sql, double *v)
+{
+    sqlite3_stmt *st = sfc_db_prepare(r->db, sql);
+    int rc = st ? sfc_db_bind(r->db, st, "I", r->sample_run) : -1;
+    while (rc == 0 && (rc = sfc_db_step(r->db, st)) == 1) {
+        int64_t c = sqlite3_column_int64(st, 0);
+        if (c > 0 && c < r->K) v[c] = sqlite3_column_double(st, 1);
+        rc = 0;
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
 
 static int sec_bank(struct page *pg, struct run *runs, int n)
 {
@@ -1233,10 +1273,13 @@ static int sec_bank(struct page *pg, struct run *runs, int n)
             return -1;
         }
         /* per class: distinct images held, steps with an empty slot */
-        long *held = sfc_xcalloc(r->K, sizeof *held);
-        long *empty = sfc_xcalloc(r->K, sizeof *empty);
-        long *full = sfc_xcalloc(r->K, sizeof *full);
-        char **lastimg = sfc_xcalloc(r->K, sizeof *lastimg);
+        struct bank_stats t = {.K = r->K};
+        t.held = sfc_xcalloc(r->K, sizeof *t.held);
+        t.empty = sfc_xcalloc(r->K, sizeof *t.empty);
+        t.full = sfc_xcalloc(r->K, sizeof *t.full);
+        t.lastimg = sfc_xcalloc(r->K, sizeof *t.lastimg);
+        long *held = t.held, *empty = t.empty, *full = t.full;
+        char **lastimg = t.lastimg;
         char *last = NULL;
         int64_t since = 0, lastc = -1, maxstep = 0;
         int rc;
@@ -1276,10 +1319,7 @@ static int sec_bank(struct page *pg, struct run *runs, int n)
         sqlite3_finalize(st);
         fclose(fp);
         if (rc < 0) {
-            free(held);
-            free(empty);
-            free(full);
-            sfc_db_strv_free(lastimg, r->K);
+            bank_stats_free(&t);
             return -1;
         }
         struct sbuf s = {0};
@@ -1300,58 +1340,25 @@ static int sec_bank(struct page *pg, struct run *runs, int n)
         if (figure(pg, 560, 60 + 28 * r->K, "image bank: age of each "
                                             "class slot's image per step",
                    s.s)) {
-            free(held);
-            free(empty);
-            free(full);
-            sfc_db_strv_free(lastimg, r->K);
+            bank_stats_free(&t);
             return -1;
         }
         free(s.s);
         /* draws and batch images per class */
-        double *draws = sfc_xcalloc(r->K, sizeof *draws);
-        double *batch = sfc_xcalloc(r->K, sizeof *batch);
-        st = sfc_db_prepare(r->db,
-                            "SELECT bank_class, count(*) FROM schedule "
-                            "WHERE run = ?1 AND source = 'bank' GROUP BY "
-                            "bank_class");
-        rc = st ? sfc_db_bind(r->db, st, "I", r->sample_run) : -1;
-        while (rc == 0 && (rc = sfc_db_step(r->db, st)) == 1) {
-            int64_t c = sqlite3_column_int64(st, 0);
-            if (c > 0 && c < r->K) draws[c] = sqlite3_column_double(st, 1);
-            rc = 0;
-        }
-        sqlite3_finalize(st);
-        if (rc >= 0) {
-            st = sfc_db_prepare(
-                r->db, "SELECT l.class, count(*) FROM schedule s JOIN "
-                       "image_labels l ON l.image = s.image WHERE s.run = ?1 "
-                       "AND s.source = 'batch' GROUP BY l.class");
-            rc = st ? sfc_db_bind(r->db, st, "I", r->sample_run) : -1;
-            while (rc == 0 && (rc = sfc_db_step(r->db, st)) == 1) {
-                int64_t c = sqlite3_column_int64(st, 0);
-                if (c > 0 && c < r->K)
-                    batch[c] = sqlite3_column_double(st, 1);
-                rc = 0;
-            }
-            sqlite3_finalize(st);
-        }
-        if (rc < 0) {
-            free(held);
-            free(empty);
-            free(full);
-            sfc_db_strv_free(lastimg, r->K);
-            free(draws);
-            free(batch);
-            return -1;
-        }
-        fp = datafile(pg, dn, sizeof dn);
-        if (!fp) {
-            free(held);
-            free(empty);
-            free(full);
-            sfc_db_strv_free(lastimg, r->K);
-            free(draws);
-            free(batch);
+        double *draws = t.draws = sfc_xcalloc(r->K, sizeof *draws);
+        double *batch = t.batch = sfc_xcalloc(r->K, sizeof *batch);
+        rc = class_counts(r, "SELECT bank_class, count(*) FROM schedule "
+                             "WHERE run = ?1 AND source = 'bank' GROUP BY "
+                             "bank_class",
+                          draws);
+        if (rc >= 0)
+            rc = class_counts(r, "SELECT l.class, count(*) FROM schedule s "
+                                 "JOIN image_labels l ON l.image = s.image "
+                                 "WHERE s.run = ?1 AND s.source = 'batch' "
+                                 "GROUP BY l.class",
+                              batch);
+        if (rc < 0 || !(fp = datafile(pg, dn, sizeof dn))) {
+            bank_stats_free(&t);
             return -1;
         }
         for (int i = 0; i < r->K - 1; i++) {
@@ -1395,12 +1402,7 @@ static int sec_bank(struct page *pg, struct run *runs, int n)
             }
             sb_puts(b, "</table>\n");
         }
-        free(held);
-        free(empty);
-        free(full);
-        sfc_db_strv_free(lastimg, r->K);
-        free(draws);
-        free(batch);
+        bank_stats_free(&t);
         if (e) return -1;
         sb_puts(b, "</div>\n");
     }
@@ -1426,6 +1428,26 @@ static double under_act(const struct stage *s, int c)
  * (background first), one colour per series. With neg_pairs, vals holds
  * 2 * nser series drawn in two panels: the first nser upward (ylabel),
  * the next nser downward on [0, 100] (labelled by yrange). */
+/* gnuplot: one plot of nser grouped bars from columns col, col + 1, ...
+ * of data file dn (x in column 1), titled, with `style` after the line
+ * type. */
+static void bar_plot(struct sbuf *s, const char *dn, int nser,
+                     char **titles, int col, const char *style)
+{
+    double w = 0.8 / nser;
+    sb_puts(s, "plot ");
+    for (int k = 0; k < nser; k++) {
+        char *q = sfc_plot_quote(titles[k]);
+        sb_printf(s,
+                  "%s'%s' using ($1+%g):(column(%d)):(%g) with boxes lt %d%s "
+                  "title %s",
+                  k ? ", " : "", dn, (k - (nser - 1) / 2.0) * w, col + k,
+                  w * 0.95, k + 1, style, q);
+        free(q);
+    }
+    sb_puts(s, "\n");
+}
+
 static int bar_figure(struct page *pg, const struct run *r, int nser,
                       char **titles, double *const *vals, int neg_pairs,
                       const char *ylabel, const char *yrange,
@@ -1451,7 +1473,6 @@ static int bar_figure(struct page *pg, const struct run *r, int nser,
     else
         sb_xtics(&s, r, 1);
     sb_group_bands(&s, r, 1);
-    double w = 0.8 / nser;
     sb_puts(&s, "set style fill solid 0.9 border -1\n"
                 "set xzeroaxis lt -1\nset grid ytics\n");
     sb_printf(&s, "set xrange [-0.6:%d.6]\n", r->K - 1);
@@ -1469,17 +1490,7 @@ static int bar_figure(struct page *pg, const struct run *r, int nser,
                   "set yrange %s\nset ylabel '%s'\n"
                   "set key outside bottom center horizontal\n",
                   yrange, ylabel);
-    sb_puts(&s, "plot ");
-    for (int k = 0; k < nser; k++) {
-        char *q = sfc_plot_quote(titles[k]);
-        sb_printf(&s,
-                  "%s'%s' using ($1+%g):(column(%d)):(%g) with boxes lt %d "
-                  "title %s",
-                  k ? ", " : "", dn, (k - (nser - 1) / 2.0) * w, k + 2,
-                  w * 0.95, k + 1, q);
-        free(q);
-    }
-    sb_puts(&s, "\n");
+    bar_plot(&s, dn, nser, titles, 2, "");
     if (neg_pairs) {
         sb_printf(&s,
                   "set tmargin 0\nset bmargin 7\n"
@@ -1489,21 +1500,65 @@ static int bar_figure(struct page *pg, const struct run *r, int nser,
                   yrange);
         sb_xtics(&s, r, 1);
         sb_group_bands(&s, r, 0);
-        sb_puts(&s, "plot ");
-        for (int k = 0; k < nser; k++) {
-            char *q = sfc_plot_quote(titles[k]);
-            sb_printf(&s,
-                      "%s'%s' using ($1+%g):(column(%d)):(%g) with boxes "
-                      "lt %d fs pattern 2 border title %s",
-                      k ? ", " : "", dn, (k - (nser - 1) / 2.0) * w,
-                      nser + k + 2, w * 0.95, k + 1, q);
-            free(q);
-        }
-        sb_puts(&s, "\nunset multiplot\n");
+        bar_plot(&s, dn, nser, titles, nser + 2, " fs pattern 2 border");
+        sb_puts(&s, "unset multiplot\n");
     }
     int e = figure(pg, 620, neg_pairs ? 480 : 330, alt, s.s);
     free(s.s);
     return e;
+}
+
+/* Tables of per-class values: the opening tag (class, data-run), left
+ * open for more attributes. */
+static void table_open(struct sbuf *b, const char *cls, const char *run)
+{
+    sb_printf(b, "<table class=\"%s\" data-run=\"", cls);
+    sb_html(b, run);
+}
+
+/* Closes the opening tag and writes the header row: class, N_c and one
+ * column per title. */
+static void class_head(struct sbuf *b, int n, char *const *titles)
+{
+    sb_puts(b, "\"><tr><th>class</th><th>N_c</th>");
+    for (int k = 0; k < n; k++) {
+        sb_puts(b, "<th>");
+        sb_html(b, titles[k]);
+        sb_puts(b, "</th>");
+    }
+    sb_puts(b, "</tr>\n");
+}
+
+/* Opens the row of the i-th class in r's order (background first) with
+ * its name and N_c cells; returns the class. */
+static int class_row(struct sbuf *b, const struct run *r, int i)
+{
+    int c = i == 0 ? 0 : r->order[i - 1];
+    sb_printf(b, "<tr data-class=\"%d\"><td>", c);
+    sb_html(b, r->cls[c]);
+    if (c)
+        sb_printf(b, "</td><td>%lld</td>", (long long)r->n_c[c]);
+    else
+        sb_puts(b, "</td><td></td>");
+    return c;
+}
+
+/* Opens a stage's row: <tr data-stage=key><td>title</td>. */
+static void stage_row(struct sbuf *b, const struct stage *s)
+{
+    sb_puts(b, "<tr data-stage=\"");
+    sb_html(b, s->key);
+    sb_puts(b, "\"><td>");
+    sb_html(b, s->title);
+    sb_puts(b, "</td>");
+}
+
+/* A cell with a fraction v: data-v holds it, the text is a percentage. */
+static void pct_cell(struct sbuf *b, double v)
+{
+    sb_printf(b, "<td data-v=\"%.9g\">", v);
+    sb_pct(b, v);
+    sb_puts(b, "</td>");
 }
 
 static int sec_eval(struct page *pg, struct run *runs, int n)
@@ -1549,51 +1604,34 @@ static int sec_eval(struct page *pg, struct run *runs, int n)
         if (!e)
             for (int k = 0; k < 2 * r->nst; k++) free(vals[k]);
         free(vals);
-        free(titles);
-        if (e) return -1;
+        if (e) {
+            free(titles);
+            return -1;
+        }
         /* summary means */
-        sb_puts(b, "<table class=\"summary\" data-run=\"");
-        sb_html(b, r->name);
+        table_open(b, "summary", r->name);
         sb_puts(b, "\"><tr><th>stage</th><th>split</th>");
         for (int i = 0; i < NSUM; i++)
             sb_printf(b, "<th>%s</th>", sum_titles[i]);
         sb_puts(b, "</tr>\n");
         for (int k = 0; k < r->nst; k++) {
             struct stage *s = &r->st[k];
-            sb_puts(b, "<tr data-stage=\"");
-            sb_html(b, s->key);
-            sb_puts(b, "\"><td>");
-            sb_html(b, s->title);
-            sb_puts(b, "</td><td>");
+            stage_row(b, s);
+            sb_puts(b, "<td>");
             sb_html(b, s->split);
             sb_puts(b, "</td>");
-            for (int i = 0; i < NSUM; i++) {
-                sb_printf(b, "<td data-v=\"%.9g\">", s->sum[i]);
-                sb_pct(b, s->sum[i]);
-                sb_puts(b, "</td>");
-            }
+            for (int i = 0; i < NSUM; i++) pct_cell(b, s->sum[i]);
             sb_puts(b, "</tr>\n");
         }
         sb_puts(b, "</table>\n");
         /* per class: IoU, over, under of each stage */
         sb_puts(b, "<details><summary>per class: IoU / over / under "
-                   "(%)</summary><table class=\"iou\" data-run=\"");
-        sb_html(b, r->name);
-        sb_puts(b, "\"><tr><th>class</th><th>N_c</th>");
-        for (int k = 0; k < r->nst; k++) {
-            sb_puts(b, "<th>");
-            sb_html(b, r->st[k].title);
-            sb_puts(b, "</th>");
-        }
-        sb_puts(b, "</tr>\n");
+                   "(%)</summary>");
+        table_open(b, "iou", r->name);
+        class_head(b, r->nst, titles);
+        free(titles);
         for (int i = 0; i < r->K; i++) {
-            int c = i == 0 ? 0 : r->order[i - 1];
-            sb_printf(b, "<tr data-class=\"%d\"><td>", c);
-            sb_html(b, r->cls[c]);
-            if (c)
-                sb_printf(b, "</td><td>%lld</td>", (long long)r->n_c[c]);
-            else
-                sb_puts(b, "</td><td></td>");
+            int c = class_row(b, r, i);
             for (int k = 0; k < r->nst; k++) {
                 struct stage *s = &r->st[k];
                 double ov = over_act(s, c), un = under_act(s, c);
@@ -1637,23 +1675,14 @@ static void cmp_summary(struct sbuf *b, struct run *runs, int n)
     sb_puts(b, "</tr>\n");
     for (int k = 0; k < runs[0].nst; k++) {
         const struct stage *s0 = &runs[0].st[k];
-        sb_puts(b, "<tr data-stage=\"");
-        sb_html(b, s0->key);
-        sb_puts(b, "\"><td>");
-        sb_html(b, s0->title);
-        sb_puts(b, "</td>");
+        stage_row(b, s0);
         for (int ri = 0; ri < n; ri++) {
             const struct stage *s = NULL;
             for (int j = 0; j < runs[ri].nst; j++)
                 if (!strcmp(runs[ri].st[j].key, s0->key) &&
                     !strcmp(runs[ri].st[j].split, s0->split))
                     s = &runs[ri].st[j];
-            for (int c = 0; c < 3; c++) {
-                double v = s ? s->sum[cols[c]] : NAN;
-                sb_printf(b, "<td data-v=\"%.9g\">", v);
-                sb_pct(b, v);
-                sb_puts(b, "</td>");
-            }
+            for (int c = 0; c < 3; c++) pct_cell(b, s ? s->sum[cols[c]] : NAN);
         }
         sb_puts(b, "</tr>\n");
     }
@@ -1714,25 +1743,12 @@ static int sec_compare(struct page *pg, struct run *runs, int n)
                            "IoU difference (points)", "[*:*]", alt);
         free(alt);
         if (!e) {
-            sb_puts(b, "<table class=\"diff\" data-run=\"");
-            sb_html(b, r->name);
+            table_open(b, "diff", r->name);
             sb_puts(b, "\" data-base=\"");
             sb_html(b, a->name);
-            sb_puts(b, "\"><tr><th>class</th><th>N_c</th>");
-            for (int k = 0; k < ns; k++) {
-                sb_puts(b, "<th>");
-                sb_html(b, titles[k]);
-                sb_puts(b, "</th>");
-            }
-            sb_puts(b, "</tr>\n");
+            class_head(b, ns, titles);
             for (int i = 0; i < a->K; i++) {
-                int c = i == 0 ? 0 : a->order[i - 1];
-                sb_printf(b, "<tr data-class=\"%d\"><td>", c);
-                sb_html(b, a->cls[c]);
-                if (c)
-                    sb_printf(b, "</td><td>%lld</td>", (long long)a->n_c[c]);
-                else
-                    sb_puts(b, "</td><td></td>");
+                int c = class_row(b, a, i);
                 for (int k = 0; k < ns; k++) {
                     double d = vals[k][c];
                     sb_puts(b, "<td data-stage=\"");
