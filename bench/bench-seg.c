@@ -11,9 +11,14 @@
  *                    gradient accumulation
  *         predict    one 500x375 image (3 scales, max-fused, resized)
  *         predictflip  the same with the mirrored image
+ *         profile, profileflip  predict (predictflip), then per scale
+ *                    and stage the backbone's milliseconds per image by
+ *                    operation (conv1, conv2, conv3, downsample, other)
+ *                    on stderr, and the rest (ASPP head, resizing,
+ *                    fusion)
  * Random weights and inputs (the cost does not depend on them). Prints one
- * line: mode, median seconds (per step for train: the first run, planning
- * included; per image for predict: runs after a first planning run),
+ * line: mode, median seconds (per step for train: the first run includes the
+ * planning; per image for predict: runs after a first planning run),
  * nominal GFLOP/s (2 x multiply-adds of the forward, x3 for training),
  * peak RSS in MB. */
 #include <stdio.h>
@@ -42,7 +47,8 @@ static double peak_mb(void)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench-seg train|predict|predictflip [runs]\n");
+        fprintf(stderr, "usage: bench-seg train|predict|predictflip|"
+                        "profile|profileflip [runs]\n");
         return 2;
     }
     const char *mode = argv[1];
@@ -89,9 +95,12 @@ int main(int argc, char **argv)
         sfc_sgd_release(&o);
         free(x);
         free(lab);
-    } else if (!strcmp(mode, "predict") || !strcmp(mode, "predictflip")) {
+    } else if (!strcmp(mode, "predict") || !strcmp(mode, "predictflip") ||
+               !strcmp(mode, "profile") || !strcmp(mode, "profileflip")) {
         enum { H = 375, W = 500 };
-        int flip = !strcmp(mode, "predictflip");
+        int flip = !strcmp(mode, "predictflip") ||
+                   !strcmp(mode, "profileflip");
+        int prof = !strncmp(mode, "profile", 7);
         uint8_t *img = sfc_xmalloc((size_t)H * W * 3);
         for (size_t i = 0; i < (size_t)H * W * 3; i++)
             img[i] = (uint8_t)sfc_rng_below(&rng, 256);
@@ -101,8 +110,42 @@ int main(int argc, char **argv)
             if (sfc_deeplab_predict(&net, out, img, H, W, 3, scales, flip))
                 return 1;
             if (r >= 0) t[r] = sfc_now() - t0;
+            if (r == -1 && prof)
+                for (int k = 0; k < 3; k++)
+                    net.sc[k].bb.prof = sfc_xcalloc(
+                        (size_t)net.sc[k].bb.nblocks + 1,
+                        sizeof *net.sc[k].bb.prof);
         }
         flops = sfc_deeplab_flops(&net);
+        if (prof) {
+            double all = 0, bbt = 0;
+            for (int r = 0; r < runs; r++) all += t[r];
+            fprintf(stderr, "ms per image: scale stage  conv1 conv2 conv3 "
+                            "down other\n");
+            for (int k = 0; k < 3; k++) {
+                struct sfc_resnet *bb = &net.sc[k].bb;
+                double st[5][5] = {{0}};
+                for (int b = 0; b <= bb->nblocks; b++) {
+                    int g = b ? bb->blk[b - 1].stage : 0;
+                    for (int o = 0; o < 5; o++)
+                        st[g][o] += bb->prof[b][0][o] * 1e3 / runs;
+                }
+                for (int g = 0; g < 5; g++) {
+                    fprintf(stderr, "  %.2f %dx%d stage%d", scales[k],
+                            bb->feat_w[g], bb->feat_h[g], g);
+                    for (int o = 0; o < 5; o++) {
+                        fprintf(stderr, " %6.1f", st[g][o]);
+                        bbt += st[g][o];
+                    }
+                    fprintf(stderr, "\n");
+                }
+                free(bb->prof);
+                bb->prof = NULL;
+            }
+            fprintf(stderr, "  backbone %.1f ms, rest (head, resizing, "
+                            "fusion) %.1f ms of %.1f ms\n",
+                    bbt, all * 1e3 / runs - bbt, all * 1e3 / runs);
+        }
         free(img);
         free(out);
     } else {
