@@ -407,7 +407,10 @@ int sfc_db_snapshot(struct sfc_db *db, const char *out)
     char *tmp = sfc_xasprintf("%s.tmp.%ld", out, (long)getpid());
     unlink(tmp);
     int r = sfc_db_execv(db, "VACUUM INTO ?1", "s", tmp);
-    if (r == 0 && link(tmp, out) != 0 && errno != EEXIST)
+    /* link: never over an existing file (another shard's, perhaps open
+     * elsewhere); a file system without hard links gets a rename */
+    if (r == 0 && link(tmp, out) != 0 && errno != EEXIST &&
+        (sfc_file_exists(out) ? 0 : rename(tmp, out) != 0))
         r = sfc_error(out, "cannot create the snapshot:");
     unlink(tmp);
     free(tmp);
