@@ -165,8 +165,7 @@ $(TOY_RUN)/%/cam.start: $(TOY_RUN)/%/final.safetensors $(CAM)
 	$(call sfc_start,$(TOY_RUN)/$*/cam)
 
 $(TOY_RUN)/%/cam.done: $(TOY_RUN)/%/cam.start
-	$(call TOY_SUBMIT,cam) $(CAM) --db $(TOY_DB) \
-	    --ckpt $(TOY_RUN)/$*/final.safetensors \
+	$(call TOY_SUBMIT,cam) $(CAM) --db $(TOY_DB) --ckpt $(TOY_RUN)/$*/final.safetensors \
 	    --out $(TOY_RUN)/$*/cam --split val \
 	    --scales $(TOY_SCALES) -q > /dev/null
 	@$(call TOY_MERGE,cam)
