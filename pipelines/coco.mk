@@ -32,19 +32,31 @@
 #   COCO_IRN_EPOCHS ?= 3  COCO_IRN_BATCH ?= 32  COCO_IRN_RADIUS ?= 10
 #   COCO_RW_RADIUS ?= 5   COCO_CANVAS ?= 512
 #   COCO_QUIET ?=      -q: no progress from the long stages
+#   segmentation (coco-seg; DeepLab-v2, lib/deeplab.h; VOC's recipe with
+#   the iterations scaled to COCO's ~8x more training images):
+#   SEG_WEIGHTS ?= $(WEIGHTS)  ImageNet backbone (none = random); the
+#                      paper: SEG_WEIGHTS=resnet101.safetensors
+#                      COCO_SEG_BLOCKS=3,4,23,3
+#   COCO_SEG_BLOCKS ?= 3,4,6,3   COCO_SEG_VAL ?= $(COCO_VAL) (split scored)
+#   COCO_SEG_ITERS ?= 100000  COCO_SEG_BATCH ?= 10  COCO_SEG_MICRO ?= 2
+#   COCO_SEG_CROP ?= 321  COCO_SEG_LR ?= 2.5e-4 (head x10, biases x20)
+#   COCO_SEG_MSC ?= 1,0.75,0.5  COCO_SEG_FLIP ?= 0  COCO_SEG_CRF ?= 0
+#   COCO_SEG_CKPT_EVERY ?= 500
 # Stage programs: COCOINGEST (sfc-coco) SAMPLE TRAINSTEP CAM CRF IRN MIOU
-# (stages.mk)
+# SEGTRAIN (stages.mk)
 # Targets:
 #   coco-pseudolabels  the whole chain, then the class and mIoU tables
 #   coco-files         the same without the tables
 #   coco-gt            only the ingest: db + gt/ masks of both splits
-#   coco-seg           the segmentation stage (needs sfc-segtrain)
+#   coco-seg           then DeepLab-v2 on the pseudo labels, its
+#                      predictions on COCO_SEG_VAL and their mIoU
 #   coco-clean         remove $(COCO_R) and nothing else
 # Files in $(COCO_R): sfc.db; gt/ (VOC layout: SegmentationClass/,
 # ImageSets/Segmentation/<split>.txt, classes.txt,
 # <split>_unannotated.txt); train/final.safetensors; cam/<id>.npz;
 # pseudo/<id>.png (crf) or ir_label/, irn.safetensors, pseudo/ (irn);
-# cam-miou.txt, pseudo-miou.txt; summary.txt; stamps as in voc.mk.
+# cam-miou.txt, pseudo-miou.txt; summary.txt; stamps as in voc.mk;
+# coco-seg adds seg.safetensors, seg/<id>.png, seg-miou.txt.
 include $(dir $(lastword $(MAKEFILE_LIST)))stages.mk
 
 COCOINGEST ?= $(BINDIR)/sfc-coco
@@ -83,6 +95,18 @@ COCO_IRN_CKPT_EVERY ?= 50
 COCO_RW_RADIUS  ?= 5
 COCO_CANVAS     ?= 512
 COCO_QUIET      ?=
+SEG_WEIGHTS       ?= $(WEIGHTS)
+COCO_SEG_VAL      ?= $(COCO_VAL)
+COCO_SEG_BLOCKS   ?= 3,4,6,3
+COCO_SEG_ITERS    ?= 100000
+COCO_SEG_BATCH    ?= 10
+COCO_SEG_MICRO    ?= 2
+COCO_SEG_CROP     ?= 321
+COCO_SEG_LR       ?= 2.5e-4
+COCO_SEG_MSC      ?= 1,0.75,0.5
+COCO_SEG_FLIP     ?= 0
+COCO_SEG_CRF      ?= 0
+COCO_SEG_CKPT_EVERY ?= 500
 $(COCO_R)/%: export SFC_PROGRESS ?= lines
 COCO_WEIGHTS = $(filter-out none,$(WEIGHTS))
 COCO_WFLAG   = $(if $(COCO_WEIGHTS),--weights $(COCO_WEIGHTS))
@@ -99,6 +123,11 @@ endif
 endif
 ifeq ($(wildcard $(call COCO_ANN,$(COCO_TRAIN))),)
 $(error no annotation file '$(call COCO_ANN,$(COCO_TRAIN))')
+endif
+ifneq ($(filter coco-seg,$(MAKECMDGOALS)),)
+ifeq ($(wildcard $(call COCO_ANN,$(COCO_SEG_VAL))),)
+$(error coco-seg scores $(COCO_SEG_VAL): no annotation file '$(call COCO_ANN,$(COCO_SEG_VAL))')
+endif
 endif
 ifeq ($(filter $(COCO_PSEUDO),crf irn),)
 $(error COCO_PSEUDO must be crf or irn, not '$(COCO_PSEUDO)')
@@ -238,14 +267,21 @@ $(COCO_R)/pseudo-miou.txt: $(COCO_R)/pseudo.done $(MIOU)
 	$(COCO_MIOU) --pred $(COCO_R)/pseudo --stage pseudo > $@.tmp
 	mv $@.tmp $@
 
-# coco-seg: sfc-segtrain on $(COCO_TRAIN) with pseudo/<id>.png as labels,
-# scored on $(COCO_VAL) against gt/ (the paper's 46.8 val mIoU row). The
-# recipe lands with sfc-segtrain; until then the target says so.
-coco-seg:
-	@if [ -x $(BINDIR)/sfc-segtrain ]; then \
-	    echo "coco-seg: sfc-segtrain exists; wire it here as voc-seg" >&2; \
-	else echo "coco-seg: needs sfc-segtrain (not built yet)" >&2; fi; \
-	exit 1
+# coco-seg: DeepLab-v2 (sfc-segtrain) on $(COCO_TRAIN) with pseudo/<id>.png
+# as labels, its predictions on $(COCO_SEG_VAL) (the db's image paths) in
+# SHARDS processes, their mIoU over 81 classes against gt/ (the paper's
+# 46.8 val mIoU row); the rules are stages.mk's sfc_seg_rules, as voc-seg's
+COCO_NCLASS1      = 81
+COCO_SEG_WEIGHTS  = $(filter-out none,$(SEG_WEIGHTS))
+COCO_SEG_SPLIT    = $(COCO_TRAIN)
+COCO_SEG_IDS      = --split $(COCO_SEG_VAL)
+COCO_SEG_VALDEP   = $(COCO_R)/ingest.done
+COCO_SEG_GT       = $(COCO_GT)/SegmentationClass
+COCO_SEG_MIOU_IDS = --split $(COCO_SEG_VAL)
+$(eval $(call sfc_seg_rules,COCO))
+
+coco-seg: $(COCO_R)/seg-miou.txt
+	@cat $<
 
 coco-clean:
 	rm -rf $(COCO_R)
