@@ -28,6 +28,8 @@
 #   COCO_LR ?= 0.1   COCO_BLOCKS ?= 3,4,6,3  COCO_WIDTH ?= 64
 #   COCO_SIDE ?= 128,128,256,256   COCO_FROZEN ?= 3 (0 without WEIGHTS)
 #   COCO_SCALES ?= 1,0.5,1.5,2   COCO_CKPT_EVERY ?= 200
+#   CAM_DTYPE ?= f32   CAM storage (sfc-cam --cam-dtype): f16 takes about a
+#                      third of f32's disk (README, MS COCO 2014)
 #   COCO_CRF_ITERS ?= 12  COCO_P_WEIGHT ?= 0.7 (S = M_W + w M_P for CRF)
 #   COCO_IRN_EPOCHS ?= 3  COCO_IRN_BATCH ?= 32  COCO_IRN_RADIUS ?= 10
 #   COCO_RW_RADIUS ?= 5   COCO_CANVAS ?= 512
@@ -195,7 +197,8 @@ $(COCO_R)/cam.start: $(COCO_R)/train/final.safetensors $(CAM)
 $(COCO_R)/cam/.done-%-of-$(SHARDS): $(COCO_R)/cam.start
 	$(CAM) --db $(COCO_DB) --ckpt $(COCO_R)/train/final.safetensors \
 	    --out $(COCO_R)/cam --split $(COCO_TRAIN) --scales $(COCO_SCALES) \
-	    --compress 1 --cam-c 0 --shard $*/$(SHARDS) $(COCO_QUIET) > /dev/null
+	    --compress 1 --cam-c 0 --cam-dtype $(CAM_DTYPE) --shard $*/$(SHARDS) \
+	    $(COCO_QUIET) > /dev/null
 	@touch $@
 
 $(COCO_R)/cam.done: $(call sfc_shard_stamps,$(COCO_R)/cam,$(SHARDS))

@@ -39,6 +39,10 @@ MIOU ?= $(BINDIR)/sfc-miou
 IRN ?= $(BINDIR)/sfc-irn
 SEGTRAIN ?= $(BINDIR)/sfc-segtrain
 REPORT ?= $(BINDIR)/sfc-report
+# storage of the CAM maps (sfc-cam --cam-dtype) in voc.mk and coco.mk:
+# f32, or f16 (float16: about a third of the deflated size; every reader
+# widens it, lib/camfile.h)
+CAM_DTYPE ?= f32
 
 # $(call sfc_start,PATHS): the recipe of a start stamp: remove PATHS (what
 # an earlier run of the stage wrote), then create the stamp.

@@ -25,6 +25,7 @@
 #   VOC_LR ?= 0.1    VOC_BLOCKS ?= 3,4,6,3  VOC_WIDTH ?= 64
 #   VOC_SIDE ?= 128,128,256,256   VOC_FROZEN ?= 3 (0 without WEIGHTS)
 #   VOC_SCALES ?= 1,0.5,1.5,2   CAM scales, each with its flip
+#   CAM_DTYPE ?= f32    CAM storage (sfc-cam --cam-dtype): f32 or f16
 #   VOC_CKPT_EVERY ?= 50  VOC_IRN_CKPT_EVERY ?= 10   steps between
 #                       checkpoints (a killed training resumes from there)
 #   VOC_CRF_ITERS ?= 12  VOC_IRN_EPOCHS ?= 3  VOC_IRN_BATCH ?= 32
@@ -151,7 +152,7 @@ VOC_TRAIN_CMD = $(TRAINSTEP) --db $(VOC_DB) --out $(VOC_R)/train \
     --pdw-warmup 0 --ckpt-every $(VOC_CKPT_EVERY) --seed $(SEED)
 VOC_CAM_CMD = $(CAM) --db $(VOC_DB) --ckpt $(VOC_R)/train/final.safetensors \
     --out $(VOC_R)/cam --split $(VOC_TRAIN) --scales $(VOC_SCALES) \
-    --compress 1
+    --compress 1 --cam-dtype $(CAM_DTYPE)
 VOC_CRF_CMD = $(CRF) --db $(VOC_DB) --cams $(VOC_R)/cam \
     --out $(VOC_R)/ir_label --split $(VOC_TRAIN) --rule sfc --w-map cam_w \
     --w-weight 1 --p-weight 0.7 --bg-scale 0.5 --iters $(VOC_CRF_ITERS) \

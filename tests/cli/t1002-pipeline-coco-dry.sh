@@ -24,6 +24,7 @@ for pat in "sfc-coco --db $T/r/sfc.db --images $C/train2014" \
     "81 classes"; do
     check "make -n shows '$pat'" grep -q -- "$pat" "$T/n.txt"
 done
+check "CAMs stored as float32 by default" grep -q -- "--cam-dtype f32" "$T/n.txt"
 check "no IRN in the CRF protocol" sh -c "! grep -q sfc-irn '$T/n.txt'"
 check "no make warnings" sh -c "! grep -q warning '$T/.err'"
 expect_ok mk coco-pseudolabels COCO="$C" WEIGHTS=none SHARDS=1 \
@@ -32,11 +33,12 @@ check "IRN option trains and infers" \
     test "$(grep -c 'sfc-irn \(train\|infer\)' "$T/.out")" = 2
 : >"$T/r101.safetensors"
 expect_ok mk coco-seg COCO="$C" WEIGHTS=none SHARDS=2 COCO_R="$T/r" \
-    SEG_WEIGHTS="$T/r101.safetensors" COCO_SEG_BLOCKS=3,4,23,3
+    CAM_DTYPE=f16 SEG_WEIGHTS="$T/r101.safetensors" COCO_SEG_BLOCKS=3,4,23,3
 tr -d '\\\n' <"$T/.out" | tr -s ' ' >"$T/seg.txt"
 for pat in "sfc-crf --db $T/r/sfc.db --cams $T/r/cam --out $T/r/pseudo" \
     "sfc-segtrain train --db $T/r/sfc.db --split train2014 --labels $T/r/pseudo --weights $T/r101.safetensors --blocks 3,4,23,3 --width 64 --classes 81 --iters 100000" \
     "sfc-segtrain predict --db $T/r/sfc.db --split val2014 --model $T/r/seg.safetensors" \
+    "sfc-cam .*--cam-dtype f16 --shard 1/2" \
     "sfc-segtrain predict.*--shard 0/2" "sfc-segtrain predict.*--shard 1/2" \
     "sfc-miou --db $T/r/sfc.db --gt $T/r/gt/SegmentationClass --pred $T/r/seg --split val2014 --count-split train2014 --stage seg"; do
     check "make -n coco-seg shows '$pat'" grep -q -- "$pat" "$T/seg.txt"

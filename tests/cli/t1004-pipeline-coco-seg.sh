@@ -3,7 +3,8 @@
 # made from `sfc-toygen --train 12 --val 1 --seed 1`; the same file serves
 # as val2014), a tiny network, two shards under make -j2: the db, CAMs,
 # CAM + CRF pseudo labels, DeepLab trained on them, its predictions on
-# val2014 and their mIoU over 81 classes; a second make does nothing.
+# val2014 and their mIoU over 81 classes, with float16 CAM files
+# (CAM_DTYPE=f16); a second make does nothing.
 # Needs: make, sqlite3.
 . tests/cli/lib.sh
 SRC=$(pwd)
@@ -23,13 +24,18 @@ run() {
         COCO_EPOCHS=1 COCO_BATCH=4 COCO_DRAWS=2 COCO_SCALES=1 \
         COCO_CRF_ITERS=2 COCO_SEG_BLOCKS=1,1,1,1 COCO_SEG_ITERS=2 \
         COCO_SEG_BATCH=2 COCO_SEG_MICRO=2 COCO_SEG_CROP=32 COCO_SEG_MSC=1 \
-        COCO_QUIET=-q "$@"
+        CAM_DTYPE=f16 COCO_QUIET=-q "$@"
 }
 R=$T/r
 expect_ok run -j2 coco-seg
 check "the mIoU table printed (81 classes)" grep -q "unused_80" "$T/.out"
 check "the first make runs the tools" grep -q "^$SFC_BIN/sfc-segtrain train" "$T/.out"
 check "seg model" test -s "$R/seg.safetensors"
+py=${SFC_ORACLE:-/usr/bin/python3}
+if "$py" -c 'import numpy' 2>/dev/null; then
+    check "float16 CAMs" "$py" -c 'import numpy as np, sys
+assert np.load(sys.argv[1])["cam_w"].dtype == np.float16' "$R/cam/$first.npz"
+fi
 check "12 pseudo labels" test "$(ls "$R/pseudo" | wc -l)" = 12
 check "12 predictions" test "$(ls "$R/seg" | wc -l)" = 12
 check "two prediction shards" test -e "$R/seg/.done-0-of-2" -a \
