@@ -46,7 +46,7 @@ EMBED_INC := $(patsubst %,$(BUILD)/gen/%.inc,$(wildcard db/*.sql))
 CPPFLAGS  += -I$(BUILD)/gen
 
 .PHONY: all test check test-sanitize deps ref bench bench-crf bench-coco \
-    bench-irn bench-sfc bench-seg clean install
+    bench-irn bench-sfc bench-seg bench-mpi clean install FORCE
 .DELETE_ON_ERROR:
 # keep the objects of tools and tests (chained pattern rules would delete
 # them); listed, not a bare .SECONDARY:, which would make every pipeline
@@ -67,6 +67,22 @@ $(BUILD)/gen/%.inc: %
 
 $(LIB_OBJ): | $(EMBED_INC)
 
+# MPI or not (config.mk): only lib/dist.c includes mpi.h; the tools and
+# tests link MPI_LIBS. mpi.flag changes only when the choice does.
+ifeq ($(MPI),1)
+$(BUILD)/lib/dist.o: CPPFLAGS += -DSFC_MPI
+$(BUILD)/lib/dist.o: CFLAGS += $(MPI_CFLAGS)
+LDLIBS += $(MPI_LIBS)
+else ifneq ($(MPI),0)
+$(error MPI must be 0 or 1, not '$(MPI)')
+endif
+$(BUILD)/lib/dist.o: $(BUILD)/mpi.flag
+$(BUILD)/mpi.flag: FORCE
+	@mkdir -p $(@D)
+	$(Q)echo "MPI=$(MPI) $(MPI_LIBS)" | cmp -s - $@ 2>/dev/null || \
+	    echo "MPI=$(MPI) $(MPI_LIBS)" >$@
+FORCE:
+
 $(LIBA): $(LIB_OBJ)
 	@mkdir -p $(@D)
 	$(Q)rm -f $@
@@ -84,7 +100,8 @@ $(BUILD)/tests/test-%: $(BUILD)/tests/test-%.o $(LIBA)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
 test check: all $(TESTS)
-	@SFC_BIN=$(BINDIR) SFC_TESTBIN=$(BUILD)/tests sh tests/run.sh $(T)
+	@SFC_BIN=$(BINDIR) SFC_TESTBIN=$(BUILD)/tests SFC_MPI=$(MPI) \
+	    sh tests/run.sh $(T)
 
 test-sanitize:
 	$(MAKE) SANITIZE=1 test
