@@ -69,6 +69,7 @@ $(LIB_OBJ): | $(EMBED_INC)
 
 # MPI or not (config.mk): only lib/dist.c includes mpi.h; the tools and
 # tests link MPI_LIBS. mpi.flag changes only when the choice does.
+MPI_FLAGS_USED := $(if $(filter 1,$(MPI)),$(MPI_CFLAGS) $(MPI_LIBS))
 ifeq ($(MPI),1)
 $(BUILD)/lib/dist.o: CPPFLAGS += -DSFC_MPI
 $(BUILD)/lib/dist.o: CFLAGS += $(MPI_CFLAGS)
@@ -79,8 +80,8 @@ endif
 $(BUILD)/lib/dist.o: $(BUILD)/mpi.flag
 $(BUILD)/mpi.flag: FORCE
 	@mkdir -p $(@D)
-	$(Q)echo "MPI=$(MPI) $(MPI_LIBS)" | cmp -s - $@ 2>/dev/null || \
-	    echo "MPI=$(MPI) $(MPI_LIBS)" >$@
+	$(Q)echo "MPI=$(MPI) $(MPI_FLAGS_USED)" | cmp -s - $@ 2>/dev/null || \
+	    echo "MPI=$(MPI) $(MPI_FLAGS_USED)" >$@
 FORCE:
 
 $(LIBA): $(LIB_OBJ)

@@ -19,7 +19,7 @@
 #include <mpi.h>
 #endif
 
-static int g_rank = 0, g_size = 1, g_on = 0, g_done = 0;
+static int g_rank = 0, g_size = 1, g_done = 0;
 static struct sfc_dist_stats g_st;
 
 int sfc_dist_rank(void) { return g_rank; }
@@ -47,6 +47,8 @@ void sfc_dist_report(long steps, double seconds)
 }
 
 #ifdef SFC_MPI
+
+static int g_on = 0; /* MPI_Init done */
 
 int sfc_dist_compiled(void) { return 1; }
 
