@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "batch.h"
 #include "dist.h"
 #include "err.h"
 #include "util.h"
@@ -24,14 +25,6 @@ static struct sfc_dist_stats g_st;
 
 int sfc_dist_rank(void) { return g_rank; }
 int sfc_dist_size(void) { return g_size; }
-
-void sfc_dist_range(long n, int rank, int size, long *lo, long *hi)
-{
-    SFC_ASSERT(n >= 0 && size >= 1 && rank >= 0 && rank < size);
-    long q = n / size, r = n % size;
-    *lo = rank * q + SFC_MIN((long)rank, r);
-    *hi = *lo + q + (rank < r);
-}
 
 void sfc_dist_stats(struct sfc_dist_stats *st) { *st = g_st; }
 
@@ -93,10 +86,10 @@ void sfc_dist_sum_float(float *v, size_t n)
     int *cnt = sfc_xmalloc(sizeof(int) * 2 * (size_t)g_size);
     int *dsp = cnt + g_size;
     for (int r = 0; r < g_size; r++) {
-        long lo, hi;
-        sfc_dist_range((long)n, r, g_size, &lo, &hi);
-        cnt[r] = (int)(hi - lo);
-        dsp[r] = (int)lo;
+        int lo, hi;
+        sfc_batch_split((int)n, g_size, r, &lo, &hi);
+        cnt[r] = hi - lo;
+        dsp[r] = lo;
     }
     /* in place: my summed slice lands at the start of v */
     MPI_Reduce_scatter(MPI_IN_PLACE, v, cnt, MPI_FLOAT, MPI_SUM,

@@ -48,9 +48,8 @@ void sfc_dist_bcast(void *buf, size_t bytes, int root);
 char **sfc_dist_bcast_strv(char *const *v, long *n);
 void sfc_dist_barrier(void);
 
-/* This rank's part [*lo, *hi) of n items split into size contiguous
- * ranges, the first n % size ranges one longer. */
-void sfc_dist_range(long n, int rank, int size, long *lo, long *hi);
+/* This rank's part of a step's n images: sfc_batch_split(n, size, rank,
+ * ...) (lib/batch.h), contiguous ranges in rank order. */
 
 /* Time and bytes spent in sfc_dist_sum_float since init (bytes = the
  * floats summed x 4, per rank): for the tools' closing summary and the

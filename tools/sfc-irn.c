@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "db.h"
 #include "dist.h"
 #include "ids.h"
@@ -482,9 +483,9 @@ static int cmd_train(int argc, char **argv)
     sfc_sgd_bcast(&opt);
     /* this rank's images of each step: [blo, bhi) of the batch, in
      * forwards of up to mb images */
-    long blo, bhi;
-    sfc_dist_range(cl.batch, rank, nrank, &blo, &bhi);
-    int nb = (int)(bhi - blo), mb = SFC_MIN(cl.micro, SFC_MAX(nb, 1));
+    int blo, bhi;
+    sfc_batch_split(cl.batch, nrank, rank, &blo, &bhi);
+    int nb = bhi - blo, mb = SFC_MIN(cl.micro, SFC_MAX(nb, 1));
     struct sfc_pathidx pidx;
     if (sfc_pathidx_init(&pidx, cl.radius)) FAIL();
     int g = sfc_irn_grid_side(cl.crop);

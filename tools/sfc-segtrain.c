@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "crf.h"
 #include "db.h"
 #include "deeplab.h"
@@ -407,9 +408,9 @@ static int cmd_train(int argc, char **argv)
         FAIL();
     /* this rank's images of each step: [blo, bhi) of the batch, in
      * forwards of up to mb images */
-    long blo, bhi;
-    sfc_dist_range(cl.batch, rank, nrank, &blo, &bhi);
-    int nb = (int)(bhi - blo), mb = SFC_MIN(cl.micro, SFC_MAX(nb, 1));
+    int blo, bhi;
+    sfc_batch_split(cl.batch, nrank, rank, &blo, &bhi);
+    int nb = bhi - blo, mb = SFC_MIN(cl.micro, SFC_MAX(nb, 1));
     if (sfc_deeplab_plan(&net, mb, cl.crop, cl.crop, nmsc, msc, 1))
         sfc_die("--crop %d: %s", cl.crop, sfc_errmsg());
     long T = cl.iters;
