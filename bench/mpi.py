@@ -78,8 +78,12 @@ def cmd_run(bindir, benchbin):
     env = dict(os.environ, **MPI_ENV)
     b = lambda t: os.path.join(bindir, t)
     load0 = open("/proc/loadavg").read().split()[:3]
-    policy = subprocess.run(["chrt", "-p", str(os.getpid())],
-                            stdout=subprocess.PIPE, text=True).stdout.strip()
+    chrt = subprocess.run(["chrt", "-p", str(os.getpid())],
+                          stdout=subprocess.PIPE, text=True).stdout
+    policy = " ".join(re.findall(r"(SCHED_\w+)|priority: (\d+)",
+                                 chrt)[0][0:1] + tuple(
+        "priority " + p for _, p in re.findall(
+            r"(SCHED_\w+)|priority: (\d+)", chrt) if p))
     raw = dict(S=S, B=B, micro=MICRO, steps=STEPS, smoke=SMOKE, runs=[],
                sums=[], policy=policy)
     with tempfile.TemporaryDirectory() as d:
@@ -132,6 +136,10 @@ def ring_s(nbytes, machines, bw, lat):
     return 2 * (machines - 1) * (lat + nbytes / machines / bw)
 
 
+def dur(sec):
+    return "%.1f h" % (sec / 3600) if sec >= 7200 else "%.0f min" % (sec / 60)
+
+
 def report(S, B, micro, steps, smoke, runs, sums, policy, load0, load1,
            date):
     one = runs[0]
@@ -151,11 +159,22 @@ def report(S, B, micro, steps, smoke, runs, sums, policy, load0, load1,
          "gradient sum MB / step | sum ms / step |",
          "|---|---:|---:|---:|---:|---:|"]
     for r in runs:
-        o.append("| %d x %d%s | %.2f | %.2f | %.2fx | %.1f | %.0f |" % (
+        o.append("| %d x %d%s | %.2f | %.2f | %.2fx | %s | %s |" % (
             r["ranks"], r["threads"],
             " (oversubscribed)" if r["ranks"] * r["threads"] > 2 else "",
             r["step_s"], B / r["step_s"], one["step_s"] / r["step_s"],
-            r["sum_mb"], r["sum_ms"]))
+            "%.1f" % r["sum_mb"] if r["ranks"] > 1 else "-",
+            "%.0f" % r["sum_ms"] if r["ranks"] > 1 else "-"))
+    two, four = runs[1], runs[2]
+    o += ["", "Reading: 2 x 1 against 1 x 2 is the same 2 cores used by two "
+          "single-threaded processes instead of one process's two OpenMP / "
+          "OpenBLAS threads; the gradient sum costs %.2f s of its %.2f s "
+          "step. 4 x 1 puts 4 processes on 2 cores, so each rank waits for "
+          "the others' time slices, and the sum's %.1f s per step is mostly "
+          "that wait (the sum alone below is %.2f s): no machine runs 4 "
+          "ranks on 2 cores for speed; it is the test configuration."
+          % (two["sum_ms"] / 1e3, two["step_s"], four["sum_ms"] / 1e3,
+             sums[-1]["median_ms"] / 1e3)]
     o += ["", "The sum alone (bench-mpi: %d floats, after a barrier, median "
           "of 7):" % sums[0]["floats"], "",
           "| ranks | median ms | best ms | bus GB/s (2 (R-1)/R x bytes / "
@@ -171,29 +190,30 @@ def report(S, B, micro, steps, smoke, runs, sums, policy, load0, load1,
     o += ["", "### Paper estimate: SFC's VOC classifier on a cluster", "",
           "SFC trains %d steps of %d images (16 + 4 bank draws) at %dx%d. "
           "Compute per image on one machine like this (2 cores, 2 threads): "
-          "%.2f s (the 1 x 2 run's %.2f s per step / %d images, scaled by "
-          "pixels from %d to %d; bench-sfc measures the real shape "
-          "directly). Gradient per step: %.1f MB (measured). Each machine "
+          "%.2f s (the 1 x 2 run's %.2f s per step / %d images%s). "
+          "Gradient per step: %.1f MB (measured). Each machine "
           "takes ceil(20 / M) images; the step ends with a ring allreduce, "
           "2 (M - 1) messages of bytes / M, each costing latency + size / "
           "bandwidth (assumed networks below; no overlap with the backward "
           "pass counted)." % (VOC["steps"], VOC["images"], VOC["side"],
-                              VOC["side"], per_img, one["step_s"], B, S,
-                              VOC["side"], nbytes / 1e6), "",
+                              VOC["side"], per_img, one["step_s"], B,
+                              "" if S == VOC["side"] else
+                              ", scaled by pixels from %d to %d"
+                              % (S, VOC["side"]), nbytes / 1e6), "",
           "| machines | network | compute s / step | allreduce s / step | "
           "s / step | whole run | speed-up |", "|---|---|---:|---:|---:|"
           "---:|---:|"]
     base = per_img * VOC["images"]
-    o.append("| 1 | - | %.1f | 0 | %.1f | %.1f h | 1x |" % (
-        base, base, base * VOC["steps"] / 3600))
+    o.append("| 1 | - | %.1f | 0 | %.1f | %s | 1x |" % (
+        base, base, dur(base * VOC["steps"])))
     for M in (16, 64):
         for name, bw, lat in NETS:
             comp = per_img * -(-VOC["images"] // M)
             comm = ring_s(nbytes, M, bw, lat)
             step = comp + comm
-            o.append("| %d | %s | %.2f | %.3f | %.2f | %.1f min | %.1fx |"
+            o.append("| %d | %s | %.2f | %.3f | %.2f | %s | %.1fx |"
                      % (M, name, comp, comm, step,
-                        step * VOC["steps"] / 60, base / step))
+                        dur(step * VOC["steps"]), base / step))
     o += ["", "With 20 images per step, 64 machines cannot beat 20: 44 of "
           "them would idle (ceil(20/64) = 1 image each, as with 20). Using "
           "them needs a larger batch (changing the training) or splitting "
