@@ -201,7 +201,12 @@ int main(int argc, char **argv)
         "scales, image-bank draws) or the plain CAM baseline on a schedule "
         "written by sfc-sample, continuing from DIR/ckpt.safetensors when it "
         "exists. Writes a checkpoint every --ckpt-every steps, a train_log "
-        "row per step, and DIR/final.safetensors at the end of the schedule.",
+        "row per step, and DIR/final.safetensors at the end of the schedule. "
+        "Under mpirun -np R (or srun) each rank takes a contiguous part of "
+        "every step's images and the gradients are summed over ranks: the "
+        "same weights up to float rounding; rank 0 alone reads the db and "
+        "writes files and rows, and a checkpoint resumes with any number of "
+        "ranks.",
         opts};
     sfc_proginit(argv[0]);
     if (sfc_cli_parse(&cli, argc, argv) != 0)
