@@ -145,8 +145,9 @@ EOF
 # pid $1 runs (a zombie, ended but not yet reaped by init, does not)
 alive() {
     local st
-    st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
-    case "$st" in Z*) return 1 ;; esac
+    # /proc/PID/stat: "pid (comm) state ..."
+    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    case "${st##*) }" in Z*|X*) return 1 ;; esac
 }
 
 # SIGTERM to a recorded pid, SIGKILL after 5 s
