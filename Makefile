@@ -46,7 +46,7 @@ EMBED_INC := $(patsubst %,$(BUILD)/gen/%.inc,$(wildcard db/*.sql))
 CPPFLAGS  += -I$(BUILD)/gen
 
 .PHONY: all test check test-sanitize deps ref bench bench-crf bench-coco \
-    bench-irn bench-sfc bench-seg clean install
+    bench-resnet bench-irn bench-sfc bench-seg clean install
 .DELETE_ON_ERROR:
 # keep the objects of tools and tests (chained pattern rules would delete
 # them); listed, not a bare .SECONDARY:, which would make every pipeline
@@ -98,7 +98,9 @@ $(BUILD)/bench/bench-%: $(BUILD)/bench/bench-%.o $(LIBA)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
-bench: $(BUILD)/bench/bench-resnet
+# ResNet-50 engine vs PyTorch (bench/run.sh); also part of `make bench`.
+bench: bench-resnet
+bench-resnet: $(BUILD)/bench/bench-resnet
 	@sh bench/run.sh $(BUILD)/bench/bench-resnet
 
 # sfc-irn: sparse random walk vs IRN's dense one, edge branch vs PyTorch

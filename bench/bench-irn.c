@@ -3,9 +3,10 @@
  * beside PyTorch). One configuration per process so that the peak RSS
  * (getrusage) is that configuration's.
  *
- *   bench-irn walk IN.npz K OUT.npy [runs]
+ *   bench-irn walk IN.npz K OUT.npy [runs] [f32|f64]
  *       sfc_pseudo_label (SFC's two-pass random walk, the defaults of
- *       sfc-irn infer) on the first K channels of cam_w, cam_p, keys and
+ *       sfc-irn infer; f64: the walk's state in float64) on the first K
+ *       channels of cam_w, cam_p, keys and
  *       the edge map of IN.npz; writes the label (H, W) uint8 to OUT.npy.
  *       Prints "walk K median_s peak_MB walk_MB cpu_s": peak_MB is the
  *       process's peak RSS during the calls (it holds the image's K input
@@ -113,7 +114,7 @@ static float *take(const struct sfc_tensor *t, size_t n)
     return p;
 }
 
-static int walk(const char *in, int K, const char *out, int runs)
+static int walk(const char *in, int K, const char *out, int runs, int dbl)
 {
     struct sfc_npz z;
     if (sfc_npz_read(in, &z)) {
@@ -139,6 +140,7 @@ static int walk(const char *in, int K, const char *out, int runs)
     sfc_npz_release(&z);
     struct sfc_pseudo_params pp;
     sfc_pseudo_params_default(&pp);
+    pp.walk_double = dbl;
     struct sfc_tensor lab;
     sfc_tensor_init(&lab, SFC_U8, 2, (int64_t[]){H, W});
     reset_peak();
@@ -304,7 +306,8 @@ int main(int argc, char **argv)
     if (!strcmp(mode, "walk") && argc >= 5) {
         int runs = argc > 5 ? atoi(argv[5]) : 5;
         return walk(argv[2], atoi(argv[3]), argv[4],
-                    runs < 1 || runs > 100 ? 5 : runs);
+                    runs < 1 || runs > 100 ? 5 : runs,
+                    argc > 6 && !strcmp(argv[6], "f64"));
     }
     if (!strcmp(mode, "edge") || !strcmp(mode, "train")) {
         int runs = argc > 2 ? atoi(argv[2]) : 3;
@@ -315,7 +318,7 @@ int main(int argc, char **argv)
         if (batch < 1 || micro < 1 || batch % micro) batch = 8, micro = 4;
         return train(runs, batch, micro);
     }
-    fprintf(stderr, "usage: bench-irn walk IN.npz K OUT.npy [runs]\n"
+    fprintf(stderr, "usage: bench-irn walk IN.npz K OUT.npy [runs] [f32|f64]\n"
                     "       bench-irn edge [runs]\n"
                     "       bench-irn train [runs] [batch] [micro]\n");
     return 2;

@@ -14,6 +14,9 @@
  * convolutions; backward counts 2x the forward of the trained stages (the
  * same count is used for PyTorch).
  *
+ * SFC_BENCH_ALGO=im2col or winograd sets sfc_conv2d_set_algo (default:
+ * auto) for comparing the two paths of the 3x3 convolutions.
+ *
  * SFC_BENCH_LAYERS=1 also prints to stderr where the time goes: per block
  * and operation (net->prof), forward and backward milliseconds and
  * GFLOP/s of each convolution, averaged over the timed runs, then the
@@ -159,6 +162,11 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *mode = argv[1];
+    const char *algo = getenv("SFC_BENCH_ALGO");
+    if (algo && !strcmp(algo, "im2col"))
+        sfc_conv2d_set_algo(SFC_CONV2D_IM2COL);
+    else if (algo && !strcmp(algo, "winograd"))
+        sfc_conv2d_set_algo(SFC_CONV2D_WINOGRAD);
     int runs = argc > 2 ? atoi(argv[2]) : 5;
     if (runs < 1 || runs > 100) runs = 5;
     double t[100];

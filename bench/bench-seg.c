@@ -11,9 +11,16 @@
  *                    gradient accumulation
  *         predict    one 500x375 image (3 scales, max-fused, resized)
  *         predictflip  the same with the mirrored image
+ *         profiletrain  train (planned before the clock), then the
+ *                    forward and backward per scale and stage as below
+ *         profile, profileflip  predict (predictflip), then per scale
+ *                    and stage the backbone's milliseconds per image by
+ *                    operation (conv1, conv2, conv3, downsample, other)
+ *                    on stderr, and the rest (ASPP head, resizing,
+ *                    fusion)
  * Random weights and inputs (the cost does not depend on them). Prints one
- * line: mode, median seconds (per step for train: the first run, planning
- * included; per image for predict: runs after a first planning run),
+ * line: mode, median seconds (per step for train: the first run includes the
+ * planning; per image for predict: runs after a first planning run),
  * nominal GFLOP/s (2 x multiply-adds of the forward, x3 for training),
  * peak RSS in MB. */
 #include <stdio.h>
@@ -39,10 +46,55 @@ static double peak_mb(void)
     return ru.ru_maxrss / 1024.0;
 }
 
+/* per-layer timing on every scale's backbone (after the plan) */
+static void prof_start(struct sfc_deeplab *net)
+{
+    for (int k = 0; k < net->nscale; k++)
+        net->sc[k].bb.prof = sfc_xcalloc((size_t)net->sc[k].bb.nblocks + 1,
+                                         sizeof *net->sc[k].bb.prof);
+}
+
+/* the profile per scale, stage and operation (direction dir: 0 forward,
+ * 1 backward), ms per image over nimg images; returns the total ms */
+static double prof_print(const struct sfc_deeplab *net, int dir, int nimg)
+{
+    double tot = 0;
+    fprintf(stderr, "%s ms per image: scale map stage  conv1 conv2 conv3 "
+                    "down other\n", dir ? "backward" : "forward");
+    for (int k = 0; k < net->nscale; k++) {
+        const struct sfc_resnet *bb = &net->sc[k].bb;
+        double st[5][5] = {{0}};
+        for (int b = 0; b <= bb->nblocks; b++) {
+            int g = b ? bb->blk[b - 1].stage : 0;
+            for (int o = 0; o < 5; o++)
+                st[g][o] += bb->prof[b][dir][o] * 1e3 / nimg;
+        }
+        for (int g = 0; g < 5; g++) {
+            fprintf(stderr, "  %.2f %dx%d stage%d", net->sc[k].s,
+                    bb->feat_w[g], bb->feat_h[g], g);
+            for (int o = 0; o < 5; o++) {
+                fprintf(stderr, " %6.1f", st[g][o]);
+                tot += st[g][o];
+            }
+            fprintf(stderr, "\n");
+        }
+    }
+    return tot;
+}
+
+static void prof_stop(struct sfc_deeplab *net)
+{
+    for (int k = 0; k < net->nscale; k++) {
+        free(net->sc[k].bb.prof);
+        net->sc[k].bb.prof = NULL;
+    }
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: bench-seg train|predict|predictflip [runs]\n");
+        fprintf(stderr, "usage: bench-seg train|predict|predictflip|"
+                        "profile|profileflip|profiletrain [runs]\n");
         return 2;
     }
     const char *mode = argv[1];
@@ -62,8 +114,9 @@ int main(int argc, char **argv)
     sfc_rng_seed(&rng, 1);
     sfc_deeplab_init_random(&net, &rng);
     double scales[3] = {1, 0.75, 0.5}, t[50], flops = 0;
-    if (!strcmp(mode, "train")) {
+    if (!strcmp(mode, "train") || !strcmp(mode, "profiletrain")) {
         enum { B = 10, S = 321 };
+        int prof = !strcmp(mode, "profiletrain");
         size_t n = (size_t)3 * S * S;
         float *x = sfc_xmalloc(sizeof(float) * n * B);
         uint8_t *lab = sfc_xmalloc((size_t)S * S * B);
@@ -73,6 +126,10 @@ int main(int argc, char **argv)
         struct sfc_sgd o;
         sfc_sgd_init(&o, net.pb.size, 0.9, 0.9, 20000, 0);
         sfc_deeplab_sgd_groups(&net, &o, 2.5e-4, 5e-4, 10, 20, 0);
+        if (prof) { /* plan before the clock: time the steps only */
+            if (sfc_deeplab_plan(&net, micro, S, S, 3, scales, 1)) return 1;
+            prof_start(&net);
+        }
         for (int r = 0; r < runs; r++) {
             double t0 = sfc_now();
             if (sfc_deeplab_plan(&net, micro, S, S, 3, scales, 1)) return 1;
@@ -86,12 +143,25 @@ int main(int argc, char **argv)
             t[r] = sfc_now() - t0;
         }
         flops = 3 * sfc_deeplab_flops(&net) * (B / micro);
+        if (prof) {
+            double all = 0;
+            for (int r = 0; r < runs; r++) all += t[r];
+            double bbt = prof_print(&net, 0, runs * B);
+            bbt += prof_print(&net, 1, runs * B);
+            fprintf(stderr, "  backbone %.1f ms, rest (head, losses, "
+                            "resizing, SGD) %.1f ms of %.1f ms per image\n",
+                    bbt, all * 1e3 / (runs * B) - bbt, all * 1e3 / (runs * B));
+            prof_stop(&net);
+        }
         sfc_sgd_release(&o);
         free(x);
         free(lab);
-    } else if (!strcmp(mode, "predict") || !strcmp(mode, "predictflip")) {
+    } else if (!strcmp(mode, "predict") || !strcmp(mode, "predictflip") ||
+               !strcmp(mode, "profile") || !strcmp(mode, "profileflip")) {
         enum { H = 375, W = 500 };
-        int flip = !strcmp(mode, "predictflip");
+        int flip = !strcmp(mode, "predictflip") ||
+                   !strcmp(mode, "profileflip");
+        int prof = !strncmp(mode, "profile", 7);
         uint8_t *img = sfc_xmalloc((size_t)H * W * 3);
         for (size_t i = 0; i < (size_t)H * W * 3; i++)
             img[i] = (uint8_t)sfc_rng_below(&rng, 256);
@@ -101,8 +171,18 @@ int main(int argc, char **argv)
             if (sfc_deeplab_predict(&net, out, img, H, W, 3, scales, flip))
                 return 1;
             if (r >= 0) t[r] = sfc_now() - t0;
+            if (r == -1 && prof) prof_start(&net);
         }
         flops = sfc_deeplab_flops(&net);
+        if (prof) {
+            double all = 0;
+            for (int r = 0; r < runs; r++) all += t[r];
+            double bbt = prof_print(&net, 0, runs);
+            fprintf(stderr, "  backbone %.1f ms, rest (head, resizing, "
+                            "fusion) %.1f ms of %.1f ms\n",
+                    bbt, all * 1e3 / runs - bbt, all * 1e3 / runs);
+            prof_stop(&net);
+        }
         free(img);
         free(out);
     } else {

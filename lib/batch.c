@@ -24,6 +24,13 @@ void sfc_normalize_image(float *out, const uint8_t *rgb, int H, int W)
     }
 }
 
+void sfc_batch_split(int n, int parts, int k, int *lo, int *hi)
+{
+    SFC_ASSERT(n >= 0 && parts >= 1 && k >= 0 && k < parts);
+    *lo = (int)((int64_t)k * n / parts);
+    *hi = (int)((int64_t)(k + 1) * n / parts);
+}
+
 void sfc_batch_fill(float *img, float *box, const uint8_t *rgb, int H, int W,
                     const struct sfc_aug *a, int S)
 {

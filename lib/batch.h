@@ -26,6 +26,11 @@ void sfc_normalize_image(float *out, const uint8_t *rgb, int H, int W);
 void sfc_batch_fill(float *img, float *box, const uint8_t *rgb, int H, int W,
                     const struct sfc_aug *a, int S);
 
+/* Part k (0 .. parts - 1) of n items cut into parts contiguous ranges
+ * whose sizes differ by at most one: [*lo, *hi) = [k n / parts, (k + 1) n
+ * / parts) (e.g. a step's images over data-parallel ranks). */
+void sfc_batch_split(int n, int parts, int k, int *lo, int *hi);
+
 /* A schedule row as stored in the db. */
 struct sfc_step_slot {
     char *image;       /* NULL: empty bank draw */

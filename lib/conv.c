@@ -107,6 +107,11 @@ static struct sfc_conv2d transposed(const struct sfc_conv2d *c)
                                c->D * (c->K - 1) - c->P, c->D};
 }
 
+/* Winograd F(2x2, 3x3) for 3x3 stride-1 undilated convolutions (below). */
+static int wino_ok(const struct sfc_conv2d *c);
+static int wino_applies(const struct sfc_conv2d *c);
+static size_t wino_scratch(const struct sfc_conv2d *c, int H, int W);
+
 /* Scratch of the forward. Single-image path: the column band (ckk, bcols).
  * Batched path: the columns of `group` images (ckk, group*ohw), then a
  * buffer (OC, group*ohw) for the product (forward) or the gathered dy
@@ -118,7 +123,10 @@ static size_t fwd_scratch(const struct sfc_conv2d *c, int H, int W)
     size_t batched = p.group > 1
                          ? ((size_t)p.ckk + c->OC) * p.group * p.ohw
                          : 0;
-    return single > batched ? single : batched;
+    size_t s = single > batched ? single : batched;
+    /* either path, whatever sfc_conv2d_set_algo says */
+    if (wino_applies(c)) s = SFC_MAX(s, wino_scratch(c, H, W));
+    return s;
 }
 
 size_t sfc_conv2d_scratch(const struct sfc_conv2d *c, int H, int W)
@@ -487,6 +495,369 @@ static void scatter(float *y, const float *buf, const float *b, int nimg,
     }
 }
 
+/* ------------------------------------------------------------------------
+ * Winograd F(2x2, 3x3) for 3x3 stride-1 undilated convolutions (Lavin and
+ * Gray, "Fast Algorithms for Convolutional Neural Networks", 2016): each
+ * 2x2 output tile is A^T [(G g G^T) . (B^T d B)] A over its 4x4 input
+ * patch d, so the products are 16 sgemms U[xi] (OC, C) * V[xi] (C, T)
+ * over the T tiles of a band, with 16 multiplies per 4 outputs instead
+ * of 36. Matrices (rows):
+ *   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+ *   G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
+ *   A^T = [1 1 1 0; 0 1 -1 -1]
+ * The weight gradient is done in the same domain: dU[xi] = dM[xi] V[xi]^T
+ * with dM = A dy A^T per tile, then dw += G^T dU G.
+ * Tiles are numbered over the global tile rows of all images (image n,
+ * tile row i is row n*th + i), so small maps batch several images per
+ * sgemm; a band is a range of global tile rows, sized from the shape
+ * only. Every transform is one task per (channel, tile row) with a fixed
+ * arithmetic: the result does not depend on the OpenMP thread count. */
+
+#define WA 4     /* alpha: input tile side */
+#define WX 16    /* alpha^2: number of sgemms */
+#define WCHUNK 64 /* tiles of a tile row transformed at once */
+/* The 16 matrices of U, V and M lie WSTRIDE(size) floats apart: a
+ * power-of-two distance would put the 16 streams of a transform into the
+ * same cache sets. */
+#define WSTRIDE(n) ((size_t)(n) + 16)
+/* Floats of V + M per band (both stay in L3), and the fewest tiles per
+ * band (thinner sgemms run well below their peak). */
+#define WINO_TARGET (1L << 21)
+#define WINO_MIN_TILES 256L
+
+/* Winograd pays from 128 channels in and out on (a 3x3 over 64 channels
+ * at 128x128: im2col 7.4 ms, Winograd 8.4; over 128 at 64x64: 7.0 and
+ * 5.3; 2 threads, native OpenBLAS kernel). */
+#define WINO_MIN_CH 128
+
+static int conv_algo = SFC_CONV2D_AUTO;
+
+void sfc_conv2d_set_algo(int algo)
+{
+    SFC_ASSERT(algo >= SFC_CONV2D_AUTO && algo <= SFC_CONV2D_WINOGRAD);
+    conv_algo = algo;
+}
+
+static int wino_applies(const struct sfc_conv2d *c)
+{
+    return c->K == 3 && c->S == 1 && c->D == 1;
+}
+
+static int wino_ok(const struct sfc_conv2d *c)
+{
+    if (!wino_applies(c) || conv_algo == SFC_CONV2D_IM2COL) return 0;
+    return conv_algo == SFC_CONV2D_WINOGRAD ||
+           (c->C >= WINO_MIN_CH && c->OC >= WINO_MIN_CH);
+}
+
+struct wplan {
+    int OH, OW, th, tw; /* output size, tile rows and columns per image */
+    int rows;           /* global tile rows per band */
+};
+
+static struct wplan wino_plan(const struct sfc_conv2d *c, int H, int W)
+{
+    struct wplan p;
+    p.OH = sfc_conv2d_outsize(H, 3, 1, c->P, 1);
+    p.OW = sfc_conv2d_outsize(W, 3, 1, c->P, 1);
+    p.th = (p.OH + 1) / 2;
+    p.tw = (p.OW + 1) / 2;
+    long tiles = WINO_TARGET / ((long)WX * (c->C + c->OC));
+    if (tiles < WINO_MIN_TILES) tiles = WINO_MIN_TILES;
+    p.rows = (int)SFC_MAX(1, (tiles + p.tw - 1) / p.tw);
+    return p;
+}
+
+/* Scratch: U (or dU) (WX, OC, C), V (WX, C, T), M (or dM) (WX, OC, T)
+ * for the tiles T of a full band. */
+static size_t wino_scratch(const struct sfc_conv2d *c, int H, int W)
+{
+    struct wplan p = wino_plan(c, H, W);
+    size_t T = (size_t)p.rows * p.tw;
+    return (size_t)WX * (WSTRIDE((size_t)c->OC * c->C) +
+                         WSTRIDE((size_t)c->C * T) +
+                         WSTRIDE((size_t)c->OC * T));
+}
+
+/* The weight transform as one matrix: U[xi] = sum_k GG[xi][k] g[k] with
+ * GG = G (x) G (16 x 9), xi = 4r + s, k = 3a + b: GG = G[r][a] G[s][b]. */
+static void wino_gg(float gg[WX * 9])
+{
+    static const float G[4][3] = {{1, 0, 0},
+                                  {0.5f, 0.5f, 0.5f},
+                                  {0.5f, -0.5f, 0.5f},
+                                  {0, 0, 1}};
+    for (int r = 0; r < 4; r++)
+        for (int s = 0; s < 4; s++)
+            for (int a = 0; a < 3; a++)
+                for (int b = 0; b < 3; b++)
+                    gg[(r * 4 + s) * 9 + a * 3 + b] = G[r][a] * G[s][b];
+}
+
+/* U[xi] (OC, C) = G g G^T of every 3x3 kernel g of w (OC, C, 3, 3), one
+ * sgemm: U (16, OC*C) = GG (16, 9) w^T. */
+static void wino_weights(float *U, const float *w, int OC, int C)
+{
+    float gg[WX * 9];
+    wino_gg(gg);
+    const int n = OC * C;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, WX, n, 9, 1.0f, gg,
+                9, w, 9, 0.0f, U, (int)WSTRIDE(n));
+}
+
+/* dw (OC*C, 9) += dU^T (OC*C, 16) GG (16, 9), i.e. dw += G^T dU G. */
+static void wino_weights_grad(float *dw, const float *dU, int OC, int C)
+{
+    float gg[WX * 9];
+    wino_gg(gg);
+    const int n = OC * C;
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, 9, WX, 1.0f, dU,
+                (int)WSTRIDE(n), gg, 9, 1.0f, dw, 9);
+}
+
+/* Row q in [0, len) of a padded input row: xr[iw0 + q], 0 outside [0, W)
+ * (xr NULL: a padding row); split into even (e[k] = q 2k) and odd (o[k]
+ * = q 2k+1) positions, len even. */
+static void wino_load_row(float *e, float *o, const float *xr, int iw0,
+                          int len, int W)
+{
+    float d[2 * WCHUNK + 2];
+    if (!xr) {
+        memset(e, 0, sizeof(float) * len / 2);
+        memset(o, 0, sizeof(float) * len / 2);
+        return;
+    }
+    int lo = SFC_MAX(0, -iw0), hi = SFC_MIN(len, W - iw0);
+    if (hi < lo) hi = lo;
+    for (int q = 0; q < lo; q++) d[q] = 0;
+    if (hi > lo) memcpy(d + lo, xr + iw0 + lo, sizeof(float) * (hi - lo));
+    for (int q = hi; q < len; q++) d[q] = 0;
+#pragma omp simd
+    for (int k = 0; k < len / 2; k++) {
+        e[k] = d[2 * k];
+        o[k] = d[2 * k + 1];
+    }
+}
+
+/* V (WX, C, T) = B^T d B of the tiles of global tile rows [g0, g1) of
+ * x (N, C, H, W); tile (g, j) is column (g - g0)*tw + j. With tile j's
+ * columns q = 2j..2j+3 of a row t of B^T d, as even/odd halves te, to:
+ * (t B)[0..3] = te[j] - te[j+1], to[j] + te[j+1], te[j+1] - to[j],
+ * to[j] - to[j+1]. */
+static void wino_input(const struct sfc_conv2d *c, const struct wplan *p,
+                       float *V, long T, const float *x, int H, int W,
+                       int g0, int g1)
+{
+    const int C = c->C, P = c->P, tw = p->tw;
+    const long tasks = (long)C * (g1 - g0);
+    const size_t st = WSTRIDE((size_t)C * T);
+#pragma omp parallel for schedule(static) if (tasks * tw * 32 >= PAR_MIN_WORK)
+    for (long tk = 0; tk < tasks; tk++) {
+        int ch = (int)(tk % C), g = g0 + (int)(tk / C);
+        int n = g / p->th, i = g % p->th;
+        const float *xc = x + ((size_t)n * C + ch) * H * W;
+        float *v = V + (size_t)ch * T + (size_t)(g - g0) * tw;
+        for (int j0 = 0; j0 < tw; j0 += WCHUNK) {
+            int nj = SFC_MIN(WCHUNK, tw - j0), half = nj + 1;
+            float de[WA][WCHUNK + 1], dd[WA][WCHUNK + 1];
+            for (int r = 0; r < WA; r++) {
+                int ih = 2 * i - P + r;
+                wino_load_row(de[r], dd[r],
+                              ih >= 0 && ih < H ? xc + (size_t)ih * W : NULL,
+                              2 * j0 - P, 2 * half, W);
+            }
+            for (int r = 0; r < WA; r++) {
+                /* row r of B^T d, even and odd halves */
+                float te[WCHUNK + 1], to[WCHUNK + 1];
+                const int a = r == 0 ? 0 : r == 3 ? 1 : 1; /* + row */
+                const int b = r == 0 ? 2 : r == 3 ? 3 : 2; /* +/- row */
+                const float sa = r == 2 ? -1.0f : 1.0f;
+                const float sb = r == 1 ? 1.0f : r == 2 ? 1.0f : -1.0f;
+#pragma omp simd
+                for (int k = 0; k < half; k++) {
+                    te[k] = sa * de[a][k] + sb * de[b][k];
+                    to[k] = sa * dd[a][k] + sb * dd[b][k];
+                }
+                float *v0 = v + (size_t)(r * 4) * st + j0, *v1 = v0 + st,
+                      *v2 = v1 + st, *v3 = v2 + st;
+#pragma omp simd
+                for (int j = 0; j < nj; j++) {
+                    v0[j] = te[j] - te[j + 1];
+                    v1[j] = to[j] + te[j + 1];
+                    v2[j] = te[j + 1] - to[j];
+                    v3[j] = to[j] - to[j + 1];
+                }
+            }
+        }
+    }
+}
+
+/* dM (WX, OC, T) = A dy A^T of the 2x2 tiles of dy (N, OC, OH, OW) in
+ * global tile rows [g0, g1) (outside the map: 0). Per tile row a of dy
+ * (p, q its two values): e = (p, p + q, p - q, -q); dM rows = e0, e0 + e1,
+ * e0 - e1, -e1. */
+static void wino_dy(const struct sfc_conv2d *c, const struct wplan *p,
+                    float *dM, long T, const float *dy, int g0, int g1)
+{
+    const int OC = c->OC, tw = p->tw, OH = p->OH, OW = p->OW;
+    const long tasks = (long)OC * (g1 - g0);
+    const size_t st = WSTRIDE((size_t)OC * T);
+#pragma omp parallel for schedule(static) if (tasks * tw * 32 >= PAR_MIN_WORK)
+    for (long tk = 0; tk < tasks; tk++) {
+        int o = (int)(tk % OC), g = g0 + (int)(tk / OC);
+        int n = g / p->th, i = g % p->th;
+        const float *yc = dy + ((size_t)n * OC + o) * OH * OW;
+        float *m = dM + (size_t)o * T + (size_t)(g - g0) * tw;
+        for (int j0 = 0; j0 < tw; j0 += WCHUNK) {
+            int nj = SFC_MIN(WCHUNK, tw - j0);
+            float pe[2][WCHUNK + 1], po[2][WCHUNK + 1];
+            for (int a = 0; a < 2; a++) {
+                int oh = 2 * i + a;
+                wino_load_row(pe[a], po[a],
+                              oh < OH ? yc + (size_t)oh * OW : NULL, 2 * j0,
+                              2 * nj, OW);
+            }
+            float *m0 = m + j0;
+#pragma omp simd
+            for (int j = 0; j < nj; j++) {
+                float p0 = pe[0][j], p1 = po[0][j];
+                float q0 = pe[1][j], q1 = po[1][j];
+                float e0[4] = {p0, p0 + p1, p0 - p1, -p1};
+                float e1[4] = {q0, q0 + q1, q0 - q1, -q1};
+                for (int s = 0; s < 4; s++) {
+                    m0[(size_t)(0 + s) * st + j] = e0[s];
+                    m0[(size_t)(4 + s) * st + j] = e0[s] + e1[s];
+                    m0[(size_t)(8 + s) * st + j] = e0[s] - e1[s];
+                    m0[(size_t)(12 + s) * st + j] = -e1[s];
+                }
+            }
+        }
+    }
+}
+
+/* y of global tile rows [g0, g1) from M (WX, OC, T): v = A^T M A + b
+ * (b may be NULL); then as scatter(): pre = v, y += v (acc), y = the
+ * epilogue of v (ep) or y = v. One task per (channel, tile row) writes
+ * its two output rows and runs the epilogue on them. */
+static void wino_output(const struct sfc_conv2d *c, const struct wplan *p,
+                        float *y, const float *M, long T, const float *b,
+                        const struct sfc_conv2d_epilogue *ep, int acc,
+                        int g0, int g1)
+{
+    const int OC = c->OC, tw = p->tw, OH = p->OH, OW = p->OW;
+    const long tasks = (long)OC * (g1 - g0);
+    const size_t st = WSTRIDE((size_t)OC * T);
+    float *pre = ep ? ep->pre : NULL;
+    const float *res = ep ? ep->res : NULL;
+#pragma omp parallel for schedule(static) if (tasks * tw * 32 >= PAR_MIN_WORK)
+    for (long tk = 0; tk < tasks; tk++) {
+        int o = (int)(tk % OC), g = g0 + (int)(tk / OC);
+        int n = g / p->th, i = g % p->th;
+        int nr = SFC_MIN(2, OH - 2 * i);
+        size_t plane = ((size_t)n * OC + o) * OH * OW;
+        size_t r0 = plane + (size_t)(2 * i) * OW;
+        float *yr = y + r0, *dst = pre ? pre + r0 : yr;
+        const float *m = M + (size_t)o * T + (size_t)(g - g0) * tw;
+        const float bo = b ? b[o] : 0.0f;
+        for (int j0 = 0; j0 < tw; j0 += WCHUNK) {
+            int nj = SFC_MIN(WCHUNK, tw - j0);
+            float out[2][2 * WCHUNK];
+            const float *mj = m + j0;
+#pragma omp simd
+            for (int j = 0; j < nj; j++) {
+                float u0[4], u1[4];
+                for (int r = 0; r < 4; r++) {
+                    const float *mr = mj + (size_t)(r * 4) * st + j;
+                    float a0 = mr[0], a1 = mr[st], a2 = mr[2 * st],
+                          a3 = mr[3 * st];
+                    u0[r] = a0 + a1 + a2;
+                    u1[r] = a1 - a2 - a3;
+                }
+                out[0][2 * j] = u0[0] + u0[1] + u0[2] + bo;
+                out[0][2 * j + 1] = u1[0] + u1[1] + u1[2] + bo;
+                out[1][2 * j] = u0[1] - u0[2] - u0[3] + bo;
+                out[1][2 * j + 1] = u1[1] - u1[2] - u1[3] + bo;
+            }
+            int w0 = 2 * j0, nw = SFC_MIN(2 * nj, OW - w0);
+            for (int a = 0; a < nr; a++) {
+                float *d = dst + (size_t)a * OW + w0;
+                if (acc)
+                    for (int q = 0; q < nw; q++) d[q] += out[a][q];
+                else
+                    memcpy(d, out[a], sizeof(float) * nw);
+            }
+        }
+        if (ep)
+            for (int a = 0; a < nr; a++)
+                epi_row(ep, o, yr + (size_t)a * OW, dst + (size_t)a * OW,
+                        res ? res + r0 + (size_t)a * OW : NULL, OW);
+    }
+}
+
+/* y = conv(x) + b (then ep), or y += conv(x) (acc), by Winograd. flip:
+ * c is the transposed convolution of dx (transposed()) and w the weights
+ * (c->C, c->OC, 3, 3) of the original one: the kernel flipped in both
+ * axes has G J g J G^T = S (G g G^T) S with S swapping rows 0 and 3, so
+ * its U[r][s] is the original's U[S r][S s] transposed. */
+static void wino_forward(const struct sfc_conv2d *c, float *y,
+                         const float *x, const float *w, const float *b,
+                         int N, int H, int W, float *scratch,
+                         const struct sfc_conv2d_epilogue *ep, int acc,
+                         int flip)
+{
+    const struct wplan p = wino_plan(c, H, W);
+    const int C = c->C, OC = c->OC;
+    const long Tmax = (long)p.rows * p.tw;
+    float *U = scratch, *V = U + (size_t)WX * WSTRIDE((size_t)OC * C);
+    float *M = V + (size_t)WX * WSTRIDE((size_t)C * Tmax);
+    if (flip)
+        wino_weights(U, w, C, OC);
+    else
+        wino_weights(U, w, OC, C);
+    const int G = N * p.th;
+    for (int g0 = 0; g0 < G; g0 += p.rows) {
+        int g1 = SFC_MIN(G, g0 + p.rows);
+        long T = (long)(g1 - g0) * p.tw;
+        wino_input(c, &p, V, T, x, H, W, g0, g1);
+        for (int xi = 0; xi < WX; xi++) {
+            int r = xi / 4, q = xi % 4, fx = xi;
+            if (flip) fx = (r == 0 ? 3 : r == 3 ? 0 : r) * 4 +
+                           (q == 0 ? 3 : q == 3 ? 0 : q);
+            cblas_sgemm(CblasRowMajor, flip ? CblasTrans : CblasNoTrans,
+                        CblasNoTrans, OC, (int)T, C, 1.0f,
+                        U + (size_t)fx * WSTRIDE((size_t)OC * C),
+                        flip ? OC : C,
+                        V + (size_t)xi * WSTRIDE((size_t)C * T), (int)T, 0.0f,
+                        M + (size_t)xi * WSTRIDE((size_t)OC * T), (int)T);
+        }
+        wino_output(c, &p, y, M, T, b, ep, acc, g0, g1);
+    }
+}
+
+/* dw += dL/dw by Winograd (x the forward input, dy the output gradient). */
+static void wino_dw(const struct sfc_conv2d *c, float *dw, const float *dy,
+                    const float *x, int N, int H, int W, float *scratch)
+{
+    const struct wplan p = wino_plan(c, H, W);
+    const int C = c->C, OC = c->OC;
+    const long Tmax = (long)p.rows * p.tw;
+    float *dU = scratch, *V = dU + (size_t)WX * WSTRIDE((size_t)OC * C);
+    float *dM = V + (size_t)WX * WSTRIDE((size_t)C * Tmax);
+    const int G = N * p.th;
+    for (int g0 = 0; g0 < G; g0 += p.rows) {
+        int g1 = SFC_MIN(G, g0 + p.rows);
+        long T = (long)(g1 - g0) * p.tw;
+        wino_input(c, &p, V, T, x, H, W, g0, g1);
+        wino_dy(c, &p, dM, T, dy, g0, g1);
+        for (int xi = 0; xi < WX; xi++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, C,
+                        (int)T, 1.0f, dM + (size_t)xi * WSTRIDE((size_t)OC * T), (int)T,
+                        V + (size_t)xi * WSTRIDE((size_t)C * T), (int)T, g0 ? 1.0f : 0.0f,
+                        dU + (size_t)xi * WSTRIDE((size_t)OC * C), C);
+    }
+    wino_weights_grad(dw, dU, OC, C);
+}
+
 /* y = conv(x) + b, then the epilogue ep (may be NULL); or, with acc,
  * y += conv(x) (b and ep NULL). */
 static void forward_core(const struct sfc_conv2d *c, float *y,
@@ -498,6 +869,10 @@ static void forward_core(const struct sfc_conv2d *c, float *y,
     const int OC = c->OC, ckk = p.ckk, ldy = (int)p.ohw;
     const size_t xs = (size_t)c->C * H * W, ys = (size_t)OC * p.ohw;
     SFC_ASSERT(!acc || (!b && !ep));
+    if (wino_ok(c)) {
+        wino_forward(c, y, x, w, b, N, H, W, scratch, ep, acc, 0);
+        return;
+    }
     float *pre = ep ? ep->pre : NULL;
     const float *res = ep ? ep->res : NULL;
     if (p.group > 1 && N > 1) {
@@ -592,6 +967,10 @@ static void backward_dx_transposed(const struct sfc_conv2d *c, float *dx,
 {
     const int K = c->K, C = c->C, OC = c->OC, KK = K * K;
     const struct sfc_conv2d t = transposed(c);
+    if (wino_ok(&t)) { /* no flipped copy of w needed */
+        wino_forward(&t, dx, dy, w, NULL, N, OH, OW, scratch, NULL, !set, 1);
+        return;
+    }
     float *wt = scratch; /* (C, OC, K, K) */
     const long nwt = (long)C * OC * KK;
 #pragma omp parallel for schedule(static) if (nwt >= PAR_MIN_WORK)
@@ -625,6 +1004,10 @@ void sfc_conv2d_backward_ex(const struct sfc_conv2d *c, float *dx, float *dw,
             }
             db[o] += (float)s;
         }
+    }
+    if (dw && wino_ok(c)) {
+        wino_dw(c, dw, dy, x, N, H, W, scratch);
+        dw = NULL;
     }
     if (!dw && !dx) return;
     /* dx by the transposed forward, or through the column matrix (after

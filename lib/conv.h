@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* conv.h: 2-D convolution (PyTorch nn.Conv2d semantics, groups = 1) by
- * im2col + cblas_sgemm, with 1x1 stride-1 convolutions as a direct sgemm,
- * and an optional fused per-channel epilogue (details in conv.c).
+ * im2col + cblas_sgemm, with 1x1 stride-1 convolutions as a direct sgemm
+ * and wide 3x3 stride-1 ones by Winograd F(2x2, 3x3), and an optional
+ * fused per-channel epilogue (details in conv.c).
  * Conventions in nn.h (backward accumulates; NULL gradient = skip). */
 #ifndef SFC_CONV_H
 #define SFC_CONV_H
@@ -71,6 +72,15 @@ void sfc_conv2d_backward_ex(const struct sfc_conv2d *c, float *dx, float *dw,
                             float *db, const float *dy, const float *x,
                             const float *w, int N, int H, int W,
                             float *scratch, int flags);
+
+/* Which algorithm 3x3 stride-1 undilated convolutions use. AUTO (the
+ * default) chooses from the shape: Winograd F(2x2, 3x3) with at least 128
+ * input and output channels, im2col + sgemm otherwise. WINOGRAD uses it
+ * for every such convolution, IM2COL for none (tests cover both paths on
+ * small shapes). The two agree to float rounding, not bit for bit.
+ * Process-wide; set it before convolutions run, not while they do. */
+enum { SFC_CONV2D_AUTO, SFC_CONV2D_IM2COL, SFC_CONV2D_WINOGRAD };
+void sfc_conv2d_set_algo(int algo);
 
 /* Naive direct convolution: the reference the fast path is tested against. */
 void sfc_conv2d_forward_naive(const struct sfc_conv2d *c, float *y,

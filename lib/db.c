@@ -265,8 +265,12 @@ static int set_wal(struct sfc_db *db)
     }
 }
 
+static struct sfc_db *open_rows(const char *path, const char *rows);
+
 struct sfc_db *sfc_db_open(const char *path, unsigned flags)
 {
+    const char *rows = getenv("SFC_DB_ROWS");
+    if (rows && *rows) return open_rows(path, rows);
     struct stat sb;
     if (!(flags & SFC_DB_CREATE) && stat(path, &sb) != 0) {
         sfc_error(path, "cannot open database:");
@@ -293,6 +297,312 @@ struct sfc_db *sfc_db_open(const char *path, unsigned flags)
 fail:
     sfc_db_close(db);
     return NULL;
+}
+
+/* ---- rows mode: shards on other machines ------------------------------
+ * SQLite's locking (WAL's shared memory above all) does not work between
+ * machines over a network file system, so a shard that runs elsewhere
+ * never touches the run db. It reads a snapshot that nobody changes
+ * (opened immutable: no locks at all) and writes its rows into a small db
+ * of its own in rollback-journal mode that only it writes; the driver
+ * merges that db into the run db afterwards (sfc_db_merge_rows), on the
+ * machine that owns the run db. The connection's main db is the rows db
+ * (full schema, so every INSERT lands there with its checks); every table
+ * of the source without a `run` column (the dataset: classes, images,
+ * splits, labels) is shadowed by a TEMP view of the source's table, as
+ * unqualified names resolve temp first. The classes are also copied in,
+ * for the foreign keys of per-class metrics rows. */
+
+/* "file:" URI of a path, every byte outside [A-Za-z0-9/._~-] as %XX */
+static char *file_uri(const char *path, const char *query)
+{
+    size_t n = strlen(path);
+    char *u = sfc_xmalloc(5 + 3 * n + strlen(query) + 1), *o = u;
+    memcpy(o, "file:", 5);
+    o += 5;
+    for (const unsigned char *p = (const unsigned char *)path; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+            (*p >= '0' && *p <= '9') || strchr("/._~-", *p)) {
+            *o++ = (char)*p;
+        } else {
+            sprintf(o, "%%%02X", *p);
+            o += 3;
+        }
+    }
+    strcpy(o, query);
+    return u;
+}
+
+static struct sfc_db *open_rows(const char *path, const char *rows)
+{
+    const char *snap = getenv("SFC_DB_SNAPSHOT");
+    const char *src = snap && *snap ? snap : path;
+    struct stat sb;
+    if (stat(src, &sb) != 0) {
+        sfc_error(src, "cannot open database:");
+        return NULL;
+    }
+    struct sfc_db *db = sfc_xcalloc(1, sizeof *db);
+    db->path = sfc_xstrdup(rows);
+    char *uri = NULL;
+    int64_t ver = 0;
+    if (sqlite3_open_v2(rows, &db->h, SQLITE_OPEN_READWRITE |
+                        SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX |
+                        SQLITE_OPEN_URI, NULL) != SQLITE_OK) {
+        if (db->h)
+            db_fail(db, "cannot open database");
+        else
+            sfc_error(rows, "cannot open database: out of memory");
+        goto fail;
+    }
+    sqlite3_extended_result_codes(db->h, 1);
+    sqlite3_busy_timeout(db->h, SFC_DB_BUSY_MS);
+    if (sfc_db_exec(db, "PRAGMA journal_mode=DELETE; PRAGMA foreign_keys=ON") ||
+        create_or_check(db))
+        goto fail;
+    /* a snapshot never changes: no locks; the run db itself (one machine,
+     * SFC_DB_SNAPSHOT unset) is read like any reader would */
+    uri = file_uri(src, snap && *snap ? "?mode=ro&immutable=1" : "?mode=ro");
+    if (sfc_db_execv(db, "ATTACH ?1 AS src", "s", uri)) goto fail;
+    if (sfc_db_query_int64(db, &ver, "PRAGMA src.user_version", NULL) < 0)
+        goto fail;
+    if (ver != SFC_DB_SCHEMA_VERSION) {
+        sfc_error(src, "schema version %lld, this build of sfc expects %d",
+                  (long long)ver, SFC_DB_SCHEMA_VERSION);
+        goto fail;
+    }
+    sqlite3_stmt *st = sfc_db_prepare(
+        db, "SELECT m.name FROM src.sqlite_schema m WHERE m.type = 'table' "
+            "AND m.name NOT LIKE 'sqlite%' AND m.name <> 'runs' AND NOT EXISTS "
+            "(SELECT 1 FROM pragma_table_info(m.name, 'src') p WHERE p.name = "
+            "'run') ORDER BY m.name");
+    if (!st) goto fail;
+    int r;
+    while ((r = sfc_db_step(db, st)) == 1) {
+        char *sql = sqlite3_mprintf("CREATE TEMP VIEW \"%w\" AS SELECT * "
+                                    "FROM src.\"%w\"", sqlite3_column_text(st, 0),
+                                    sqlite3_column_text(st, 0));
+        r = sfc_db_exec(db, sql);
+        sqlite3_free(sql);
+        if (r) break;
+    }
+    sqlite3_finalize(st);
+    if (r < 0) goto fail;
+    if (sfc_db_begin(db) ||
+        sfc_db_exec(db, "INSERT OR IGNORE INTO main.classes (id, name) "
+                    "SELECT id, name FROM src.classes") ||
+        sfc_db_commit(db))
+        goto fail;
+    free(uri);
+    return db;
+fail:
+    free(uri);
+    sfc_db_close(db);
+    return NULL;
+}
+
+int sfc_db_snapshot(struct sfc_db *db, const char *out)
+{
+    if (sfc_file_exists(out)) return 0;
+    char *tmp = sfc_xasprintf("%s.tmp.%ld", out, (long)getpid());
+    unlink(tmp);
+    int r = sfc_db_execv(db, "VACUUM INTO ?1", "s", tmp);
+    /* link: never over an existing file (another shard's, perhaps open
+     * elsewhere); a file system without hard links gets a rename */
+    if (r == 0 && link(tmp, out) != 0 && errno != EEXIST &&
+        (sfc_file_exists(out) ? 0 : rename(tmp, out) != 0))
+        r = sfc_error(out, "cannot create the snapshot:");
+    unlink(tmp);
+    free(tmp);
+    return r;
+}
+
+/* The columns of a table of db h as "a, b, c" (sqlite3_free), and the
+ * index of column `run` (-1 without one). */
+static char *table_columns(struct sfc_db *db, sqlite3 *h, const char *table,
+                           int *run_col, int *ncol)
+{
+    sqlite3_stmt *st = NULL;
+    char *q = sqlite3_mprintf("SELECT name FROM pragma_table_info(%Q) "
+                              "ORDER BY cid", table);
+    char *cols = NULL;
+    *run_col = -1;
+    *ncol = 0;
+    if (sqlite3_prepare_v2(h, q, -1, &st, NULL) != SQLITE_OK) {
+        sfc_error(db->path, "%s: %s", table, sqlite3_errmsg(h));
+        goto out;
+    }
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *c = (const char *)sqlite3_column_text(st, 0);
+        if (!strcmp(c, "run")) *run_col = *ncol;
+        char *next = cols ? sqlite3_mprintf("%s, \"%w\"", cols, c)
+                          : sqlite3_mprintf("\"%w\"", c);
+        sqlite3_free(cols);
+        cols = next;
+        (*ncol)++;
+    }
+    if (rc != SQLITE_DONE) {
+        sfc_error(db->path, "%s: %s", table, sqlite3_errmsg(h));
+        sqlite3_free(cols);
+        cols = NULL;
+    }
+out:
+    sqlite3_finalize(st);
+    sqlite3_free(q);
+    return cols;
+}
+
+/* Copy the rows of table `table` of run `old` in h into db as run `new`. */
+static int copy_run_rows(struct sfc_db *db, sqlite3 *h, const char *rows,
+                         const char *table, int64_t old, int64_t new,
+                         long *nrows)
+{
+    int run_col, ncol;
+    char *cols = table_columns(db, h, table, &run_col, &ncol);
+    if (!cols) return -1;
+    char *sel = sqlite3_mprintf("SELECT %s FROM \"%w\" WHERE run = ?1", cols,
+                                table);
+    /* the placeholders: ?, ?, ... */
+    char *marks = sfc_xmalloc((size_t)ncol * 3 + 1);
+    marks[0] = 0;
+    for (int i = 0; i < ncol; i++) strcat(marks, i ? ", ?" : "?");
+    char *ins = sqlite3_mprintf("INSERT INTO \"%w\" (%s) VALUES (%s)", table, cols,
+                          marks);
+    free(marks);
+    sqlite3_stmt *s = NULL, *d = NULL;
+    int r = 0;
+    if (sqlite3_prepare_v2(h, sel, -1, &s, NULL) != SQLITE_OK) {
+        r = sfc_error(rows, "%s", sqlite3_errmsg(h));
+        goto out;
+    }
+    if (!(d = sfc_db_prepare(db, ins))) {
+        r = -1;
+        goto out;
+    }
+    sqlite3_bind_int64(s, 1, old);
+    int rc;
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        sqlite3_reset(d);
+        for (int i = 0; i < ncol; i++) {
+            if (i == run_col)
+                sqlite3_bind_int64(d, i + 1, new);
+            else
+                sqlite3_bind_value(d, i + 1, sqlite3_column_value(s, i));
+        }
+        if (sfc_db_step(db, d) < 0) {
+            r = -1;
+            goto out;
+        }
+        (*nrows)++;
+    }
+    if (rc != SQLITE_DONE) r = sfc_error(rows, "%s", sqlite3_errmsg(h));
+out:
+    sqlite3_finalize(s);
+    sqlite3_finalize(d);
+    sqlite3_free(sel);
+    sqlite3_free(ins);
+    sqlite3_free(cols);
+    return r;
+}
+
+int sfc_db_merge_rows(struct sfc_db *db, const char *rows,
+                      struct sfc_db_merge_count *count)
+{
+    if (!sfc_db_in_transaction(db))
+        return sfc_error(db->path, "merge outside a transaction");
+    struct stat sb;
+    if (stat(rows, &sb) != 0) return sfc_error(rows, "cannot open:");
+    sqlite3 *h = NULL;
+    sqlite3_stmt *runs = NULL, *tabs = NULL;
+    char *uri = file_uri(rows, "?mode=ro");
+    int r = 0, rc = SQLITE_DONE;
+    if (sqlite3_open_v2(uri, &h, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI,
+                        NULL) != SQLITE_OK) {
+        r = sfc_error(rows, "cannot open database: %s",
+                      h ? sqlite3_errmsg(h) : "out of memory");
+        goto out;
+    }
+    sqlite3_busy_timeout(h, SFC_DB_BUSY_MS);
+    /* one read transaction: a consistent view of the file */
+    if (sqlite3_exec(h, "BEGIN", NULL, NULL, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &runs, NULL) !=
+            SQLITE_OK ||
+        sqlite3_step(runs) != SQLITE_ROW) {
+        r = sfc_error(rows, "not a database: %s", sqlite3_errmsg(h));
+        goto out;
+    }
+    if (sqlite3_column_int64(runs, 0) != SFC_DB_SCHEMA_VERSION) {
+        r = sfc_error(rows, "schema version %lld, this build of sfc expects "
+                      "%d", (long long)sqlite3_column_int64(runs, 0),
+                      SFC_DB_SCHEMA_VERSION);
+        goto out;
+    }
+    sqlite3_finalize(runs);
+    runs = NULL;
+    if (sqlite3_prepare_v2(h, "SELECT id, tool, version, seed, config, "
+                           "started, ended, status, pid FROM runs ORDER BY id",
+                           -1, &runs, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(h, "SELECT m.name FROM sqlite_schema m WHERE "
+                           "m.type = 'table' AND m.name <> 'runs' AND EXISTS "
+                           "(SELECT 1 FROM pragma_table_info(m.name) p WHERE "
+                           "p.name = 'run') ORDER BY m.name", -1, &tabs,
+                           NULL) != SQLITE_OK) {
+        r = sfc_error(rows, "%s", sqlite3_errmsg(h));
+        goto out;
+    }
+    while (r == 0 && (rc = sqlite3_step(runs)) == SQLITE_ROW) {
+        int64_t old = sqlite3_column_int64(runs, 0), new = 0;
+        /* merged before (a rerun of the merge): every field equal */
+        sqlite3_stmt *q = sfc_db_prepare(
+            db, "SELECT id FROM runs WHERE tool IS ?1 AND version IS ?2 AND "
+                "seed IS ?3 AND config IS ?4 AND started IS ?5 AND ended IS "
+                "?6 AND status IS ?7 AND pid IS ?8");
+        if (!q) {
+            r = -1;
+            break;
+        }
+        for (int i = 1; i <= 8; i++)
+            sqlite3_bind_value(q, i, sqlite3_column_value(runs, i));
+        int found = sfc_db_step(db, q);
+        sqlite3_finalize(q);
+        if (found < 0) {
+            r = -1;
+            break;
+        }
+        if (found) {
+            count->skipped++;
+            continue;
+        }
+        q = sfc_db_prepare(db, "INSERT INTO runs (tool, version, seed, config, "
+                           "started, ended, status, pid) VALUES (?1, ?2, ?3, "
+                           "?4, ?5, ?6, ?7, ?8)");
+        if (!q) {
+            r = -1;
+            break;
+        }
+        for (int i = 1; i <= 8; i++)
+            sqlite3_bind_value(q, i, sqlite3_column_value(runs, i));
+        r = sfc_db_step(db, q) < 0 ? -1 : 0;
+        new = sqlite3_last_insert_rowid(db->h);
+        sqlite3_finalize(q);
+        if (r) break;
+        count->runs++;
+        sqlite3_reset(tabs);
+        while (r == 0 && (rc = sqlite3_step(tabs)) == SQLITE_ROW)
+            r = copy_run_rows(db, h, rows,
+                              (const char *)sqlite3_column_text(tabs, 0), old,
+                              new, &count->rows);
+        if (r == 0 && rc != SQLITE_DONE)
+            r = sfc_error(rows, "%s", sqlite3_errmsg(h));
+    }
+    if (r == 0 && rc != SQLITE_DONE) r = sfc_error(rows, "%s", sqlite3_errmsg(h));
+out:
+    sqlite3_finalize(runs);
+    sqlite3_finalize(tabs);
+    if (h) sqlite3_close_v2(h);
+    free(uri);
+    return r;
 }
 
 void sfc_db_close(struct sfc_db *db)

@@ -42,6 +42,38 @@ enum sfc_db_open_flags {
  * SFC_DB_SCHEMA_VERSION, or a non-empty file that is not an sfc db, is an
  * error. Two processes creating the same db at once is safe. */
 struct sfc_db *sfc_db_open(const char *path, unsigned flags);
+/* Rows mode (shards on other machines; README "Many machines"): when the
+ * environment has SFC_DB_ROWS=FILE, sfc_db_open(path) does not write to
+ * path at all. FILE (created with the schema if missing, rollback journal,
+ * meant for one writer) receives every row the tool writes: runs and the
+ * tables with a `run` column. The dataset tables (those without a `run`
+ * column: classes, images, image_splits, image_labels) are read from
+ * SFC_DB_SNAPSHOT (a file nobody changes, opened immutable, see
+ * sfc_db_snapshot) or, when that is unset, from path opened read-only.
+ * Reads of a `run` table see FILE's rows only, so the mode suits tools
+ * that record results (sfc-cam, sfc-crf, sfc-irn infer, sfc-segtrain
+ * predict, sfc-miou), not those resuming from earlier runs' rows.
+ * db->path is FILE. The driver merges FILE with sfc_db_merge_rows. */
+
+/* Write a consistent copy of db to out (VACUUM INTO, rollback journal),
+ * for shards to read in rows mode. An existing out is kept as it is (it
+ * may be open on other machines; it is never replaced): 0. */
+int sfc_db_snapshot(struct sfc_db *db, const char *out);
+
+struct sfc_db_merge_count {
+    long runs;    /* runs rows added */
+    long rows;    /* rows of the other tables added */
+    long skipped; /* runs already in db (merged before) */
+};
+
+/* Inside an open transaction of db: add the runs of the rows-mode db
+ * `rows` and every row of theirs in the tables with a `run` column, under
+ * new run ids. A run equal in every field to one already in db was merged
+ * before and is skipped with its rows, so merging a file twice changes
+ * nothing. Adds to *count. Errors name the file. */
+int sfc_db_merge_rows(struct sfc_db *db, const char *rows,
+                      struct sfc_db_merge_count *count);
+
 /* Close; accepts NULL. An open transaction is rolled back. */
 void sfc_db_close(struct sfc_db *db);
 

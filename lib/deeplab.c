@@ -10,8 +10,9 @@
  * torch.max over the stack), main.py (resize_labels with PIL nearest, one
  * CrossEntropyLoss(ignore_index=255) per output, summed; the 1x / 10x /
  * 20x parameter groups), and torchvision's ResNet with
- * replace_stride_with_dilation for the backbone. The resizing kernels are
- * lib/ops.c (PyTorch's) and lib/resample.c (PIL's). */
+ * replace_stride_with_dilation for the backbone. The head is lib/aspp.c
+ * (all taps of the four branches in one product), the resizing kernels
+ * are lib/ops.c (PyTorch's) and lib/resample.c (PIL's). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +82,10 @@ int sfc_deeplab_init(struct sfc_deeplab *net,
     net->bb_size = tmp.pb.size;
     sfc_resnet_release(&tmp);
     int F = feat_channels(cfg), C = cfg->nclass;
+    net->head.F = F;
+    net->head.C = C;
+    net->head.nb = SFC_ASPP_BRANCHES;
+    memcpy(net->head.rates, cfg->rates, sizeof cfg->rates);
     size_t woff[SFC_ASPP_BRANCHES], boff[SFC_ASPP_BRANCHES];
     for (int b = 0; b < SFC_ASPP_BRANCHES; b++) {
         char name[32];
@@ -89,8 +94,6 @@ int sfc_deeplab_init(struct sfc_deeplab *net,
                                  (const int64_t[]){C, F, 3, 3});
         snprintf(name, sizeof name, "aspp.c%d.bias", b);
         boff[b] = sfc_pblock_add(&net->pb, name, 0, 1, (const int64_t[]){C});
-        net->aspp[b] = (struct sfc_conv2d){F, C, 3, 1, cfg->rates[b],
-                                           cfg->rates[b]};
     }
     size_t nbytes = net->pb.size * sizeof(float);
     if (params) {
@@ -217,13 +220,10 @@ int sfc_deeplab_plan(struct sfc_deeplab *net, int N, int H, int W,
         size_t nu = k ? (size_t)N * C * net->LH * net->LW : 0;
         size_t nx = sc->s == 1 ? 0 : (size_t)N * 3 * sc->h * sc->w;
         size_t nf = train ? (size_t)N * F * sc->lh * sc->lw : 0;
-        size_t ns = 0;
-        for (int b = 0; b < SFC_ASPP_BRANCHES; b++)
-            ns = SFC_MAX(ns, sfc_conv2d_scratch(&net->aspp[b], sc->lh,
-                                                sc->lw));
-        /* floats: x, logit, tmp-or-dlogit, up, dup, dfeat, scratch; then
-         * the labels */
-        size_t nfl = nx + nl + nl + nu + (train ? nu : 0) + nf + ns;
+        size_t ns = sfc_aspp_scratch(&net->head, sc->lh, sc->lw);
+        /* floats: x, logit, dlogit, up, dup, dfeat, scratch; then the
+         * labels */
+        size_t nfl = nx + nl + (train ? nl + nu : 0) + nu + nf + ns;
         size_t nlab = train ? (size_t)N * sc->lh * sc->lw : 0;
         float *m = sfc_xmalloc_aligned(nfl * sizeof(float) + nlab + 64);
         sc->mem = m;
@@ -231,8 +231,8 @@ int sfc_deeplab_plan(struct sfc_deeplab *net, int N, int H, int W,
         m += nx;
         sc->logit = m;
         m += nl;
-        sc->dlogit = m; /* also the ASPP sum's temporary in inference */
-        m += nl;
+        sc->dlogit = train ? m : NULL;
+        m += train ? nl : 0;
         sc->up = nu ? m : NULL;
         m += nu;
         sc->dup = train && nu ? m : NULL;
@@ -266,21 +266,6 @@ int sfc_deeplab_plan(struct sfc_deeplab *net, int N, int H, int W,
 
 /* ------------------------------------------------------------ forward */
 
-/* logit = sum_b conv_b(feat) + bias_b; tmp is a scratch of logit's size */
-static void aspp_forward(struct sfc_deeplab *net, float *logit, float *tmp,
-                         const float *feat, int N, int h, int w,
-                         float *scratch)
-{
-    size_t n = (size_t)N * net->cfg.nclass * h * w;
-    sfc_conv2d_forward(&net->aspp[0], logit, feat, net->w[0], net->b[0], N,
-                       h, w, scratch);
-    for (int b = 1; b < SFC_ASPP_BRANCHES; b++) {
-        sfc_conv2d_forward(&net->aspp[b], tmp, feat, net->w[b], net->b[b], N,
-                           h, w, scratch);
-#pragma omp parallel for schedule(static)
-        for (size_t i = 0; i < n; i++) logit[i] += tmp[i];
-    }
-}
 
 void sfc_deeplab_forward(struct sfc_deeplab *net, const float *x)
 {
@@ -295,8 +280,10 @@ void sfc_deeplab_forward(struct sfc_deeplab *net, const float *x)
             in = sc->x;
         }
         sfc_resnet_forward(&sc->bb, in);
-        aspp_forward(net, sc->logit, sc->dlogit, sc->bb.feat[4], N, sc->lh,
-                     sc->lw, sc->scratch);
+        sfc_aspp_forward(&net->head, sc->logit, sc->bb.feat[4],
+                         (const float *const *)net->w,
+                         (const float *const *)net->b, N, sc->lh, sc->lw,
+                         sc->scratch);
         if (k)
             sfc_resize_bilinear_forward(sc->up, sc->logit, N, C, sc->lh,
                                         sc->lw, net->LH, net->LW, 0, 0, 0);
@@ -353,7 +340,6 @@ double sfc_deeplab_train(struct sfc_deeplab *net, const float *x,
 {
     SFC_ASSERT(net->train);
     int N = net->N, C = net->cfg.nclass, ns = net->nscale;
-    int F = feat_channels(&net->cfg);
     sfc_deeplab_forward(net, x);
     double total = 0;
     size_t nf = (size_t)N * C * net->LH * net->LW;
@@ -399,11 +385,9 @@ double sfc_deeplab_train(struct sfc_deeplab *net, const float *x,
         if (k)
             sfc_resize_bilinear_backward(sc->dlogit, sc->dup, N, C, sc->lh,
                                          sc->lw, net->LH, net->LW, 0, 0, 0);
-        memset(sc->dfeat, 0, (size_t)N * F * sc->lh * sc->lw * sizeof(float));
-        for (int b = 0; b < SFC_ASPP_BRANCHES; b++)
-            sfc_conv2d_backward(&net->aspp[b], sc->dfeat, net->dw[b],
-                                net->db[b], sc->dlogit, sc->bb.feat[4],
-                                net->w[b], N, sc->lh, sc->lw, sc->scratch);
+        sfc_aspp_backward(&net->head, sc->dfeat, net->dw, net->db, sc->dlogit,
+                          sc->bb.feat[4], (const float *const *)net->w, N,
+                          sc->lh, sc->lw, sc->scratch, SFC_ASPP_DX_SET);
         const float *dfe[SFC_RESNET_STAGES] = {NULL, NULL, NULL, NULL,
                                                sc->dfeat};
         sfc_resnet_backward(&sc->bb, dfe);

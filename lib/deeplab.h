@@ -38,7 +38,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "conv.h"
+#include "aspp.h"
 #include "optim.h"
 #include "pblock.h"
 #include "resnet.h"
@@ -71,10 +71,10 @@ struct sfc_deeplab_scale {
     float *x;                  /* (N, 3, h, w) resized input; NULL if s == 1 */
     float *logit;              /* (N, C, lh, lw) */
     float *up;                 /* (N, C, LH, LW) logit resized (k > 0) */
-    float *dlogit, *dup;       /* gradients of logit and up */
+    float *dlogit, *dup;       /* gradients of logit and up (training) */
     float *dfeat;              /* (N, feat_c[4], lh, lw) */
     uint8_t *lab;              /* (N, lh, lw) labels of the last training */
-    float *scratch;            /* the ASPP convolutions' */
+    float *scratch;            /* the ASPP head's */
     void *mem;                 /* one allocation for the above */
 };
 
@@ -85,7 +85,7 @@ struct sfc_deeplab {
     size_t bb_size;            /* floats of the backbone part */
     unsigned owns_params : 1, owns_grads : 1;
     struct sfc_resnet bb;      /* backbone view for init, load and save */
-    struct sfc_conv2d aspp[SFC_ASPP_BRANCHES];
+    struct sfc_aspp head;      /* the ASPP head (lib/aspp) */
     float *w[SFC_ASPP_BRANCHES], *b[SFC_ASPP_BRANCHES];   /* views */
     float *dw[SFC_ASPP_BRANCHES], *db[SFC_ASPP_BRANCHES];
     /* plan */

@@ -21,6 +21,7 @@ void sfc_pseudo_params_default(struct sfc_pseudo_params *p)
     p->exp_times = 8;
     p->radius = 5;
     p->two_pass = 1;
+    p->walk_double = 0;
 }
 
 /* One channel x (h, w) -> out (H, W): x4 upsampled, cropped. up holds
@@ -78,7 +79,7 @@ int sfc_pseudo_label(uint8_t *label, const float *cam_w, const float *cam_p,
     }
     free(sd);
     int rc = sfc_rw_propagate(x, na + nb, edge, h, w, p->radius, p->beta,
-                              p->exp_times);
+                              p->exp_times, p->walk_double);
     if (rc == 0) {
         int uh = sfc_resize_outsize(h, 4.0), uw = sfc_resize_outsize(w, 4.0);
         float *up = sfc_xmalloc(sizeof(float) * (size_t)uh * uw);

@@ -23,6 +23,7 @@ struct sfc_pseudo_params {
     int exp_times;  /* 2^exp_times walk steps: 8 */
     int radius;     /* path radius: 5 */
     int two_pass;   /* 1 = SFC, 0 = IRN */
+    int walk_double; /* 1 = the walk's state in float64, 0 = float32 */
 };
 
 void sfc_pseudo_params_default(struct sfc_pseudo_params *p);

@@ -106,6 +106,7 @@ void sfc_sfcnet_release(struct sfc_sfcnet *net)
         sfc_resnet_release(&net->bb[s]);
         sfc_arena_release(&net->act[s].arena);
     }
+    sfc_arena_release(&net->work.arena);
     sfc_pblock_release(&net->pb);
     free(net->params);
     free(net->grads);
@@ -618,13 +619,33 @@ void sfc_sfcnet_backward(struct sfc_sfcnet *net, int s, int heads)
 
 /* ---- the training step (§2.4, §2.5) ------------------------------------- */
 
-/* vm (N, K, h*w): nearest-resized box, times [1, label] per channel. */
-static void lowres_mask(float *vm, const float *box, const float *label,
-                        int N, int C, int S, int h, int w)
+int sfc_sfcnet_micro_default(int S)
+{
+    long px = (long)S * S;
+    long m = px > 0 ? SFC_SFCNET_MICRO_PIXELS / px : 1;
+    return (int)SFC_MAX(1, SFC_MIN(m, 1 << 20));
+}
+
+int sfc_sfcnet_micro_chunk(int n, int micro, int k, int *lo, int *hi,
+                           int *wlo)
+{
+    SFC_ASSERT(n >= 1 && micro >= 1);
+    int count = (n + micro - 1) / micro;
+    int m = (n + count - 1) / count;
+    SFC_ASSERT(k >= 0 && k < count);
+    *lo = k * m;
+    *hi = SFC_MIN(n, *lo + m);
+    *wlo = SFC_MIN(*lo, n - m);
+    return count;
+}
+
+/* vm (N, K, h*w): nearest-resized box, times [1, label] per channel; tmp
+ * (h*w) scratch. */
+static void lowres_mask(float *vm, float *tmp, const float *box,
+                        const float *label, int N, int C, int S, int h, int w)
 {
     int K = C + 1;
     size_t hw = (size_t)h * w;
-    float *tmp = sfc_xmalloc(sizeof(float) * hw);
     for (int n = 0; n < N; n++) {
         sfc_resize_nearest_forward(tmp, box + (size_t)n * S * S, 1, 1, S, S,
                                    h, w, 0, 0);
@@ -634,122 +655,184 @@ static void lowres_mask(float *vm, const float *box, const float *label,
                 vm[((size_t)n * K + k) * hw + p] = tmp[p] * l;
         }
     }
-    free(tmp);
 }
 
-void sfc_sfcnet_step(struct sfc_sfcnet *net, const float *img,
-                     const float *label, const float *box, const float *dc,
-                     int N, int S, unsigned flags,
-                     struct sfc_sfc_losses *out)
+static void work_into(struct sfc_sfcnet_work *wk, struct sfc_arena *ar,
+                      size_t m, size_t K, size_t S2, size_t hw1, size_t hw2)
+{
+    wk->vm1 = sfc_arena_floats(ar, m * K * hw1);
+    wk->vm2 = sfc_arena_floats(ar, m * K * hw2);
+    wk->img2 = sfc_arena_floats(ar, m * 3 * S2 * S2);
+    wk->tmp = sfc_arena_floats(ar, SFC_MAX(hw1, hw2));
+    wk->w21 = sfc_arena_floats(ar, K);
+    wk->mph = sfc_arena_floats(ar, m * K * hw1);
+    wk->mx = sfc_arena_floats(ar, m * K);
+    wk->ix = sfc_arena_alloc(ar, sizeof(int) * m * K);
+    wk->dmph = sfc_arena_floats(ar, m * K * hw1);
+    wk->d = sfc_arena_floats(ar, m * K * hw2);
+    wk->e = sfc_arena_floats(ar, m * K * hw2);
+    wk->dd = sfc_arena_floats(ar, m * K * hw2);
+    wk->de = sfc_arena_floats(ar, m * K * hw2);
+}
+
+/* The step's work buffers for passes of m images of S x S. */
+static void work_plan(struct sfc_sfcnet *net, int m, int S)
+{
+    struct sfc_sfcnet_work *wk = &net->work;
+    int K = net->cfg.C + 1;
+    if (wk->arena.base && wk->m == m && wk->S == S && wk->K == K) return;
+    sfc_arena_release(&wk->arena);
+    int h1, w1, h2, w2, S2 = sfc_resize_outsize(S, 0.5);
+    sfc_sfcnet_grid(net, S, S, &h1, &w1);
+    sfc_sfcnet_grid(net, S2, S2, &h2, &w2);
+    size_t hw1 = (size_t)h1 * w1, hw2 = (size_t)h2 * w2;
+    struct sfc_arena me;
+    sfc_arena_measure(&me);
+    work_into(wk, &me, (size_t)m, (size_t)K, (size_t)S2, hw1, hw2);
+    sfc_arena_init(&wk->arena, NULL, me.peak);
+    work_into(wk, &wk->arena, (size_t)m, (size_t)K, (size_t)S2, hw1, hw2);
+    wk->m = m;
+    wk->S = S;
+    wk->K = K;
+}
+
+/* One pass: forward the m images of the window (img, label, box point at
+ * its first image), the losses of its images r0 .. r0 + r - 1, each
+ * weighted 1/N, backward. */
+static void pass(struct sfc_sfcnet *net, const float *img, const float *label,
+                 const float *box, const float *dc, int m, int r0, int r,
+                 int N, int S, unsigned flags, struct sfc_sfc_losses *out)
 {
     int C = net->cfg.C, K = C + 1;
     int heads = (flags & (SFC_LOSS_PDW | SFC_LOSS_WDW)) != 0;
     int two = (flags & SFC_LOSS_SCALE2) || heads;
-    memset(out, 0, sizeof *out);
-    memset(net->grads, 0, sizeof(float) * net->pb.size);
+    struct sfc_sfcnet_work *wk = &net->work;
+    work_plan(net, m, S);
+    float share = (float)r / (float)N; /* the part's weight in the means */
 
     /* scale 1 and scale 0.5 (bilinear, align_corners = True) */
     int h1, w1, h2 = 0, w2 = 0, S2 = sfc_resize_outsize(S, 0.5);
     sfc_sfcnet_grid(net, S, S, &h1, &w1);
-    float *vm1 = sfc_xmalloc(sizeof(float) * (size_t)N * K * h1 * w1);
-    lowres_mask(vm1, box, label, N, C, S, h1, w1);
-    sfc_sfcnet_forward(net, 0, img, vm1, N, S, S, 1, heads);
-    float *img2 = NULL, *vm2 = NULL;
+    lowres_mask(wk->vm1, wk->tmp, box, label, m, C, S, h1, w1);
+    sfc_sfcnet_forward(net, 0, img, wk->vm1, m, S, S, 1, heads);
     if (two) {
         sfc_sfcnet_grid(net, S2, S2, &h2, &w2);
-        img2 = sfc_xmalloc(sizeof(float) * (size_t)N * 3 * S2 * S2);
-        sfc_resize_bilinear_forward(img2, img, N, 3, S, S, S2, S2, 1, 0.5,
+        sfc_resize_bilinear_forward(wk->img2, img, m, 3, S, S, S2, S2, 1, 0.5,
                                     0.5);
-        vm2 = sfc_xmalloc(sizeof(float) * (size_t)N * K * h2 * w2);
         /* the reference resizes the full-size mask to S/32 directly */
-        lowres_mask(vm2, box, label, N, C, S, h2, w2);
-        sfc_sfcnet_forward(net, 1, img2, vm2, N, S2, S2, 1, heads);
+        lowres_mask(wk->vm2, wk->tmp, box, label, m, C, S, h2, w2);
+        sfc_sfcnet_forward(net, 1, wk->img2, wk->vm2, m, S2, S2, 1, heads);
     }
     struct sfc_sfcnet_act *a1 = &net->act[0], *a2 = &net->act[1];
     size_t hw1 = (size_t)h1 * w1, hw2 = (size_t)h2 * w2;
+    /* the counted images' rows in the pass's (m, ...) buffers */
+    const float *lab = label + (size_t)r0 * C;
+    size_t o1 = (size_t)r0 * K * hw1, o2 = (size_t)r0 * K * hw2;
 
     /* L_cls: mean of the two scales' multilabel soft margin */
     float wc = two ? 0.5f : 1.0f;
-    zero(a1->dscore, (size_t)N * C);
-    out->cls = wc * sfc_mlsm_loss_forward(a1->score, label, N, C);
-    sfc_mlsm_loss_backward(a1->dscore, wc, a1->score, label, N, C);
+    zero(a1->dscore, (size_t)m * C);
+    out->cls += wc * share *
+                sfc_mlsm_loss_forward(a1->score + (size_t)r0 * C, lab, r, C);
+    sfc_mlsm_loss_backward(a1->dscore + (size_t)r0 * C, wc * share,
+                           a1->score + (size_t)r0 * C, lab, r, C);
     if (two) {
-        zero(a2->dscore, (size_t)N * C);
-        out->cls += wc * sfc_mlsm_loss_forward(a2->score, label, N, C);
-        sfc_mlsm_loss_backward(a2->dscore, wc, a2->score, label, N, C);
+        zero(a2->dscore, (size_t)m * C);
+        out->cls += wc * share * sfc_mlsm_loss_forward(
+                                     a2->score + (size_t)r0 * C, lab, r, C);
+        sfc_mlsm_loss_backward(a2->dscore + (size_t)r0 * C, wc * share,
+                               a2->score + (size_t)r0 * C, lab, r, C);
     }
 
     if (heads) {
-        float *w21 = sfc_xmalloc(sizeof(float) * (size_t)K);
+        float *w21 = wk->w21;
         w21[0] = 1.0f;
         for (int c = 0; c < C; c++)
             w21[c + 1] = (flags & SFC_LOSS_DC) ? dc[c] : 1.0f;
-        zero(a1->dmw, (size_t)N * K * hw1);
-        zero(a1->dmp, (size_t)N * K * hw1);
-        zero(a2->dmw, (size_t)N * K * hw2);
-        zero(a2->dmp, (size_t)N * K * hw2);
+        zero(a1->dmw, (size_t)m * K * hw1);
+        zero(a1->dmp, (size_t)m * K * hw1);
+        zero(a2->dmw, (size_t)m * K * hw2);
+        zero(a2->dmp, (size_t)m * K * hw2);
         if (flags & SFC_LOSS_PDW) {
             /* |M_W - M_P / (max M_P + eps)| over all K channels */
-            float *mph = sfc_xmalloc(sizeof(float) * (size_t)N * K * hw1);
-            float *mx = sfc_xmalloc(sizeof(float) * (size_t)N * K);
-            int *ix = sfc_xmalloc(sizeof(int) * (size_t)N * K);
-            float *dmph = sfc_xcalloc((size_t)N * K * hw1, sizeof(float));
-            sfc_maxnorm_forward(mph, mx, ix, a1->mp, SFC_EPS, N, K, (int)hw1);
-            out->pdw = PDW_WEIGHT * sfc_l1_loss_forward(a1->mw, mph, w21, N,
-                                                        K, (int)hw1, 0, K);
-            sfc_l1_loss_backward(a1->dmw, dmph, PDW_WEIGHT, a1->mw, mph, w21,
-                                 N, K, (int)hw1, 0, K);
-            sfc_maxnorm_backward(a1->dmp, dmph, a1->mp, mx, ix, SFC_EPS, N, K,
-                                 (int)hw1);
-            free(mph);
-            free(mx);
-            free(ix);
-            free(dmph);
+            float *mph = wk->mph, *mx = wk->mx, *dmph = wk->dmph;
+            int *ix = wk->ix;
+            zero(dmph, (size_t)r * K * hw1);
+            sfc_maxnorm_forward(mph, mx, ix, a1->mp + o1, SFC_EPS, r, K,
+                                (int)hw1);
+            out->pdw += PDW_WEIGHT * share *
+                        sfc_l1_loss_forward(a1->mw + o1, mph, w21, r, K,
+                                            (int)hw1, 0, K);
+            sfc_l1_loss_backward(a1->dmw + o1, dmph, PDW_WEIGHT * share,
+                                 a1->mw + o1, mph, w21, r, K, (int)hw1, 0, K);
+            sfc_maxnorm_backward(a1->dmp + o1, dmph, a1->mp + o1, mx, ix,
+                                 SFC_EPS, r, K, (int)hw1);
         }
         if (flags & SFC_LOSS_WDW) {
             /* resize(M_W1, x0.5, align_corners) * y21 vs M_W2 * y21,
              * foreground channels only */
-            size_t n2 = (size_t)N * K * hw2;
-            float *d = sfc_xmalloc(sizeof(float) * n2);
-            float *e = sfc_xmalloc(sizeof(float) * n2);
-            float *dd = sfc_xcalloc(n2, sizeof(float));
-            float *de = sfc_xcalloc(n2, sizeof(float));
-            sfc_resize_bilinear_forward(d, a1->mw, N, K, h1, w1, h2, w2, 1,
-                                        0.5, 0.5);
-            memcpy(e, a2->mw, sizeof(float) * n2);
-            for (int n = 0; n < N; n++)
+            size_t n2 = (size_t)r * K * hw2;
+            float *d = wk->d, *e = wk->e, *dd = wk->dd, *de = wk->de;
+            zero(dd, n2);
+            zero(de, n2);
+            sfc_resize_bilinear_forward(d, a1->mw + o1, r, K, h1, w1, h2, w2,
+                                        1, 0.5, 0.5);
+            memcpy(e, a2->mw + o2, sizeof(float) * n2);
+            for (int n = 0; n < r; n++)
                 for (int c = 0; c < C; c++) {
-                    float l = label[(size_t)n * C + c];
+                    float l = lab[(size_t)n * C + c];
                     for (size_t p = 0; p < hw2; p++) {
                         d[((size_t)n * K + c + 1) * hw2 + p] *= l;
                         e[((size_t)n * K + c + 1) * hw2 + p] *= l;
                     }
                 }
-            out->wdw = WDW_WEIGHT * sfc_l1_loss_forward(d, e, w21, N, K,
-                                                        (int)hw2, 1, C);
-            sfc_l1_loss_backward(dd, de, WDW_WEIGHT, d, e, w21, N, K,
+            out->wdw += WDW_WEIGHT * share *
+                        sfc_l1_loss_forward(d, e, w21, r, K, (int)hw2, 1, C);
+            sfc_l1_loss_backward(dd, de, WDW_WEIGHT * share, d, e, w21, r, K,
                                  (int)hw2, 1, C);
-            for (int n = 0; n < N; n++)
+            float *dmw2 = a2->dmw + o2;
+            for (int n = 0; n < r; n++)
                 for (int c = 0; c < C; c++) {
-                    float l = label[(size_t)n * C + c];
+                    float l = lab[(size_t)n * C + c];
                     for (size_t p = 0; p < hw2; p++) {
                         size_t i = ((size_t)n * K + c + 1) * hw2 + p;
                         dd[i] *= l;
-                        a2->dmw[i] += de[i] * l;
+                        dmw2[i] += de[i] * l;
                     }
                 }
-            sfc_resize_bilinear_backward(a1->dmw, dd, N, K, h1, w1, h2, w2,
-                                         1, 0.5, 0.5);
-            free(d);
-            free(e);
-            free(dd);
-            free(de);
+            sfc_resize_bilinear_backward(a1->dmw + o1, dd, r, K, h1, w1, h2,
+                                         w2, 1, 0.5, 0.5);
         }
-        free(w21);
     }
     sfc_sfcnet_backward(net, 0, heads);
     if (two) sfc_sfcnet_backward(net, 1, heads);
-    free(vm1);
-    free(vm2);
-    free(img2);
+}
+
+void sfc_sfcnet_accumulate(struct sfc_sfcnet *net, const float *img,
+                           const float *label, const float *box,
+                           const float *dc, int n, int N, int S, int micro,
+                           unsigned flags, struct sfc_sfc_losses *out)
+{
+    SFC_ASSERT(n >= 1 && n <= N);
+    if (micro <= 0) micro = sfc_sfcnet_micro_default(S);
+    int C = net->cfg.C, lo, hi, wlo;
+    int count = sfc_sfcnet_micro_chunk(n, micro, 0, &lo, &hi, &wlo);
+    int m = hi - lo;
+    for (int k = 0; k < count; k++) {
+        sfc_sfcnet_micro_chunk(n, micro, k, &lo, &hi, &wlo);
+        pass(net, img + (size_t)wlo * 3 * S * S, label + (size_t)wlo * C,
+             box + (size_t)wlo * S * S, dc, m, lo - wlo, hi - lo, N, S, flags,
+             out);
+    }
+}
+
+void sfc_sfcnet_step(struct sfc_sfcnet *net, const float *img,
+                     const float *label, const float *box, const float *dc,
+                     int N, int S, int micro, unsigned flags,
+                     struct sfc_sfc_losses *out)
+{
+    memset(out, 0, sizeof *out);
+    memset(net->grads, 0, sizeof(float) * net->pb.size);
+    sfc_sfcnet_accumulate(net, img, label, box, dc, N, N, S, micro, flags,
+                          out);
 }

@@ -57,6 +57,18 @@ struct sfc_sfcnet_act {
     float *cscratch;                /* for the 1x1 convolutions */
 };
 
+/* Work buffers of the training step (planned once per micro-batch and
+ * crop size): the low-res masks, the half-size images and the loss
+ * terms' intermediates. */
+struct sfc_sfcnet_work {
+    int m, S, K;
+    struct sfc_arena arena;
+    float *vm1, *vm2, *img2, *tmp, *w21;
+    float *mph, *mx, *dmph;          /* (m, K, hw1), (m, K), (m, K, hw1) */
+    int *ix;
+    float *d, *e, *dd, *de;          /* (m, K, hw2) */
+};
+
 struct sfc_sfcnet {
     struct sfc_sfcnet_config cfg;
     struct sfc_pblock pb;
@@ -66,6 +78,7 @@ struct sfc_sfcnet {
     float *w_cls, *w_f9, *w_side[4]; /* views into params */
     float *dw_cls, *dw_f9, *dw_side[4];
     struct sfc_sfcnet_act act[2];
+    struct sfc_sfcnet_work work;
 };
 
 int sfc_sfcnet_init(struct sfc_sfcnet *net, const struct sfc_sfcnet_config *cfg);
@@ -132,13 +145,51 @@ struct sfc_sfc_losses {
     float cls, pdw, wdw;
 };
 
-/* One training step's gradients: zero the gradient block, forward both
- * scales, the losses of §2.5, backward. img (N, 3, S, S) normalised (0 on
- * padding), label (N, C) multi-hot, box (N, S, S) 1 on the pasted image,
- * dc (C) class weights. Returns the loss terms. */
+/* Micro-batches. Every loss term of §2.5 is a mean over the step's
+ * images of a per-image quantity (the CAM normalisation, the PCM, the
+ * prototypes, the max-normalisation of M_P and the resizes all act on one
+ * image; BN uses fixed statistics), so the gradient of a step is the sum
+ * over its images of 1/N times each image's gradient and can be computed
+ * in parts of any size: the result depends on the split only through the
+ * order of float sums.
+ *
+ * Default micro-batch (micro <= 0): as many images as fit in
+ * SFC_SFCNET_MICRO_PIXELS input pixels at scale 1 (4 at 512x512; a toy
+ * batch at 64x64 goes through whole), at least one. */
+#define SFC_SFCNET_MICRO_PIXELS (1L << 20)
+int sfc_sfcnet_micro_default(int S);
+
+/* How n images are cut into micro-batches of at most micro (> 0): chunks
+ * k = 0 .. count - 1 of m = ceil(n / count) images, count = ceil(n /
+ * micro); chunk k is images [*lo, *hi) = [k m, min(n, (k + 1) m)). Every
+ * pass runs m images, so one activation plan serves the whole step: the
+ * pass of a shorter last chunk is the window [*wlo, *wlo + m) = [n - m,
+ * n), whose first m - (hi - lo) images are run again with no loss
+ * (their gradients are exactly zero). Returns count. */
+int sfc_sfcnet_micro_chunk(int n, int micro, int k, int *lo, int *hi,
+                           int *wlo);
+
+/* Accumulate into net->grads the gradients of n images that are part of a
+ * training step of N images (n <= N): img (n, 3, S, S) normalised (0 on
+ * padding), label (n, C) multi-hot, box (n, S, S) 1 on the pasted image,
+ * dc (C) class weights; micro-batches of at most micro images (<= 0: the
+ * default). Each image's loss counts 1/N, so calls over the parts of a
+ * partition of the step's images (e.g. the ranks of a data-parallel step,
+ * sfc_batch_split) add up to the whole step's gradient; adds the part's
+ * share of the loss terms to *out. Zeroes neither. After the first call
+ * for a given (m, S) it allocates nothing. */
+void sfc_sfcnet_accumulate(struct sfc_sfcnet *net, const float *img,
+                           const float *label, const float *box,
+                           const float *dc, int n, int N, int S, int micro,
+                           unsigned flags, struct sfc_sfc_losses *out);
+
+/* One training step's gradients: zero the gradient block and *out, then
+ * sfc_sfcnet_accumulate over all N images: forward both scales, the losses
+ * of §2.5, backward. Returns the loss terms in *out. With micro >= N the
+ * outputs of the last pass (net->act) are those of the whole batch. */
 void sfc_sfcnet_step(struct sfc_sfcnet *net, const float *img,
                      const float *label, const float *box, const float *dc,
-                     int N, int S, unsigned flags,
+                     int N, int S, int micro, unsigned flags,
                      struct sfc_sfc_losses *out);
 
 #endif

@@ -31,6 +31,7 @@
 #   COCO_CRF_ITERS ?= 12  COCO_P_WEIGHT ?= 0.7 (S = M_W + w M_P for CRF)
 #   COCO_IRN_EPOCHS ?= 3  COCO_IRN_BATCH ?= 32  COCO_IRN_RADIUS ?= 10
 #   COCO_RW_RADIUS ?= 5   COCO_CANVAS ?= 512
+#   SUBMIT ?=          launcher of each shard, e.g. srun (stages.mk)
 #   COCO_QUIET ?=      -q: no progress from the long stages
 # Stage programs: COCOINGEST (sfc-coco) SAMPLE TRAINSTEP CAM CRF IRN MIOU
 # (stages.mk)
@@ -87,6 +88,8 @@ $(COCO_R)/%: export SFC_PROGRESS ?= lines
 COCO_WEIGHTS = $(filter-out none,$(WEIGHTS))
 COCO_WFLAG   = $(if $(COCO_WEIGHTS),--weights $(COCO_WEIGHTS))
 COCO_ANN     = $(COCO)/annotations/instances_$(1).json
+# SUBMIT (stages.mk): the launcher words of shard $* of $(COCO_R)/$(1)
+COCO_SUBMIT = $(call sfc_shard_run,$(COCO_DB),$(COCO_R)/$(1),$*-of-$(SHARDS))
 
 ifneq ($(filter-out coco-clean,$(filter coco-%,$(MAKECMDGOALS))),)
 ifeq ($(COCO),)
@@ -164,12 +167,14 @@ $(COCO_R)/cam.start: $(COCO_R)/train/final.safetensors $(CAM)
 	$(call sfc_start,$(COCO_R)/cam)
 
 $(COCO_R)/cam/.done-%-of-$(SHARDS): $(COCO_R)/cam.start
-	$(CAM) --db $(COCO_DB) --ckpt $(COCO_R)/train/final.safetensors \
+	$(call COCO_SUBMIT,cam) $(CAM) --db $(COCO_DB) \
+	    --ckpt $(COCO_R)/train/final.safetensors \
 	    --out $(COCO_R)/cam --split $(COCO_TRAIN) --scales $(COCO_SCALES) \
 	    --compress 1 --cam-c 0 --shard $*/$(SHARDS) $(COCO_QUIET) > /dev/null
 	@touch $@
 
 $(COCO_R)/cam.done: $(call sfc_shard_stamps,$(COCO_R)/cam,$(SHARDS))
+	@$(call sfc_shard_merge,$(COCO_DB),$(COCO_R)/cam)
 	@touch $@
 
 $(COCO_R)/cam-miou.txt: $(COCO_R)/cam.done $(MIOU)
@@ -183,7 +188,7 @@ $(COCO_R)/pseudo.start: $(COCO_R)/cam.done \
 ifeq ($(COCO_PSEUDO),crf)
 # SFC's COCO protocol: pseudo label = keys[CRF(argmax S)], S = M_W + w M_P
 $(COCO_R)/pseudo/.done-%-of-$(SHARDS): $(COCO_R)/pseudo.start
-	$(CRF) --db $(COCO_DB) --cams $(COCO_R)/cam --out $(COCO_R)/pseudo \
+	$(call COCO_SUBMIT,pseudo) $(CRF) --db $(COCO_DB) --cams $(COCO_R)/cam --out $(COCO_R)/pseudo \
 	    --split $(COCO_TRAIN) --rule cam-crf --w-map cam_w --w-weight 1 \
 	    --p-weight $(COCO_P_WEIGHT) --bg-scale 0.5 --iters $(COCO_CRF_ITERS) \
 	    --gt-prob 0.7 --gauss-sxy 3 --gauss-compat 3 --bilat-sxy 50 \
@@ -196,7 +201,8 @@ $(COCO_R)/irlabel.start: $(COCO_R)/cam.done $(CRF)
 	$(call sfc_start,$(COCO_R)/ir_label)
 
 $(COCO_R)/ir_label/.done-%-of-$(SHARDS): $(COCO_R)/irlabel.start
-	$(CRF) --db $(COCO_DB) --cams $(COCO_R)/cam --out $(COCO_R)/ir_label \
+	$(call COCO_SUBMIT,ir_label) $(CRF) --db $(COCO_DB) \
+	    --cams $(COCO_R)/cam --out $(COCO_R)/ir_label \
 	    --split $(COCO_TRAIN) --rule sfc --w-map cam_w --w-weight 1 \
 	    --p-weight 0.7 --bg-scale 0.5 --iters $(COCO_CRF_ITERS) \
 	    --gt-prob 0.7 --gauss-sxy 3 --gauss-compat 3 --bilat-sxy 50 \
@@ -205,6 +211,7 @@ $(COCO_R)/ir_label/.done-%-of-$(SHARDS): $(COCO_R)/irlabel.start
 	@touch $@
 
 $(COCO_R)/irlabel.done: $(call sfc_shard_stamps,$(COCO_R)/ir_label,$(SHARDS))
+	@$(call sfc_shard_merge,$(COCO_DB),$(COCO_R)/ir_label)
 	@touch $@
 
 $(COCO_R)/irn.start: $(COCO_R)/irlabel.done $(COCO_WEIGHTS) $(IRN)
@@ -222,7 +229,7 @@ $(COCO_R)/irn.safetensors: $(COCO_R)/irn.start
 	    $(COCO_QUIET)
 
 $(COCO_R)/pseudo/.done-%-of-$(SHARDS): $(COCO_R)/pseudo.start
-	$(IRN) infer --db $(COCO_DB) --split $(COCO_TRAIN) \
+	$(call COCO_SUBMIT,pseudo) $(IRN) infer --db $(COCO_DB) --split $(COCO_TRAIN) \
 	    --irn $(COCO_R)/irn.safetensors --cams $(COCO_R)/cam \
 	    --out $(COCO_R)/pseudo --rule sfc --canvas $(COCO_CANVAS) \
 	    --w-map cam_w --w-p 0.3 --power 1.3 --bg 0.25 --beta 10 \
@@ -232,6 +239,7 @@ $(COCO_R)/pseudo/.done-%-of-$(SHARDS): $(COCO_R)/pseudo.start
 endif
 
 $(COCO_R)/pseudo.done: $(call sfc_shard_stamps,$(COCO_R)/pseudo,$(SHARDS))
+	@$(call sfc_shard_merge,$(COCO_DB),$(COCO_R)/pseudo)
 	@touch $@
 
 $(COCO_R)/pseudo-miou.txt: $(COCO_R)/pseudo.done $(MIOU)

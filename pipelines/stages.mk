@@ -20,6 +20,20 @@ SFC_TOP := $(abspath $(dir $(lastword $(MAKEFILE_LIST)))..)
 #                  runs the shards side by side; a killed shard reruns and
 #                  skips the images it finished
 #   <stage>.done   every shard finished
+#
+# Many machines (README "Many machines"): SUBMIT ?= (empty) is the launcher
+# each shard's command goes through, e.g. `make -j 64 voc-pseudolabels
+# SUBMIT=srun SHARDS=64` (or SUBMIT='srun -p cpu -c 4'); the stamps make a
+# killed or failed shard rerun alone. A shard then never opens the run db:
+# SQLite's locks, WAL's shared memory above all, do not hold between
+# machines on a network file system. It reads <dir>/.db-snapshot (written
+# here before it starts, never replaced, opened immutable) and writes its
+# rows to <dir>/.rows-I-of-N.db, a db of its own (rollback journal, one
+# writer; lib/db.h rows mode); <stage>.done merges those files into the
+# run db here, in one transaction (sfc-dbmerge; a run merged before is not
+# added again). A killed shard's half-written file is removed when the
+# shard reruns, before it starts, so only finished shards' rows are
+# merged, each once. Outputs are the same bytes as without SUBMIT.
 ifndef SFC_STAGES_MK
 SFC_STAGES_MK := 1
 
@@ -39,6 +53,21 @@ MIOU ?= $(BINDIR)/sfc-miou
 IRN ?= $(BINDIR)/sfc-irn
 SEGTRAIN ?= $(BINDIR)/sfc-segtrain
 REPORT ?= $(BINDIR)/sfc-report
+DBMERGE ?= $(BINDIR)/sfc-dbmerge
+SUBMIT ?=
+
+# $(call sfc_shard_run,DB,DIR,TAG): the words before the command of the
+# shard TAG (I-of-N) of a stage whose stamps are in DIR and whose run db
+# is DB: nothing without SUBMIT; else the snapshot, a fresh rows file and
+# the launcher, the command running with SFC_DB_ROWS and SFC_DB_SNAPSHOT
+sfc_shard_run = $(if $(strip $(SUBMIT)),mkdir -p $(2) && $(DBMERGE) --db \
+    $(1) --snapshot $(2)/.db-snapshot && rm -f $(2)/.rows-$(3).db && \
+    $(SUBMIT) env SFC_DB_ROWS=$(2)/.rows-$(3).db \
+    SFC_DB_SNAPSHOT=$(2)/.db-snapshot)
+# $(call sfc_shard_merge,DB,DIR): the recipe line of a stage's .done that
+# merges its shards' rows files into DB (none when the shards ran here)
+sfc_shard_merge = set -- $(2)/.rows-*.db; [ ! -e "$$1" ] || \
+    $(DBMERGE) --db $(1) "$$@"
 
 # $(call sfc_start,PATHS): the recipe of a start stamp: remove PATHS (what
 # an earlier run of the stage wrote), then create the stamp.

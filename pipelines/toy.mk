@@ -27,6 +27,7 @@
 #                            (method gt: the fully supervised upper bound)
 # Stage programs (swap one for any program that honours the same files):
 #   TOYGEN INGEST SAMPLE TRAINSTEP CAM CRF IRN MIOU SEGTRAIN REPORT
+# SUBMIT ?=   launcher of the per-image stages, e.g. srun (stages.mk)
 # Targets: demo  toy-data  toy-report  toy-clean
 # toy-report (and the end of demo) writes $(TOY_RUN)/report.html, one page
 # with both methods side by side (sfc-report).
@@ -87,6 +88,11 @@ TOY_SEGLABELS_baseline := $(TOY_RUN)/baseline/pseudo-train
 TOY_SEGLABELS_gt := $(TOY_RUN)/data/SegmentationClass
 
 TOY_DB := $(TOY_RUN)/sfc.db
+# SUBMIT (stages.mk): each per-image stage of a method (writing
+# $(TOY_RUN)/<method>/$(1)) runs as one job through the launcher, and
+# merges the rows it wrote into the db when it ends
+TOY_SUBMIT = $(call sfc_shard_run,$(TOY_DB),$(TOY_RUN)/$*/$(1),0-of-1)
+TOY_MERGE = $(call sfc_shard_merge,$(TOY_DB),$(TOY_RUN)/$*/$(1))
 
 .PHONY: demo demo-files toy-data toy-report toy-clean
 
@@ -159,9 +165,10 @@ $(TOY_RUN)/%/cam.start: $(TOY_RUN)/%/final.safetensors $(CAM)
 	$(call sfc_start,$(TOY_RUN)/$*/cam)
 
 $(TOY_RUN)/%/cam.done: $(TOY_RUN)/%/cam.start
-	$(CAM) --db $(TOY_DB) --ckpt $(TOY_RUN)/$*/final.safetensors \
+	$(call TOY_SUBMIT,cam) $(CAM) --db $(TOY_DB) --ckpt $(TOY_RUN)/$*/final.safetensors \
 	    --out $(TOY_RUN)/$*/cam --split val \
 	    --scales $(TOY_SCALES) -q > /dev/null
+	@$(call TOY_MERGE,cam)
 	@touch $@
 
 $(TOY_RUN)/%/cam-miou.txt: $(TOY_RUN)/%/cam.done $(MIOU)
@@ -176,9 +183,11 @@ $(TOY_RUN)/%/crf.start: $(TOY_RUN)/%/cam.done $(CRF)
 	$(call sfc_start,$(TOY_RUN)/$*/crf)
 
 $(TOY_RUN)/%/crf.done: $(TOY_RUN)/%/crf.start
-	$(CRF) --db $(TOY_DB) --cams $(TOY_RUN)/$*/cam --out $(TOY_RUN)/$*/crf \
+	$(call TOY_SUBMIT,crf) $(CRF) --db $(TOY_DB) --cams $(TOY_RUN)/$*/cam \
+	    --out $(TOY_RUN)/$*/crf \
 	    --split val --rule cam-crf --w-map $(TOY_WMAP_$*) --w-weight 1 \
 	    --p-weight $(TOY_PW_CRF_$*) -q
+	@$(call TOY_MERGE,crf)
 	@touch $@
 
 $(TOY_RUN)/%/crf-miou.txt: $(TOY_RUN)/%/crf.done $(MIOU)
@@ -198,12 +207,16 @@ $(TOY_RUN)/%/irlabel.start: $(TOY_RUN)/%/final.safetensors \
 	$(call sfc_start,$(TOY_RUN)/$*/cam-train $(TOY_RUN)/$*/ir_label)
 
 $(TOY_RUN)/%/irlabel.done: $(TOY_RUN)/%/irlabel.start
-	$(CAM) --db $(TOY_DB) --ckpt $(TOY_RUN)/$*/final.safetensors --out $(TOY_RUN)/$*/cam-train \
+	$(call TOY_SUBMIT,cam-train) $(CAM) --db $(TOY_DB) \
+	    --ckpt $(TOY_RUN)/$*/final.safetensors --out $(TOY_RUN)/$*/cam-train \
 	    --list $(TOY_RUN)/irn-list.txt --scales 1 -q > /dev/null
-	$(CRF) --db $(TOY_DB) --cams $(TOY_RUN)/$*/cam-train \
+	$(call TOY_SUBMIT,ir_label) $(CRF) --db $(TOY_DB) \
+	    --cams $(TOY_RUN)/$*/cam-train \
 	    --out $(TOY_RUN)/$*/ir_label --list $(TOY_RUN)/irn-list.txt \
 	    --rule sfc --w-map $(TOY_WMAP_$*) --w-weight 1 \
 	    --p-weight $(TOY_PW_IR_$*) -q
+	@$(call TOY_MERGE,cam-train)
+	@$(call TOY_MERGE,ir_label)
 	@touch $@
 
 $(TOY_RUN)/%/irn.start: $(TOY_RUN)/%/irlabel.done $(IRN)
@@ -221,10 +234,12 @@ $(TOY_RUN)/%/pseudo.start: $(TOY_RUN)/%/irn.safetensors $(TOY_RUN)/%/cam.done $(
 	$(call sfc_start,$(TOY_RUN)/$*/pseudo)
 
 $(TOY_RUN)/%/pseudo.done: $(TOY_RUN)/%/pseudo.start
-	$(IRN) infer --db $(TOY_DB) --split val --irn $(TOY_RUN)/$*/irn.safetensors \
+	$(call TOY_SUBMIT,pseudo) $(IRN) infer --db $(TOY_DB) --split val \
+	    --irn $(TOY_RUN)/$*/irn.safetensors \
 	    --cams $(TOY_RUN)/$*/cam --out $(TOY_RUN)/$*/pseudo \
 	    --canvas $(TOY_SIZE) --rule sfc --w-map $(TOY_WMAP_$*) \
 	    --w-p $(TOY_PW_RW_$*) -q
+	@$(call TOY_MERGE,pseudo)
 	@touch $@
 
 $(TOY_RUN)/%/pseudo-miou.txt: $(TOY_RUN)/%/pseudo.done $(MIOU)
@@ -242,7 +257,7 @@ $(TOY_RUN)/%/pseudo-train.start: $(TOY_RUN)/%/irn.safetensors \
 	$(call sfc_start,$(TOY_RUN)/$*/pseudo-train)
 
 $(TOY_RUN)/%/pseudo-train.done: $(TOY_RUN)/%/pseudo-train.start
-	$(IRN) infer --list $(TOY_RUN)/irn-list.txt \
+	$(call TOY_SUBMIT,pseudo-train) $(IRN) infer --list $(TOY_RUN)/irn-list.txt \
 	    --images $(TOY_RUN)/data/JPEGImages --ext .jpg \
 	    --irn $(TOY_RUN)/$*/irn.safetensors --cams $(TOY_RUN)/$*/cam-train \
 	    --out $(TOY_RUN)/$*/pseudo-train --canvas $(TOY_SIZE) --rule sfc \
@@ -276,9 +291,10 @@ $(TOY_RUN)/%/segpred.start: $(TOY_RUN)/%/seg.safetensors $(SEGTRAIN)
 	$(call sfc_start,$(TOY_RUN)/$*/seg)
 
 $(TOY_RUN)/%/seg.done: $(TOY_RUN)/%/segpred.start
-	$(SEGTRAIN) predict --db $(TOY_DB) --split val \
+	$(call TOY_SUBMIT,seg) $(SEGTRAIN) predict --db $(TOY_DB) --split val \
 	    --model $(TOY_RUN)/$*/seg.safetensors --out $(TOY_RUN)/$*/seg \
 	    --msc $(TOY_SEG_MSC) --flip 0 --crf 0 -q
+	@$(call TOY_MERGE,seg)
 	@touch $@
 
 $(TOY_RUN)/%/seg-miou.txt: $(TOY_RUN)/%/seg.done $(MIOU)

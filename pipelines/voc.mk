@@ -38,6 +38,8 @@
 #   VOC_SEG_CROP ?= 321  VOC_SEG_LR ?= 2.5e-4 (head x10, biases x20)
 #   VOC_SEG_MSC ?= 1,0.75,0.5  VOC_SEG_FLIP ?= 0  VOC_SEG_CRF ?= 0
 #   VOC_SEG_CKPT_EVERY ?= 100
+#   SUBMIT ?=           launcher of each shard, e.g. srun (stages.mk,
+#                       README "Many machines")
 #   VOC_QUIET ?=        -q: no progress from the long stages; else each
 #                       prints a line every 10 s (SFC_PROGRESS=lines, as
 #                       the shards share the terminal)
@@ -170,6 +172,8 @@ VOC_RW_CMD = $(IRN) infer --db $(VOC_DB) --split $(VOC_PSEUDO) \
     --out $(VOC_R)/pseudo --rule sfc --canvas $(VOC_CANVAS) --w-map cam_w \
     --w-p 0.3 --power 1.3 --bg 0.25 --beta 10 --exp-times 8 \
     --radius $(VOC_RW_RADIUS)
+# the launcher words of shard $* of the stage writing $(VOC_R)/$(1)
+VOC_SUBMIT = $(call sfc_shard_run,$(VOC_DB),$(VOC_R)/$(1),$*-of-$(SHARDS))
 VOC_NCLASS1 = $(shell echo $$(($(VOC_NCLASS) + 1)))
 
 # (make -f pipelines/voc.mk alone: the pipeline is the default goal)
@@ -228,10 +232,12 @@ $(VOC_R)/cam.start: $(VOC_R)/cam.sig $(VOC_R)/train/final.safetensors $(CAM)
 	$(call sfc_start,$(VOC_R)/cam)
 
 $(VOC_R)/cam/.done-%-of-$(SHARDS): $(VOC_R)/cam.start
-	$(VOC_CAM_CMD) --shard $*/$(SHARDS) $(VOC_QUIET) > /dev/null
+	$(call VOC_SUBMIT,cam) $(VOC_CAM_CMD) --shard $*/$(SHARDS) $(VOC_QUIET) \
+	    > /dev/null
 	@touch $@
 
 $(VOC_R)/cam.done: $(call sfc_shard_stamps,$(VOC_R)/cam,$(SHARDS))
+	@$(call sfc_shard_merge,$(VOC_DB),$(VOC_R)/cam)
 	@touch $@
 
 $(VOC_R)/cam-miou.txt: $(VOC_R)/miou.sig $(VOC_R)/cam.done $(MIOU)
@@ -244,10 +250,11 @@ $(VOC_R)/irlabel.start: $(VOC_R)/crf.sig $(VOC_R)/cam.done $(CRF)
 	$(call sfc_start,$(VOC_R)/ir_label)
 
 $(VOC_R)/ir_label/.done-%-of-$(SHARDS): $(VOC_R)/irlabel.start
-	$(VOC_CRF_CMD) --shard $*/$(SHARDS) $(VOC_QUIET)
+	$(call VOC_SUBMIT,ir_label) $(VOC_CRF_CMD) --shard $*/$(SHARDS) $(VOC_QUIET)
 	@touch $@
 
 $(VOC_R)/irlabel.done: $(call sfc_shard_stamps,$(VOC_R)/ir_label,$(SHARDS))
+	@$(call sfc_shard_merge,$(VOC_DB),$(VOC_R)/ir_label)
 	@touch $@
 
 $(VOC_R)/crf-miou.txt: $(VOC_R)/miou.sig $(VOC_R)/irlabel.done $(MIOU)
@@ -269,10 +276,11 @@ $(VOC_R)/pseudo.start: $(VOC_R)/rw.sig $(VOC_R)/irn.safetensors \
 	$(call sfc_start,$(VOC_R)/pseudo)
 
 $(VOC_R)/pseudo/.done-%-of-$(SHARDS): $(VOC_R)/pseudo.start
-	$(VOC_RW_CMD) --shard $*/$(SHARDS) $(VOC_QUIET)
+	$(call VOC_SUBMIT,pseudo) $(VOC_RW_CMD) --shard $*/$(SHARDS) $(VOC_QUIET)
 	@touch $@
 
 $(VOC_R)/pseudo.done: $(call sfc_shard_stamps,$(VOC_R)/pseudo,$(SHARDS))
+	@$(call sfc_shard_merge,$(VOC_DB),$(VOC_R)/pseudo)
 	@touch $@
 
 $(VOC_R)/pseudo-miou.txt: $(VOC_R)/miou.sig $(VOC_R)/pseudo.done $(MIOU)
@@ -309,8 +317,8 @@ $(VOC_R)/segpred.start: $(VOC_R)/seg.safetensors \
 	$(call sfc_start,$(VOC_R)/seg)
 
 $(VOC_R)/seg/.done-%-of-$(SHARDS): $(VOC_R)/segpred.start
-	$(SEGTRAIN) predict --db $(VOC_DB) --images $(VOC)/JPEGImages \
-	    --ext .jpg --list $(VOC_LISTS)/$(VOC_SEG_VAL).txt \
+	$(call VOC_SUBMIT,seg) $(SEGTRAIN) predict --db $(VOC_DB) \
+	    --images $(VOC)/JPEGImages --ext .jpg --list $(VOC_LISTS)/$(VOC_SEG_VAL).txt \
 	    --model $(VOC_R)/seg.safetensors --out $(VOC_R)/seg \
 	    --msc $(VOC_SEG_MSC) --flip $(VOC_SEG_FLIP) --crf $(VOC_SEG_CRF) \
 	    --crf-iters 10 --crf-gauss-sxy 1 --crf-gauss-w 3 \
@@ -319,6 +327,7 @@ $(VOC_R)/seg/.done-%-of-$(SHARDS): $(VOC_R)/segpred.start
 	@touch $@
 
 $(VOC_R)/seg.done: $(call sfc_shard_stamps,$(VOC_R)/seg,$(SHARDS))
+	@$(call sfc_shard_merge,$(VOC_DB),$(VOC_R)/seg)
 	@touch $@
 
 $(VOC_R)/seg-miou.txt: $(VOC_R)/seg.done $(MIOU)

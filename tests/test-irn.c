@@ -104,6 +104,10 @@ static void check_path(const char *dir, int r)
     free(path);
 }
 
+/* The walk with its state in float64 must match the float64 dense walk to
+ * 1e-5 of the max; in float32 (the default) to twice the distance of the
+ * float32 dense walk (rw32, IRN's own precision) from it. The labels
+ * (argmax over K) must be identical in both. */
 static void check_rw(const char *dir, const char *tag)
 {
     char *path = sfc_xasprintf("%s/rw_%s.npz", dir, tag);
@@ -114,41 +118,49 @@ static void check_rw(const char *dir, const char *tag)
         return;
     }
     const struct sfc_tensor *x = get(&z, "x"), *edge = get(&z, "edge"),
-                            *want = get(&z, "rw"), *par = get(&z, "params");
+                            *want = get(&z, "rw"), *w32 = get(&z, "rw32"),
+                            *par = get(&z, "params");
     const int64_t *pp = par->data;
     int K = (int)x->shape[0], h = (int)x->shape[1], w = (int)x->shape[2];
     long n = (long)K * h * w;
-    float *got = sfc_xmalloc(sizeof(float) * n);
-    memcpy(got, x->data, sizeof(float) * n);
-    T_CHECK(sfc_rw_propagate(got, K, edge->data, h, w, (int)pp[0],
-                             (float)pp[1], (int)pp[2]) == 0);
+    const float *wv = want->data, *d32 = w32->data;
     /* scores relative to the global max (as §7 normalises them) */
-    float mx = 0;
-    for (long i = 0; i < n; i++) mx = fmaxf(mx, ((float *)want->data)[i]);
-    T_CHECK(test_close("random walk", got, want->data, n, 1e-5 * mx, 1e-4));
-    /* labels: argmax over K per pixel */
-    int diff = 0;
-    const float *wv = want->data;
-    for (long j = 0; j < (long)h * w; j++) {
-        int a = 0, b = 0;
-        for (int k = 1; k < K; k++) {
-            if (got[k * h * w + j] > got[a * h * w + j]) a = k;
-            if (wv[k * h * w + j] > wv[b * h * w + j]) b = k;
-        }
-        diff += a != b;
+    float mx = 0, e32 = 0;
+    for (long i = 0; i < n; i++) {
+        mx = fmaxf(mx, wv[i]);
+        e32 = fmaxf(e32, fabsf(d32[i] - wv[i]));
     }
-    T_CHECK_MSG(diff == 0, "%s: %d labels differ", tag, diff);
+    float *got = sfc_xmalloc(sizeof(float) * n);
+    for (int dbl = 1; dbl >= 0; dbl--) {
+        memcpy(got, x->data, sizeof(float) * n);
+        T_CHECK(sfc_rw_propagate(got, K, edge->data, h, w, (int)pp[0],
+                                 (float)pp[1], (int)pp[2], dbl) == 0);
+        T_CHECK(test_close(dbl ? "random walk f64" : "random walk f32", got,
+                           wv, n, dbl ? 1e-5 * mx : 2 * e32, dbl ? 1e-4 : 0));
+        /* labels: argmax over K per pixel */
+        int diff = 0;
+        for (long j = 0; j < (long)h * w; j++) {
+            int a = 0, b = 0;
+            for (int k = 1; k < K; k++) {
+                if (got[k * h * w + j] > got[a * h * w + j]) a = k;
+                if (wv[k * h * w + j] > wv[b * h * w + j]) b = k;
+            }
+            diff += a != b;
+        }
+        T_CHECK_MSG(diff == 0, "%s (%s): %d labels differ", tag,
+                    dbl ? "f64" : "f32", diff);
+    }
     free(got);
     sfc_npz_release(&z);
     free(path);
 }
 
 /* Channels walk independently, in groups whose size depends on K: the
- * walk of K = 17 channels at once (groups of 4) must give the bits of each
- * channel walked alone, for any thread count. */
-static void check_rw_groups(void)
+ * walk of K channels at once (K = 19: groups of 4 and 3; K = 11: of 2 and
+ * 1) must give the bits of each channel walked alone, for any thread count, in both precisions. */
+static void check_rw_groups(int K)
 {
-    int K = 17, h = 9, w = 11;
+    int h = 9, w = 11;
     long hw = (long)h * w;
     struct sfc_rng r;
     sfc_rng_seed(&r, 7);
@@ -156,14 +168,17 @@ static void check_rw_groups(void)
     float *all = sfc_xmalloc(sizeof(float) * K * hw);
     float *one = sfc_xmalloc(sizeof(float) * K * hw);
     for (long i = 0; i < hw; i++) edge[i] = (float)sfc_rng_uniform(&r);
-    for (long i = 0; i < K * hw; i++)
-        all[i] = one[i] = (float)sfc_rng_uniform(&r);
-    T_CHECK(sfc_rw_propagate(all, K, edge, h, w, 5, 10.0f, 4) == 0);
-    for (int k = 0; k < K; k++)
-        T_CHECK(sfc_rw_propagate(one + k * hw, 1, edge, h, w, 5, 10.0f, 4) ==
-                0);
-    T_CHECK_MSG(memcmp(all, one, sizeof(float) * K * hw) == 0,
-                "a walk of %d channels differs from the channels alone", K);
+    for (int dbl = 0; dbl < 2; dbl++) {
+        for (long i = 0; i < K * hw; i++)
+            all[i] = one[i] = (float)sfc_rng_uniform(&r);
+        T_CHECK(sfc_rw_propagate(all, K, edge, h, w, 5, 10.0f, 4, dbl) == 0);
+        for (int k = 0; k < K; k++)
+            T_CHECK(sfc_rw_propagate(one + k * hw, 1, edge, h, w, 5, 10.0f,
+                                     4, dbl) == 0);
+        T_CHECK_MSG(memcmp(all, one, sizeof(float) * K * hw) == 0,
+                    "a walk of %d channels differs from the channels alone "
+                    "(%s)", K, dbl ? "f64" : "f32");
+    }
     free(edge);
     free(all);
     free(one);
@@ -187,7 +202,8 @@ int main(int argc, char **argv)
     sfc_pathidx_release(&p);
     T_CHECK(sfc_pathidx_init(&p, 5) == 0 && p.ndir == 34);   /* §6.2 */
     sfc_pathidx_release(&p);
-    check_rw_groups();
+    check_rw_groups(19);
+    check_rw_groups(11);
     test_with_oracle("ref_irn.py", "irn", check_dir);
     return test_summary();
 }

@@ -11,6 +11,9 @@
  *  - itself: the fused epilogue of sfc_conv2d_forward_ex equals the plain
  *    forward followed by its steps, bit for bit; backward with dx set
  *    equals backward accumulating into zeros;
+ *  - the Winograd path of 3x3 stride-1 convolutions (conv.h
+ *    sfc_conv2d_set_algo), forced on the small shapes, against PyTorch
+ *    and the direct convolution (the im2col path is AUTO's there);
  *  - itself: the same results, bit for bit, with 1 and 2 OpenMP threads
  *    (OpenBLAS's thread count fixed: its sgemm rounds differently with 1
  *    and 2 threads for some shapes, which is outside these kernels), and
@@ -41,7 +44,7 @@ static const char *const CONV_CASES[] = {
     "conv_k7s2p3", "conv_k7s2p3_even", "conv_k3s1p1", "conv_k3s2p1",
     "conv_k3s2p1_even", "conv_k3d2p2", "conv_k3d4p4", "conv_k1s1",
     "conv_k1s1_bias", "conv_k1s2", "conv_k1s2_even", "conv_k3s1p1_wide",
-    "conv_k1s1_wide",
+    "conv_k1s1_wide", "conv_k3s1p0", "conv_k3s1p2",
 };
 static const char *const BN_CASES[] = {"bn", "bn_eps"};
 static const char *const POOL_CASES[] = {
@@ -115,6 +118,16 @@ static int load(const char *dir, const char *cs, struct sfc_npz *z,
 /* ------------------------------------------------------------------ */
 /* PyTorch cases                                                      */
 
+/* Set while the Winograd path is forced (sfc_conv2d_set_algo): the
+ * PyTorch cases then run only the shapes it applies to. */
+static int wino_forced;
+
+static void set_algo(int algo)
+{
+    sfc_conv2d_set_algo(algo);
+    wino_forced = algo == SFC_CONV2D_WINOGRAD;
+}
+
 static void check_conv_case(const char *dir, const char *cs)
 {
     struct sfc_npz z;
@@ -123,6 +136,10 @@ static void check_conv_case(const char *dir, const char *cs)
     int N = m[0], H = m[3], W = m[4], bias = m[9];
     struct sfc_conv2d c = {.C = m[1], .OC = m[2], .K = m[5], .S = m[6],
                            .P = m[7], .D = m[8]};
+    if (wino_forced && (c.K != 3 || c.S != 1 || c.D != 1)) {
+        sfc_npz_release(&z);
+        return;
+    }
     int OH = sfc_conv2d_outsize(H, c.K, c.S, c.P, c.D);
     int OW = sfc_conv2d_outsize(W, c.K, c.S, c.P, c.D);
     long nx = (long)N * c.C * H * W, ny = (long)N * c.OC * OH * OW;
@@ -270,6 +287,11 @@ static void check_dir(const char *dir)
     fprintf(stderr, "cases in %s\n", dir);
     for (size_t i = 0; i < SFC_ARRAY_LEN(CONV_CASES); i++)
         check_conv_case(dir, CONV_CASES[i]);
+    /* the 3x3 stride-1 cases again by Winograd (too narrow for AUTO) */
+    set_algo(SFC_CONV2D_WINOGRAD);
+    for (size_t i = 0; i < SFC_ARRAY_LEN(CONV_CASES); i++)
+        check_conv_case(dir, CONV_CASES[i]);
+    set_algo(SFC_CONV2D_AUTO);
     for (size_t i = 0; i < SFC_ARRAY_LEN(BN_CASES); i++)
         check_bn_case(dir, BN_CASES[i]);
     check_relu_case(dir, "relu");
@@ -488,6 +510,40 @@ static void check_random_shapes(void)
     check_shape(&r, (struct sfc_conv2d){2, 2, 3, 3, 2, 2}, 1, 4, 4500, 0);
 }
 
+/* The Winograd path (forced) on random 3x3 stride-1 shapes with every
+ * padding that fits (the transposed dx of padding P has padding 2 - P),
+ * maps of one or two rows or columns, and several images; then tile rows
+ * longer than a transform chunk (conv.c WCHUNK), and bands of tile rows
+ * (conv.c WINO_TARGET) that end inside an image. */
+static void check_wino_shapes(void)
+{
+    struct sfc_rng r;
+    sfc_rng_seed(&r, 44);
+    set_algo(SFC_CONV2D_WINOGRAD);
+    int ncase = 0;
+    for (int t = 0; t < 200 && ncase < 40; t++) {
+        struct sfc_conv2d c = {0};
+        c.K = 3, c.S = 1, c.D = 1;
+        c.P = (int)sfc_rng_below(&r, 4);
+        c.C = 1 + (int)sfc_rng_below(&r, 9);
+        c.OC = 1 + (int)sfc_rng_below(&r, 9);
+        int N = 1 + (int)sfc_rng_below(&r, 3);
+        int H = 1 + (int)sfc_rng_below(&r, 12);
+        int W = 1 + (int)sfc_rng_below(&r, 12);
+        if (H + 2 * c.P < 3 || W + 2 * c.P < 3) continue;
+        ncase++;
+        check_shape(&r, c, N, H, W, (int)sfc_rng_below(&r, 2));
+    }
+    T_CHECK(ncase >= 30);
+    fprintf(stderr, "%d random shapes by Winograd vs the direct "
+                    "convolution\n", ncase);
+    check_shape(&r, (struct sfc_conv2d){2, 3, 3, 1, 1, 1}, 1, 5, 300, 1);
+    /* C + OC = 256: 512 tiles a band, 57 tile rows of 9; 6 images of 11
+     * tile rows: the second band starts inside the sixth image */
+    check_shape(&r, (struct sfc_conv2d){250, 6, 3, 1, 1, 1}, 6, 21, 17, 0);
+    set_algo(SFC_CONV2D_AUTO);
+}
+
 /* Max pooling vs a direct scan of each window in row-major order (the
  * rule PyTorch's CPU kernel uses: a strictly greater value or a NaN
  * replaces the current maximum), on random shapes whose values tie often
@@ -545,7 +601,7 @@ static void check_maxpool_random(void)
 /* Thread-count independence                                          */
 
 struct run_out {
-    float *y, *dx, *dw, *db, *bn, *pool, *gap;
+    float *y, *dx, *dw, *db, *bn, *pool, *gap, *wy, *wdx, *wdw;
 };
 
 static void run_all(struct run_out *o, int threads)
@@ -579,6 +635,16 @@ static void run_all(struct run_out *o, int threads)
     sfc_maxpool2d_backward(o->pool, dy, idx, N, c.C, H, W, OH, OW);
     o->gap = falloc((long)N * c.C);
     sfc_gap_forward(o->gap, x, N, c.C, H * W);
+    /* the Winograd path (dilation 1) */
+    struct sfc_conv2d cw = {.C = 32, .OC = 40, .K = 3, .S = 1, .P = 1,
+                            .D = 1};
+    float *sw = falloc(sfc_conv2d_scratch(&cw, H, W));
+    set_algo(SFC_CONV2D_WINOGRAD);
+    o->wy = falloc(ny), o->wdx = falloc(nx), o->wdw = falloc(nw);
+    sfc_conv2d_forward(&cw, o->wy, x, w, b, N, H, W, sw);
+    sfc_conv2d_backward(&cw, o->wdx, o->wdw, NULL, dy, x, w, N, H, W, sw);
+    set_algo(SFC_CONV2D_AUTO);
+    free(sw);
     free(x), free(w), free(b), free(dy), free(scratch), free(g), free(m);
     free(v), free(idx);
     omp_set_num_threads(2);
@@ -597,10 +663,14 @@ static void check_threads(void)
     T_CHECK(!memcmp(a.bn, b.bn, sizeof(float) * (nx + 64)));
     T_CHECK(!memcmp(a.pool, b.pool, sizeof(float) * nx));
     T_CHECK(!memcmp(a.gap, b.gap, sizeof(float) * 64));
+    T_CHECK(!memcmp(a.wy, b.wy, sizeof(float) * ny));
+    T_CHECK(!memcmp(a.wdx, b.wdx, sizeof(float) * nx));
+    T_CHECK(!memcmp(a.wdw, b.wdw, sizeof(float) * nw));
     struct run_out *o[2] = {&a, &b};
     for (int i = 0; i < 2; i++) {
         free(o[i]->y), free(o[i]->dx), free(o[i]->dw), free(o[i]->db);
         free(o[i]->bn), free(o[i]->pool), free(o[i]->gap);
+        free(o[i]->wy), free(o[i]->wdx), free(o[i]->wdw);
     }
 }
 
@@ -655,6 +725,7 @@ int main(void)
     check_dir(GOLDEN_DIR);
     check_fresh();
     check_random_shapes();
+    check_wino_shapes();
     check_maxpool_random();
     check_threads();
     check_long_reductions();

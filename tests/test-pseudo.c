@@ -2,7 +2,8 @@
 /* test-pseudo.c: random-walk pseudo labels (SFC two passes, IRN single
  * pass) against tests/ref/ref_pseudo.py (PyTorch resizing + a dense
  * float64 walk), on the goldens and, with the oracle, on fresh cases:
- * the label maps must be identical. */
+ * the label maps must be identical, with the walk in float32 (the
+ * default) and in float64. */
 #include "npy.h"
 #include "pseudo.h"
 #include "sfc.h"
@@ -28,12 +29,17 @@ static void check_case(const char *dir, int i, int two)
     sfc_pseudo_params_default(&p);
     p.two_pass = two;
     uint8_t *lab = sfc_xmalloc((size_t)H * W);
-    T_CHECK(sfc_pseudo_label(lab, cw->data, cp->data, keys->data, K, H, W,
-                             edge->data, (int)edge->shape[0],
-                             (int)edge->shape[1], &p) == 0);
-    int diff = 0;
-    for (int j = 0; j < H * W; j++) diff += lab[j] != ((uint8_t *)want->data)[j];
-    T_CHECK_MSG(diff == 0, "%s: %d of %d labels differ", path, diff, H * W);
+    for (int dbl = 0; dbl < 2; dbl++) { /* the walk in float32, float64 */
+        p.walk_double = dbl;
+        T_CHECK(sfc_pseudo_label(lab, cw->data, cp->data, keys->data, K, H,
+                                 W, edge->data, (int)edge->shape[0],
+                                 (int)edge->shape[1], &p) == 0);
+        int diff = 0;
+        for (int j = 0; j < H * W; j++)
+            diff += lab[j] != ((uint8_t *)want->data)[j];
+        T_CHECK_MSG(diff == 0, "%s (%s): %d of %d labels differ", path,
+                    dbl ? "f64" : "f32", diff, H * W);
+    }
     /* a wrong edge grid is refused */
     T_CHECK(sfc_pseudo_label(lab, cw->data, cp->data, keys->data, K, H, W,
                              edge->data, (int)edge->shape[0] + 1,

@@ -36,6 +36,7 @@ static const char *const usage_train[] = {
 static const char *const usage_infer[] = {
     "sfc-irn infer [options] --images DIR --cams DIR [ID...]", NULL};
 static const char *const rule_choices[] = {"sfc", "irn", NULL};
+static const char *const prec_choices[] = {"f32", "f64", NULL};
 
 static struct {
     /* shared */
@@ -50,7 +51,7 @@ static struct {
     long seed;
     int seed_i;
     /* infer */
-    const char *irn, *cams, *pseudo, *rule, *w_map;
+    const char *irn, *cams, *pseudo, *rule, *w_map, *walk_prec;
     int canvas, exp_times, infer_radius;
     double w_p, pw, bg, beta;
     struct sfc_shard shard;
@@ -78,6 +79,7 @@ static struct {
     .irn = "irn.safetensors",
     .pseudo = "pseudo",
     .rule = "sfc",
+    .walk_prec = "f32",
     .canvas = 512,
     .exp_times = 8,
     .infer_radius = 5,
@@ -167,6 +169,9 @@ static const struct sfc_opt opts_infer[] = {
                  "2^N random walk steps"),
     SFC_OPT_INT_("radius", &cl.infer_radius, "R", 2, 64,
                  "path radius of the walk"),
+    SFC_OPT_CHOICE_("walk-precision", &cl.walk_prec, prec_choices,
+                    "the walk's state: float32 (as IRN's dense walk) or "
+                    "float64 (twice the time)"),
     SFC_OPT_SHARD_(&cl.shard),
     SFC_OPT_END_};
 
@@ -620,6 +625,7 @@ static int cmd_infer(int argc, char **argv)
     pp.exp_times = cl.exp_times;
     pp.radius = cl.infer_radius;
     pp.two_pass = !strcmp(cl.rule, "sfc");
+    pp.walk_double = !strcmp(cl.walk_prec, "f64");
 
     int64_t run = 0;
     if (db) {

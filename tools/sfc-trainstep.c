@@ -22,7 +22,7 @@ static const char *const usage[] = {
 
 struct cmdline {
     const char *db, *out, *weights, *blocks, *side, *strides;
-    int schedule, steps, ckpt_every, width, frozen, seed, quiet;
+    int schedule, steps, ckpt_every, width, frozen, seed, quiet, micro;
     int baseline, no_ibr, no_pdw, no_wdw, no_dc, pdw_warmup;
     double lr, head_mult, wd, momentum, power, clip;
 };
@@ -107,6 +107,12 @@ int main(int argc, char **argv)
         SFC_OPT_DOUBLE_("power", &cl.power, "X", 0, 100, "poly power"),
         SFC_OPT_DOUBLE_("clip", &cl.clip, "X", 0, 1e12,
                         "max global gradient norm; 0 = off"),
+        SFC_OPT_INT_("micro-batch", &cl.micro, "M", 0, 1 << 20,
+                     "images per forward/backward pass, gradients "
+                     "accumulated over a step (same result up to float "
+                     "summation order; not part of the checkpoint's "
+                     "options); 0 = as many as fit 2^20 input pixels: 4 "
+                     "at 512x512"),
         SFC_OPT_INT_("seed", &cl.seed, "N", 0, 2147483647,
                      "seed of the random initialisation"),
         SFC_OPT_FLAG_("quiet", 'q', &cl.quiet, "no progress on stderr"),
@@ -307,7 +313,7 @@ int main(int argc, char **argv)
         unsigned f = flags;
         if (t < cl.pdw_warmup) f &= ~(unsigned)SFC_LOSS_PDW;
         struct sfc_sfc_losses L;
-        sfc_sfcnet_step(&net, img, lab, box, dc, N, S, f, &L);
+        sfc_sfcnet_step(&net, img, lab, box, dc, N, S, cl.micro, f, &L);
         double lr = opt.groups[0].lr0 * sfc_sgd_poly(&opt, t);
         /* no L_PDW this step: the sides have no gradient, so no step */
         int warm = gsides >= 0 && !(f & SFC_LOSS_PDW);

@@ -1,7 +1,8 @@
 # t0702: sfc-irn infer writes a palette label PNG of the image's size for
 # every id, with values among the CAM keys; skips ids whose output exists
 # (a planted file stays untouched); two shards together give the bytes of
-# one run; a second run gives the same bytes; --rule irn also runs; a
+# one run; a second run gives the same bytes; --rule irn and
+# --walk-precision f64 also run; a
 # model with other --blocks is read back from its metadata.
 # Needs: od.
 . tests/cli/lib.sh
@@ -38,6 +39,8 @@ for id in $(cat $F/list.txt); do same_bytes "$T/p/$id.png" "$T/s/$id.png"; done
 
 expect_ok sfc-irn infer $I --out "$T/irn" --rule irn
 check "irn rule writes all" test "$(ls "$T/irn" | wc -l)" = 4
+expect_ok sfc-irn infer $I --out "$T/f64" --walk-precision f64
+check "float64 walk writes all" test "$(ls "$T/f64" | wc -l)" = 4
 
 # another backbone shape travels in the model's metadata
 expect_ok sfc-irn train $A --labels $F/labels --width 4 --blocks 1,2,1,1 \

@@ -65,13 +65,14 @@ def edge_affinity(r, edge):
     return aff
 
 
-def random_walk(x, edge, r, beta, exp_times):
-    """x (K,h,w), edge (h,w) -> (K,h,w); dense, float64."""
+def random_walk(x, edge, r, beta, exp_times, dtype=np.float64):
+    """x (K,h,w), edge (h,w) -> (K,h,w); dense, in dtype throughout
+    (float64; IRN itself computes in float32 on a GPU)."""
     h, w = edge.shape
     n = h * w
     dirs, paths = directions(r)
-    A = np.eye(n)
-    e = edge.astype(np.float64)
+    A = np.eye(n, dtype=dtype)
+    e = edge.astype(dtype)
     for (dy, dx), pts in zip(dirs, paths):
         for y in range(h):
             for xx in range(w):
@@ -79,11 +80,11 @@ def random_walk(x, edge, r, beta, exp_times):
                     m = max(e[y + py, xx + px] for py, px in pts)
                     i, j = y * w + xx, (y + dy) * w + xx + dx
                     A[i, j] = A[j, i] = 1 - m
-    B = A ** beta
+    B = A ** dtype(beta)
     T = B / B.sum(0, keepdims=True)
     for _ in range(exp_times):
         T = T @ T
-    xv = (x.astype(np.float64) * (1 - e)).reshape(x.shape[0], n)
+    xv = (x.astype(dtype) * (1 - e)).reshape(x.shape[0], n)
     return (xv @ T).reshape(x.shape)
 
 
@@ -113,8 +114,11 @@ def make_cases(out, seed):
         x = rng.random((3, h, w)).astype(np.float32)
         x[:, :, : w // 2] *= np.array([1, 0.2, 0.1], np.float32)[:, None, None]
         rw = random_walk(x, edge, 5, 10.0, 8)
+        # the same formula computed in float32 (as IRN does): its distance
+        # to rw is the rounding a float32 walk may have
+        rw32 = random_walk(x, edge, 5, 10.0, 8, np.float32)
         np.savez(os.path.join(out, "rw_%s.npz" % tag), x=x, edge=edge,
-                 rw=rw.astype(np.float32),
+                 rw=rw.astype(np.float32), rw32=rw32,
                  params=np.array([5, 10, 8], np.int64))
 
 

@@ -38,6 +38,12 @@ CONV = [
     ("conv_k3s1p1_wide", 1, 24, 20, 9, 7, 3, 1, 1, 1, 0),
     ("conv_k1s1_wide", 1, 72, 40, 7, 9, 1, 1, 0, 1, 1),
 ]
+# 3x3 stride 1 with padding 0 and 2 (Winograd tiles cut by the edges);
+# drawn last, so that the cases above keep their values
+CONV_EDGE = [
+    ("conv_k3s1p0", 2, 5, 7, 11, 9, 3, 1, 0, 1, 1),
+    ("conv_k3s1p2", 1, 6, 5, 9, 13, 3, 1, 2, 1, 0),
+]
 # name, N, C, H, W, eps
 BN = [("bn", 2, 5, 7, 9, 1e-5), ("bn_eps", 1, 3, 4, 5, 1e-3)]
 # name, N, C, H, W
@@ -175,6 +181,8 @@ def main():
         pool_case(rng, out, spec)
     for spec in GAP:
         gap_case(rng, out, spec)
+    for spec in CONV_EDGE:
+        conv_case(rng, out, spec)
     return 0
 
 

@@ -274,14 +274,14 @@ def make_case(out, seed):
     np.savez_compressed(os.path.join(out, "case.npz"),
                         **{k: np.asarray(v.detach().numpy(), dtype=np.float32)
                            for k, v in arrays.items()},
-                        config=np.array([5, 96, 2, 1, 1, 1, 1, 4, 2, 2, 2, 1,
+                        config=np.array([5, 96, 3, 1, 1, 1, 1, 4, 2, 2, 2, 1,
                                          4, 4, 8, 8], dtype=np.int64))
 
 
 def try_case(seed):
     g = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    C, S, N = 5, 96, 2
+    C, S, N = 5, 96, 3
     cfg = dict(blocks=(1, 1, 1, 1), width=4, strides=(2, 2, 2, 1))
     net = SFCNet(C=C, side=(4, 4, 8, 8), **cfg)
     randomise(net, g)
@@ -294,6 +294,7 @@ def try_case(seed):
     vmask = torch.zeros(N, C + 1, S, S)
     vmask[0] = 1
     vmask[1, :, 8:80, 0:60] = 1        # a pasted box
+    vmask[2, :, 40:96, 20:92] = 1      # another
     img = img * vmask[:, :1]           # padding is 0 (the mean colour)
     dc = torch.rand(C, generator=g) + 0.5
     l_cls, l_pdw, l_wdw, o1, o2 = sfc_losses(net, img, label, vmask, dc)
