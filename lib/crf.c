@@ -923,7 +923,7 @@ struct mf {
         }                                                                    \
     }
 /* Mean-field rows are read this many pixels ahead. */
-#define PFP 4
+#define PFP 8
 #define BLUR_ROW(b) o[b] = a[b] + 0.5f * (l[b] + r[b])
 #define SLICE_ZERO(b) x[b] = zero
 #define SLICE_ADD(b) x[b] += we * ye[b]
