@@ -208,14 +208,18 @@ static inline void lattice_point(const float *f, int d, const double *scale,
         rem0[i] = r * d1;
         sum += (int)r;
     }
-    /* rank of each coordinate's residual, 0 = largest (ties by index) */
-    for (int i = 0; i <= d; i++) rank[i] = 0;
+    /* rank of each coordinate's residual, 0 = largest (ties by index);
+     * without branches: the comparisons are data-dependent */
+    double res[SFC_LATTICE_MAXD + 1];
+    for (int i = 0; i <= d; i++) {
+        rank[i] = 0;
+        res[i] = el[i] - rem0[i];
+    }
     for (int i = 0; i < d; i++)
         for (int j = i + 1; j <= d; j++) {
-            if (el[i] - rem0[i] < el[j] - rem0[j])
-                rank[i]++;
-            else
-                rank[j]++;
+            int lt = res[i] < res[j];
+            rank[i] += lt;
+            rank[j] += 1 - lt;
         }
     /* bring the point back onto the plane when the rounding left it */
     for (int i = 0; i <= d; i++) {
@@ -1184,7 +1188,9 @@ struct sfc_crf *sfc_crf_new(const uint8_t *rgb, int H, int W,
     crf->k[1].compat = p->bilat_compat;
     for (int m = 0; m < 2; m++)
         crf->k[m].feat = sfc_xmalloc((size_t)(N * crf->k[m].d) * sizeof(float));
-    for (int y = 0; y < H; y++)
+    int y;
+#pragma omp parallel for schedule(static) if (N * 8 > PAR_MIN / 4)
+    for (y = 0; y < H; y++)
         for (int x = 0; x < W; x++) {
             int64_t i = (int64_t)y * W + x;
             float *g = crf->k[0].feat + i * 2, *b = crf->k[1].feat + i * 5;
@@ -1218,7 +1224,9 @@ struct sfc_crf *sfc_crf_new(const uint8_t *rgb, int H, int W,
             const float *bary = kn->lat->bary;
             kn->wsl = sfc_xmalloc((size_t)(N * d1) * sizeof *kn->wsl);
             kn->wsp = sfc_xmalloc((size_t)(N * d1) * sizeof *kn->wsp);
-            for (int64_t i = 0; i < N; i++) {
+            int64_t i;
+#pragma omp parallel for schedule(static) if (N * d1 > PAR_MIN / 4)
+            for (i = 0; i < N; i++) {
                 float sl = g * kn->norm[i], sp = kn->norm[i];
                 for (int r = 0; r < d1; r++) {
                     kn->wsl[i * d1 + r] = bary[i * d1 + r] * sl;
