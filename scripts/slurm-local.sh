@@ -113,8 +113,7 @@ EOF
     local n=0
     while [ ! -S "$d/munge/munge.sock" ]; do
         n=$((n + 1))
-        if [ $n -gt 100 ] || ! kill -0 "$(cat "$d/munged.pid")" 2>/dev/null
-        then
+        if [ $n -gt 100 ] || ! alive "$(cat "$d/munged.pid")"; then
             log_tail "$d"
             stop "$d"
             die "munged did not start"
@@ -131,7 +130,7 @@ EOF
         n=$((n + 1))
         local dead=
         for p in slurmctld slurmd munged; do
-            kill -0 "$(cat "$d/$p.pid")" 2>/dev/null || dead="$dead $p"
+            alive "$(cat "$d/$p.pid")" || dead="$dead $p"
         done
         if [ $n -gt 300 ] || [ -n "$dead" ]; then
             log_tail "$d"
@@ -143,13 +142,21 @@ EOF
     echo "SLURM_CONF=$SLURM_CONF"
 }
 
+# pid $1 runs (a zombie, ended but not yet reaped by init, does not)
+alive() {
+    local st
+    # /proc/PID/stat: "pid (comm) state ..."
+    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    case "${st##*) }" in Z*|X*) return 1 ;; esac
+}
+
 # SIGTERM to a recorded pid, SIGKILL after 5 s
 end_pid() {
     local f=$1 p n=0
     [ -s "$f" ] || return 0
     p=$(cat "$f")
-    kill "$p" 2>/dev/null || { rm -f "$f"; return 0; }
-    while kill -0 "$p" 2>/dev/null && [ $n -lt 50 ]; do
+    alive "$p" && kill "$p" 2>/dev/null || { rm -f "$f"; return 0; }
+    while alive "$p" && [ $n -lt 50 ]; do
         sleep 0.1
         n=$((n + 1))
     done
@@ -160,12 +167,18 @@ end_pid() {
 stop() {
     local d=$1
     [ -d "$d" ] || return 0
-    if [ -s "$d/slurmctld.pid" ] && [ -e "$d/slurm.conf" ]; then
+    # the jobs first, while slurmd can still end their steps; only when
+    # both daemons live (a signal to the whole process group may have
+    # ended them already: then the clients would wait for them in vain)
+    if [ -e "$d/slurm.conf" ] && [ -s "$d/slurmctld.pid" ] &&
+        [ -s "$d/slurmd.pid" ] &&
+        alive "$(cat "$d/slurmctld.pid")" && alive "$(cat "$d/slurmd.pid")"
+    then
         export SLURM_CONF=$d/slurm.conf
-        # the jobs first, while slurmd can still end their steps
-        scancel --quiet --full --user="$(id -un)" 2>/dev/null
+        timeout 10 scancel --quiet --full --user="$(id -un)" 2>/dev/null
         local n=0
-        while [ -n "$(squeue -h -o %i 2>/dev/null)" ] && [ $n -lt 50 ]; do
+        while [ -n "$(timeout 5 squeue -h -o %i 2>/dev/null)" ] &&
+            [ $n -lt 50 ]; do
             sleep 0.1
             n=$((n + 1))
         done

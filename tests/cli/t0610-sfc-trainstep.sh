@@ -43,6 +43,22 @@ check "a checkpoint survived" test -s "$T/c/ckpt.safetensors"
 expect_ok sfc-trainstep --db "$T/db" --out "$T/c" --ckpt-every 3 $NET
 same_bytes "$T/a/final.safetensors" "$T/c/final.safetensors"
 
+# --micro-batch is not part of the options a resume must share: 4 (two
+# passes of 3 of the 6 images) for 4 steps, then 1 to the end; the losses
+# follow the whole-batch run (equal up to float rounding)
+expect_ok sfc-trainstep --db "$T/db" --out "$T/m" --ckpt-every 2 --steps 4 \
+    --micro-batch 4 $NET
+expect_ok sfc-trainstep --db "$T/db" --out "$T/m" --ckpt-every 3 \
+    --micro-batch 1 $NET
+check "micro-batched run finished" test -s "$T/m/final.safetensors"
+check "micro-batched losses equal the whole batch's" test "$(sqlite3 \
+    "$T/db" "SELECT count(*) FROM train_log x JOIN train_log y
+     ON x.step = y.step WHERE
+     x.run = (SELECT min(id) FROM runs WHERE config LIKE '%/a\"%')
+     AND y.run IN (SELECT id FROM runs WHERE config LIKE '%/m\"%')
+     AND abs(x.loss - y.loss) <= 1e-4 * x.loss
+     AND abs(x.loss_pdw - y.loss_pdw) <= 1e-4 * x.loss_pdw + 1e-7
+     AND abs(x.loss_wdw - y.loss_wdw) <= 1e-4 * x.loss_wdw + 1e-7")" = 10
 
 expect_ok sfc-trainstep --db "$T/db" --out "$T/base" --baseline $NET
 check "baseline logs no MSDW terms" test "$(sqlite3 "$T/db" \
