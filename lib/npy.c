@@ -156,7 +156,8 @@ static int descr_dtype(const char *domain, const char *d, enum sfc_dtype *out)
         const char *descr;
         enum sfc_dtype dt;
     } ok[] = {{"<f4", SFC_F32}, {"|u1", SFC_U8},  {"<u1", SFC_U8},
-              {">u1", SFC_U8},  {"<i4", SFC_I32}, {"<i8", SFC_I64}};
+              {">u1", SFC_U8},  {"<i4", SFC_I32}, {"<i8", SFC_I64},
+              {"<f2", SFC_F16}};
     for (size_t i = 0; i < SFC_ARRAY_LEN(ok); i++)
         if (strcmp(d, ok[i].descr) == 0) {
             *out = ok[i].dt;
@@ -167,8 +168,8 @@ static int descr_dtype(const char *domain, const char *d, enum sfc_dtype *out)
     if (strcmp(d, "|O") == 0 || strcmp(d, "O") == 0)
         return sfc_error(domain, "object arrays are not supported");
     return sfc_error(domain,
-                     "unsupported dtype '%s' (float32, uint8, int32 and "
-                     "int64 are supported)",
+                     "unsupported dtype '%s' (float32, float16, uint8, "
+                     "int32 and int64 are supported)",
                      d);
 }
 
@@ -388,6 +389,8 @@ static const char *descr_of(enum sfc_dtype dt)
         return "<i4";
     case SFC_I64:
         return "<i8";
+    case SFC_F16:
+        return "<f2";
     default:
         return NULL;
     }

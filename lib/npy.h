@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* npy.h: NumPy .npy and .npz files (the exchange format of every
- * intermediate tensor). Supported: float32, uint8, int32, int64; C order;
+ * intermediate tensor). Supported: float32, float16 (as SFC_F16 bits),
+ * uint8, int32, int64; C order;
  * little endian. Reading accepts what np.save, np.savez and
  * np.savez_compressed write (format versions 1.0, 2.0 and 3.0; stored and
  * deflated zip members, zip64). Big-endian data, Fortran order, object or

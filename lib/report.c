@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "atomic.h"
+#include "camfile.h"
 #include "db.h"
 #include "err.h"
 #include "img.h"
@@ -1798,7 +1799,7 @@ static int stage_label(const struct stage *s, const char *id,
     free(name);
     struct sfc_npz z;
     int rc = -1;
-    if (!sfc_file_exists(p) || sfc_npz_read(p, &z)) {
+    if (!sfc_file_exists(p) || sfc_camfile_read(p, &z)) {
         if (!sfc_file_exists(p)) sfc_error(p, "missing");
         free(p);
         return -1;
@@ -1942,7 +1943,7 @@ static int example_table(struct page *pg, struct run *runs, int n,
                 char *path = sfc_path_join(runs[ri].cams[k], nm);
                 free(nm);
                 struct sfc_npz z;
-                if (sfc_file_exists(path) && !sfc_npz_read(path, &z)) {
+                if (sfc_file_exists(path) && !sfc_camfile_read(path, &z)) {
                     for (int m = 0; m < 3; m++)
                         if (sfc_npz_get(&z, cam_maps[m])) has_map[m] = 1;
                     sfc_npz_release(&z);
@@ -2022,7 +2023,7 @@ static int example_table(struct page *pg, struct run *runs, int n,
                 char *nm = sfc_xasprintf("%s.npz", e->id);
                 char *path = sfc_path_join(r->cams[k], nm);
                 free(nm);
-                have_z = sfc_file_exists(path) && !sfc_npz_read(path, &z);
+                have_z = sfc_file_exists(path) && !sfc_camfile_read(path, &z);
                 free(path);
             }
             sfc_error_clear();

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* tensor.c: see tensor.h. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,9 +9,9 @@
 #include "tensor.h"
 #include "util.h"
 
-static const size_t dtype_sizes[SFC_NDTYPES] = {4, 1, 4, 8};
-static const char *const dtype_names[SFC_NDTYPES] = {"float32", "uint8",
-                                                     "int32", "int64"};
+static const size_t dtype_sizes[SFC_NDTYPES] = {4, 1, 4, 8, 2};
+static const char *const dtype_names[SFC_NDTYPES] = {
+    "float32", "uint8", "int32", "int64", "float16"};
 
 size_t sfc_dtype_size(enum sfc_dtype dt)
 {
@@ -131,4 +132,80 @@ int sfc_check_same(const char *domain, const struct sfc_tensor *t,
     return sfc_error(domain, "expected shape %s, got %s",
                      sfc_shape_str(ref, a, sizeof a),
                      sfc_shape_str(t, b, sizeof b));
+}
+
+/* float32 -> binary16 on the bits: a = |x|'s bits; the half's bits are
+ * the float's exponent rebased (127 -> 15) and its mantissa's top 10
+ * bits, the 13 (or, for subnormal halves, more) bits dropped rounded to
+ * nearest even; a carry out of the mantissa moves up the exponent (to
+ * infinity from 65520 up), as it must. */
+uint16_t sfc_f16_from_f32(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    uint16_t sign = (uint16_t)((u >> 16) & 0x8000u);
+    uint32_t a = u & 0x7fffffffu;
+    if (a >= 0x7f800000u) { /* inf, NaN */
+        if (a == 0x7f800000u) return sign | 0x7c00u;
+        uint16_t h = (uint16_t)(0x7c00u + ((a & 0x7fffffu) >> 13));
+        return sign | (h == 0x7c00u ? 0x7c01u : h);
+    }
+    if (a >= 0x47800000u) return sign | 0x7c00u; /* >= 2^16 */
+    uint32_t h, rem, half;
+    if (a < 0x38800000u) { /* below 2^-14: subnormal half (or 0) */
+        if (a < 0x33000000u) return sign; /* < 2^-25 */
+        uint32_t e = a >> 23, m = (a & 0x7fffffu) | 0x800000u;
+        uint32_t shift = 126 - e; /* 14..24: units of 2^-24 */
+        h = m >> shift;
+        rem = m & ((1u << shift) - 1);
+        half = 1u << (shift - 1);
+    } else {
+        h = (a - 0x38000000u) >> 13;
+        rem = a & 0x1fffu;
+        half = 0x1000u;
+    }
+    if (rem > half || (rem == half && (h & 1))) h++;
+    return (uint16_t)(sign | h);
+}
+
+float sfc_f32_from_f16(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t e = (h >> 10) & 0x1fu, m = h & 0x3ffu, u;
+    if (e == 0) {
+        float v = ldexpf((float)m, -24); /* exact */
+        return sign ? -v : v;
+    }
+    if (e == 31)
+        u = sign | 0x7f800000u | (m << 13);
+    else
+        u = sign | ((e + 112) << 23) | (m << 13);
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+int sfc_tensor_cast(struct sfc_tensor *out, const struct sfc_tensor *in,
+                    enum sfc_dtype dt)
+{
+    memset(out, 0, sizeof *out);
+    int same = in->dtype == dt;
+    if (!same && !((in->dtype == SFC_F32 && dt == SFC_F16) ||
+                   (in->dtype == SFC_F16 && dt == SFC_F32)))
+        return sfc_error(NULL, "cannot convert %s to %s",
+                         sfc_dtype_name(in->dtype), sfc_dtype_name(dt));
+    if (sfc_tensor_init(out, dt, in->ndim, in->shape) != 0) return -1;
+    int64_t n = sfc_tensor_numel(in);
+    if (same) {
+        if (n) memcpy(out->data, in->data, sfc_tensor_nbytes(in));
+    } else if (dt == SFC_F16) {
+        const float *s = in->data;
+        uint16_t *d = out->data;
+        for (int64_t i = 0; i < n; i++) d[i] = sfc_f16_from_f32(s[i]);
+    } else {
+        const uint16_t *s = in->data;
+        float *d = out->data;
+        for (int64_t i = 0; i < n; i++) d[i] = sfc_f32_from_f16(s[i]);
+    }
+    return 0;
 }

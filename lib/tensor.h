@@ -19,6 +19,8 @@ enum sfc_dtype {
     SFC_U8,
     SFC_I32,
     SFC_I64,
+    SFC_F16,  /* IEEE binary16 bits (uint16_t); storage only, see
+                 sfc_tensor_cast */
     SFC_NDTYPES
 };
 
@@ -55,6 +57,18 @@ static inline float *sfc_tensor_f(const struct sfc_tensor *t)
 {
     return (float *)t->data;
 }
+
+/* IEEE half precision (binary16) <-> float32, as numpy's float16 casts:
+ * float32 -> half rounds to nearest, ties to even, to subnormals below
+ * 2^-14 and to infinity at 65520 and above; NaN stays NaN (sign and the
+ * top payload bits kept). half -> float32 is exact. */
+uint16_t sfc_f16_from_f32(float x);
+float sfc_f32_from_f16(uint16_t h);
+/* out = in converted to dtype dt, a fresh owned tensor of in's shape.
+ * Supported: float32 <-> float16 (the rules above) and any dtype to
+ * itself (a copy). 0, or -1 with "cannot convert <a> to <b>" set. */
+int sfc_tensor_cast(struct sfc_tensor *out, const struct sfc_tensor *in,
+                    enum sfc_dtype dt);
 
 /* Write "(2, 3, 4)" into buf. */
 const char *sfc_shape_str(const struct sfc_tensor *t, char *buf, size_t n);

@@ -28,24 +28,38 @@
 #   COCO_LR ?= 0.1   COCO_BLOCKS ?= 3,4,6,3  COCO_WIDTH ?= 64
 #   COCO_SIDE ?= 128,128,256,256   COCO_FROZEN ?= 3 (0 without WEIGHTS)
 #   COCO_SCALES ?= 1,0.5,1.5,2   COCO_CKPT_EVERY ?= 200
+#   CAM_DTYPE ?= f32   CAM storage (sfc-cam --cam-dtype): f16 takes about
+#                      half of f32's disk (README, MS COCO 2014)
 #   COCO_CRF_ITERS ?= 12  COCO_P_WEIGHT ?= 0.7 (S = M_W + w M_P for CRF)
 #   COCO_IRN_EPOCHS ?= 3  COCO_IRN_BATCH ?= 32  COCO_IRN_RADIUS ?= 10
 #   COCO_RW_RADIUS ?= 5   COCO_CANVAS ?= 512
 #   SUBMIT ?=          launcher of each shard, e.g. srun (stages.mk)
 #   COCO_QUIET ?=      -q: no progress from the long stages
+#   segmentation (coco-seg; DeepLab-v2, lib/deeplab.h; VOC's recipe with
+#   the iterations scaled to COCO's ~8x more training images):
+#   SEG_WEIGHTS ?= $(WEIGHTS)  ImageNet backbone (none = random); the
+#                      paper: SEG_WEIGHTS=resnet101.safetensors
+#                      COCO_SEG_BLOCKS=3,4,23,3
+#   COCO_SEG_BLOCKS ?= 3,4,6,3   COCO_SEG_VAL ?= $(COCO_VAL) (split scored)
+#   COCO_SEG_ITERS ?= 100000  COCO_SEG_BATCH ?= 10  COCO_SEG_MICRO ?= 2
+#   COCO_SEG_CROP ?= 321  COCO_SEG_LR ?= 2.5e-4 (head x10, biases x20)
+#   COCO_SEG_MSC ?= 1,0.75,0.5  COCO_SEG_FLIP ?= 0  COCO_SEG_CRF ?= 0
+#   COCO_SEG_CKPT_EVERY ?= 500
 # Stage programs: COCOINGEST (sfc-coco) SAMPLE TRAINSTEP CAM CRF IRN MIOU
-# (stages.mk)
+# SEGTRAIN (stages.mk)
 # Targets:
 #   coco-pseudolabels  the whole chain, then the class and mIoU tables
 #   coco-files         the same without the tables
 #   coco-gt            only the ingest: db + gt/ masks of both splits
-#   coco-seg           the segmentation stage (needs sfc-segtrain)
+#   coco-seg           then DeepLab-v2 on the pseudo labels, its
+#                      predictions on COCO_SEG_VAL and their mIoU
 #   coco-clean         remove $(COCO_R) and nothing else
 # Files in $(COCO_R): sfc.db; gt/ (VOC layout: SegmentationClass/,
 # ImageSets/Segmentation/<split>.txt, classes.txt,
 # <split>_unannotated.txt); train/final.safetensors; cam/<id>.npz;
 # pseudo/<id>.png (crf) or ir_label/, irn.safetensors, pseudo/ (irn);
-# cam-miou.txt, pseudo-miou.txt; summary.txt; stamps as in voc.mk.
+# cam-miou.txt, pseudo-miou.txt; summary.txt; stamps as in voc.mk;
+# coco-seg adds seg.safetensors, seg/<id>.png, seg-miou.txt.
 include $(dir $(lastword $(MAKEFILE_LIST)))stages.mk
 
 COCOINGEST ?= $(BINDIR)/sfc-coco
@@ -84,6 +98,18 @@ COCO_IRN_CKPT_EVERY ?= 50
 COCO_RW_RADIUS  ?= 5
 COCO_CANVAS     ?= 512
 COCO_QUIET      ?=
+SEG_WEIGHTS       ?= $(WEIGHTS)
+COCO_SEG_VAL      ?= $(COCO_VAL)
+COCO_SEG_BLOCKS   ?= 3,4,6,3
+COCO_SEG_ITERS    ?= 100000
+COCO_SEG_BATCH    ?= 10
+COCO_SEG_MICRO    ?= 2
+COCO_SEG_CROP     ?= 321
+COCO_SEG_LR       ?= 2.5e-4
+COCO_SEG_MSC      ?= 1,0.75,0.5
+COCO_SEG_FLIP     ?= 0
+COCO_SEG_CRF      ?= 0
+COCO_SEG_CKPT_EVERY ?= 500
 $(COCO_R)/%: export SFC_PROGRESS ?= lines
 COCO_WEIGHTS = $(filter-out none,$(WEIGHTS))
 COCO_WFLAG   = $(if $(COCO_WEIGHTS),--weights $(COCO_WEIGHTS))
@@ -102,6 +128,11 @@ endif
 endif
 ifeq ($(wildcard $(call COCO_ANN,$(COCO_TRAIN))),)
 $(error no annotation file '$(call COCO_ANN,$(COCO_TRAIN))')
+endif
+ifneq ($(filter coco-seg,$(MAKECMDGOALS)),)
+ifeq ($(wildcard $(call COCO_ANN,$(COCO_SEG_VAL))),)
+$(error coco-seg scores $(COCO_SEG_VAL): no annotation file '$(call COCO_ANN,$(COCO_SEG_VAL))')
+endif
 endif
 ifeq ($(filter $(COCO_PSEUDO),crf irn),)
 $(error COCO_PSEUDO must be crf or irn, not '$(COCO_PSEUDO)')
@@ -170,7 +201,8 @@ $(COCO_R)/cam/.done-%-of-$(SHARDS): $(COCO_R)/cam.start
 	$(call COCO_SUBMIT,cam) $(CAM) --db $(COCO_DB) \
 	    --ckpt $(COCO_R)/train/final.safetensors \
 	    --out $(COCO_R)/cam --split $(COCO_TRAIN) --scales $(COCO_SCALES) \
-	    --compress 1 --cam-c 0 --shard $*/$(SHARDS) $(COCO_QUIET) > /dev/null
+	    --compress 1 --cam-c 0 --cam-dtype $(CAM_DTYPE) --shard $*/$(SHARDS) \
+	    $(COCO_QUIET) > /dev/null
 	@touch $@
 
 $(COCO_R)/cam.done: $(call sfc_shard_stamps,$(COCO_R)/cam,$(SHARDS))
@@ -246,14 +278,21 @@ $(COCO_R)/pseudo-miou.txt: $(COCO_R)/pseudo.done $(MIOU)
 	$(COCO_MIOU) --pred $(COCO_R)/pseudo --stage pseudo > $@.tmp
 	mv $@.tmp $@
 
-# coco-seg: sfc-segtrain on $(COCO_TRAIN) with pseudo/<id>.png as labels,
-# scored on $(COCO_VAL) against gt/ (the paper's 46.8 val mIoU row). The
-# recipe lands with sfc-segtrain; until then the target says so.
-coco-seg:
-	@if [ -x $(BINDIR)/sfc-segtrain ]; then \
-	    echo "coco-seg: sfc-segtrain exists; wire it here as voc-seg" >&2; \
-	else echo "coco-seg: needs sfc-segtrain (not built yet)" >&2; fi; \
-	exit 1
+# coco-seg: DeepLab-v2 (sfc-segtrain) on $(COCO_TRAIN) with pseudo/<id>.png
+# as labels, its predictions on $(COCO_SEG_VAL) (the db's image paths) in
+# SHARDS processes, their mIoU over 81 classes against gt/ (the paper's
+# 46.8 val mIoU row); the rules are stages.mk's sfc_seg_rules, as voc-seg's
+COCO_NCLASS1      = 81
+COCO_SEG_WEIGHTS  = $(filter-out none,$(SEG_WEIGHTS))
+COCO_SEG_SPLIT    = $(COCO_TRAIN)
+COCO_SEG_IDS      = --split $(COCO_SEG_VAL)
+COCO_SEG_VALDEP   = $(COCO_R)/ingest.done
+COCO_SEG_GT       = $(COCO_GT)/SegmentationClass
+COCO_SEG_MIOU_IDS = --split $(COCO_SEG_VAL)
+$(eval $(call sfc_seg_rules,COCO))
+
+coco-seg: $(COCO_R)/seg-miou.txt
+	@cat $<
 
 coco-clean:
 	rm -rf $(COCO_R)

@@ -1,6 +1,6 @@
 # pipelines/stages.mk: what every pipeline fragment shares (included by
-# toy.mk and voc.mk, and by the top Makefile's pipelines/*.mk; the guard
-# makes a second inclusion a no-op).
+# toy.mk, voc.mk and coco.mk, and by the top Makefile's pipelines/*.mk;
+# the guard makes a second inclusion a no-op).
 #
 # Stage programs (swap one for any program that honours the same files,
 # e.g. `make voc-pseudolabels CRF=./my-crf`):
@@ -53,6 +53,10 @@ MIOU ?= $(BINDIR)/sfc-miou
 IRN ?= $(BINDIR)/sfc-irn
 SEGTRAIN ?= $(BINDIR)/sfc-segtrain
 REPORT ?= $(BINDIR)/sfc-report
+# storage of the CAM maps (sfc-cam --cam-dtype) in voc.mk and coco.mk:
+# f32, or f16 (float16: about half the deflated size; every reader
+# widens it, lib/camfile.h)
+CAM_DTYPE ?= f32
 DBMERGE ?= $(BINDIR)/sfc-dbmerge
 SUBMIT ?=
 
@@ -102,6 +106,64 @@ sfc-force:
 
 # $(call sfc_shard_stamps,DIR,N): the N shard stamps of a stage writing DIR
 sfc_shard_stamps = $(foreach i,$(shell seq 0 $$(($(2) - 1))),$(1)/.done-$(i)-of-$(2))
+
+# $(eval $(call sfc_seg_rules,P)): the segmentation stage of pipeline P
+# (VOC, COCO): DeepLab-v2 (sfc-segtrain train) on P's pseudo labels, its
+# predictions in SHARDS processes, their mIoU. Rules for $(P_R)/seg.start,
+# seg.safetensors, segpred.start, seg/.done-I-of-N, seg.done and
+# seg-miou.txt, from these variables of P (all but P_R, P_DB, P_TRAIN,
+# P_NCLASS1, P_QUIET are the pipeline's seg options):
+#   P_R P_DB     run folder and db      P_TRAIN   split the class counts
+#   P_NCLASS1    classes + background              (head/tail) come from
+#   P_SEG_SPLIT  split trained on (labels $(P_R)/pseudo/<id>.png)
+#   P_SEG_WEIGHTS  backbone file (empty: random)   P_SEG_BLOCKS
+#   P_SEG_ITERS P_SEG_BATCH P_SEG_MICRO P_SEG_CROP P_SEG_LR P_SEG_MSC
+#   P_SEG_FLIP P_SEG_CRF P_SEG_CKPT_EVERY
+#   P_SEG_IDS    predict's image flags (--list/--split, --images, --ext)
+#   P_SEG_VALDEP what those ids need (a list file, the ingest stamp)
+#   P_SEG_GT     folder of the true masks   P_SEG_MIOU_IDS  sfc-miou's ids
+#   P_SUBMIT     $(call P_SUBMIT,seg): the shard launcher words (SUBMIT)
+define sfc_seg_rules
+$$($(1)_R)/seg.start: $$($(1)_R)/pseudo.done $$($(1)_SEG_WEIGHTS) $$(SEGTRAIN)
+	$$(call sfc_start,$$($(1)_R)/seg.safetensors $$($(1)_R)/seg.safetensors.ckpt)
+
+$$($(1)_R)/seg.safetensors: $$($(1)_R)/seg.start
+	$$(SEGTRAIN) train --db $$($(1)_DB) --split $$($(1)_SEG_SPLIT) \
+	    --labels $$($(1)_R)/pseudo $$(if $$($(1)_SEG_WEIGHTS),--weights \
+	    $$($(1)_SEG_WEIGHTS)) --blocks $$($(1)_SEG_BLOCKS) --width 64 \
+	    --classes $$($(1)_NCLASS1) \
+	    --iters $$($(1)_SEG_ITERS) --batch $$($(1)_SEG_BATCH) \
+	    --micro $$($(1)_SEG_MICRO) --crop $$($(1)_SEG_CROP) \
+	    --scales 0.5,0.75,1,1.25,1.5 --flip 1 --msc $$($(1)_SEG_MSC) \
+	    --lr $$($(1)_SEG_LR) --head-lr-mult 10 --bias-lr-mult 20 \
+	    --train-bn 0 --weight-decay 5e-4 --momentum 0.9 --power 0.9 \
+	    --clip 0 --checkpoint-every $$($(1)_SEG_CKPT_EVERY) --seed $$(SEED) \
+	    --out $$@ $$($(1)_QUIET)
+
+$$($(1)_R)/segpred.start: $$($(1)_R)/seg.safetensors $$($(1)_SEG_VALDEP) \
+    $$(SEGTRAIN)
+	$$(call sfc_start,$$($(1)_R)/seg)
+
+$$($(1)_R)/seg/.done-%-of-$$(SHARDS): $$($(1)_R)/segpred.start
+	$$(call $(1)_SUBMIT,seg) $$(SEGTRAIN) predict --db $$($(1)_DB) \
+	    $$($(1)_SEG_IDS) \
+	    --model $$($(1)_R)/seg.safetensors --out $$($(1)_R)/seg \
+	    --msc $$($(1)_SEG_MSC) --flip $$($(1)_SEG_FLIP) --crf $$($(1)_SEG_CRF) \
+	    --crf-iters 10 --crf-gauss-sxy 1 --crf-gauss-w 3 \
+	    --crf-bilat-sxy 67 --crf-bilat-srgb 3 --crf-bilat-w 4 \
+	    --shard $$*/$$(SHARDS) $$($(1)_QUIET)
+	@touch $$@
+
+$$($(1)_R)/seg.done: $$(call sfc_shard_stamps,$$($(1)_R)/seg,$$(SHARDS))
+	@$$(call sfc_shard_merge,$$($(1)_DB),$$($(1)_R)/seg)
+	@touch $$@
+
+$$($(1)_R)/seg-miou.txt: $$($(1)_R)/seg.done $$(MIOU)
+	$$(MIOU) --db $$($(1)_DB) --gt $$($(1)_SEG_GT) \
+	    --pred $$($(1)_R)/seg $$($(1)_SEG_MIOU_IDS) \
+	    --count-split $$($(1)_TRAIN) --stage seg -q > $$@.tmp
+	mv $$@.tmp $$@
+endef
 
 # $(call sfc_show_classes,DB): the command that prints N_c, DC_c and the group of every class
 # of the latest finished sfc-sample run

@@ -25,6 +25,7 @@
 #   VOC_LR ?= 0.1    VOC_BLOCKS ?= 3,4,6,3  VOC_WIDTH ?= 64
 #   VOC_SIDE ?= 128,128,256,256   VOC_FROZEN ?= 3 (0 without WEIGHTS)
 #   VOC_SCALES ?= 1,0.5,1.5,2   CAM scales, each with its flip
+#   CAM_DTYPE ?= f32    CAM storage (sfc-cam --cam-dtype): f32 or f16
 #   VOC_CKPT_EVERY ?= 50  VOC_IRN_CKPT_EVERY ?= 10   steps between
 #                       checkpoints (a killed training resumes from there)
 #   VOC_CRF_ITERS ?= 12  VOC_IRN_EPOCHS ?= 3  VOC_IRN_BATCH ?= 32
@@ -153,7 +154,7 @@ VOC_TRAIN_CMD = $(TRAINSTEP) --db $(VOC_DB) --out $(VOC_R)/train \
     --pdw-warmup 0 --ckpt-every $(VOC_CKPT_EVERY) --seed $(SEED)
 VOC_CAM_CMD = $(CAM) --db $(VOC_DB) --ckpt $(VOC_R)/train/final.safetensors \
     --out $(VOC_R)/cam --split $(VOC_TRAIN) --scales $(VOC_SCALES) \
-    --compress 1
+    --compress 1 --cam-dtype $(CAM_DTYPE)
 VOC_CRF_CMD = $(CRF) --db $(VOC_DB) --cams $(VOC_R)/cam \
     --out $(VOC_R)/ir_label --split $(VOC_TRAIN) --rule sfc --w-map cam_w \
     --w-weight 1 --p-weight 0.7 --bg-scale 0.5 --iters $(VOC_CRF_ITERS) \
@@ -296,45 +297,13 @@ VOC_SEG_FILES := $(addprefix $(VOC_R)/,seg.safetensors seg.done seg-miou.txt)
 voc-seg: $(VOC_R)/seg-miou.txt
 	@cat $<
 
-$(VOC_R)/seg.start: $(VOC_R)/pseudo.done $(VOC_SEG_WEIGHTS) $(SEGTRAIN)
-	$(call sfc_start,$(VOC_R)/seg.safetensors $(VOC_R)/seg.safetensors.ckpt)
-
-$(VOC_R)/seg.safetensors: $(VOC_R)/seg.start
-	$(SEGTRAIN) train --db $(VOC_DB) --split $(VOC_PSEUDO) \
-	    --labels $(VOC_R)/pseudo $(if $(VOC_SEG_WEIGHTS),--weights \
-	    $(VOC_SEG_WEIGHTS)) --blocks $(VOC_SEG_BLOCKS) --width 64 \
-	    --classes $(shell echo $$(($(VOC_NCLASS) + 1))) \
-	    --iters $(VOC_SEG_ITERS) --batch $(VOC_SEG_BATCH) \
-	    --micro $(VOC_SEG_MICRO) --crop $(VOC_SEG_CROP) \
-	    --scales 0.5,0.75,1,1.25,1.5 --flip 1 --msc $(VOC_SEG_MSC) \
-	    --lr $(VOC_SEG_LR) --head-lr-mult 10 --bias-lr-mult 20 \
-	    --train-bn 0 --weight-decay 5e-4 --momentum 0.9 --power 0.9 \
-	    --clip 0 --checkpoint-every $(VOC_SEG_CKPT_EVERY) --seed $(SEED) \
-	    --out $@ $(VOC_QUIET)
-
-$(VOC_R)/segpred.start: $(VOC_R)/seg.safetensors \
-    $(VOC_LISTS)/$(VOC_SEG_VAL).txt $(SEGTRAIN)
-	$(call sfc_start,$(VOC_R)/seg)
-
-$(VOC_R)/seg/.done-%-of-$(SHARDS): $(VOC_R)/segpred.start
-	$(call VOC_SUBMIT,seg) $(SEGTRAIN) predict --db $(VOC_DB) \
-	    --images $(VOC)/JPEGImages --ext .jpg --list $(VOC_LISTS)/$(VOC_SEG_VAL).txt \
-	    --model $(VOC_R)/seg.safetensors --out $(VOC_R)/seg \
-	    --msc $(VOC_SEG_MSC) --flip $(VOC_SEG_FLIP) --crf $(VOC_SEG_CRF) \
-	    --crf-iters 10 --crf-gauss-sxy 1 --crf-gauss-w 3 \
-	    --crf-bilat-sxy 67 --crf-bilat-srgb 3 --crf-bilat-w 4 \
-	    --shard $*/$(SHARDS) $(VOC_QUIET)
-	@touch $@
-
-$(VOC_R)/seg.done: $(call sfc_shard_stamps,$(VOC_R)/seg,$(SHARDS))
-	@$(call sfc_shard_merge,$(VOC_DB),$(VOC_R)/seg)
-	@touch $@
-
-$(VOC_R)/seg-miou.txt: $(VOC_R)/seg.done $(MIOU)
-	$(MIOU) --db $(VOC_DB) --gt $(VOC)/SegmentationClass \
-	    --pred $(VOC_R)/seg --list $(VOC_LISTS)/$(VOC_SEG_VAL).txt \
-	    --count-split $(VOC_TRAIN) --stage seg -q > $@.tmp
-	mv $@.tmp $@
+VOC_SEG_SPLIT   = $(VOC_PSEUDO)
+VOC_SEG_IDS     = --images $(VOC)/JPEGImages --ext .jpg \
+    --list $(VOC_LISTS)/$(VOC_SEG_VAL).txt
+VOC_SEG_VALDEP  = $(VOC_LISTS)/$(VOC_SEG_VAL).txt
+VOC_SEG_GT      = $(VOC)/SegmentationClass
+VOC_SEG_MIOU_IDS = --list $(VOC_LISTS)/$(VOC_SEG_VAL).txt
+$(eval $(call sfc_seg_rules,VOC))
 
 # the page is rewritten every time, from what the db and folders hold now
 voc-report: voc-files $(REPORT)

@@ -74,7 +74,7 @@ static void manifest_free(struct mline *ls, int n)
 
 static int dtype_from_name(const char *s, enum sfc_dtype *dt)
 {
-    static const char *const st[] = {"F32", "U8", "I32", "I64"};
+    static const char *const st[] = {"F32", "U8", "I32", "I64", "F16"};
     for (int i = 0; i < SFC_NDTYPES; i++)
         if (!strcmp(s, sfc_dtype_name((enum sfc_dtype)i)) ||
             !strcmp(s, st[i])) {
@@ -141,7 +141,7 @@ static int manifest_array(char **w, int nw, struct sfc_tensor *t, int *used)
 /* "DTYPE NDIM DIMS... HEX" for a tensor (names as the manifest uses). */
 static void print_array(FILE *fp, const struct sfc_tensor *t, int st_names)
 {
-    static const char *const st[] = {"F32", "U8", "I32", "I64"};
+    static const char *const st[] = {"F32", "U8", "I32", "I64", "F16"};
     fprintf(fp, "%s %d", st_names ? st[t->dtype] : sfc_dtype_name(t->dtype),
             t->ndim);
     for (int i = 0; i < t->ndim; i++)

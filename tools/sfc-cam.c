@@ -4,13 +4,15 @@
  * M_W and M_P resized to the image and summed over scales, max-normalised
  * per channel, background + 0.4 and foreground x 2, the present classes
  * kept. Writes cam/<id>.npz with keys (int64), cam_w, cam_p and cam_c
- * (the classifier CAM before PCM, fused the same way) as float32 [K, H, W];
- * skips finished images; --shard. */
+ * (the classifier CAM before PCM, fused the same way) as float32 [K, H, W]
+ * or, with --cam-dtype f16, float16 (lib/camfile.h); skips finished
+ * images; --shard. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "batch.h"
+#include "camfile.h"
 #include "db.h"
 #include "ids.h"
 #include "img.h"
@@ -31,7 +33,7 @@ static const char *const usage[] = {
 };
 
 struct cmdline {
-    const char *db, *ckpt, *out, *split, *list, *scales;
+    const char *db, *ckpt, *out, *split, *list, *scales, *dtype;
     struct sfc_shard shard;
     int compress, cam_c, quiet;
 };
@@ -137,6 +139,8 @@ int main(int argc, char **argv)
     cl.shard.n = 1;
     cl.compress = 1;
     cl.cam_c = 1;
+    cl.dtype = "f32";
+    static const char *const dtype_choices[] = {"f32", "f16", NULL};
     const struct sfc_opt opts[] = {
         SFC_OPT_STRING_("db", &cl.db, "FILE", "the run's db (images, labels)"),
         SFC_OPT_STRING_("ckpt", &cl.ckpt, "FILE",
@@ -151,6 +155,9 @@ int main(int argc, char **argv)
         SFC_OPT_INT_("cam-c", &cl.cam_c, "0|1", 0, 1,
                      "also store cam_c (for the plain-CAM baseline); 0 "
                      "saves a third of the disk (COCO)"),
+        SFC_OPT_CHOICE_("cam-dtype", &cl.dtype, dtype_choices,
+                        "storage of the maps: f32 (float32) or f16 "
+                        "(float16, half the disk; rounded to nearest even)"),
         SFC_OPT_SHARD_(&cl.shard),
         SFC_OPT_FLAG_("quiet", 'q', &cl.quiet, "no progress on stderr"),
         SFC_OPT_END_,
@@ -232,9 +239,11 @@ int main(int argc, char **argv)
             for (int k = 0; k < im.nlabels; k++) kv[k + 1] = im.labels[k];
             image_cams(&net, rgb.data, H, W, kv, nk, sc, nsc, cw.data,
                        cp.data, cc.data);
-            const char *names[] = {"keys", "cam_w", "cam_p", "cam_c"};
-            const struct sfc_tensor *arr[] = {&keys, &cw, &cp, &cc};
-            if (sfc_npz_write(path, cl.cam_c ? 4 : 3, names, arr, cl.compress))
+            const char *names[] = {"cam_w", "cam_p", "cam_c"};
+            const struct sfc_tensor *arr[] = {&cw, &cp, &cc};
+            if (sfc_camfile_write(path, &keys, cl.cam_c ? 3 : 2, names, arr,
+                                  strcmp(cl.dtype, "f16") ? SFC_F32 : SFC_F16,
+                                  cl.compress))
                 sfc_db_run_die(db, run);
             sfc_tensor_release(&keys);
             sfc_tensor_release(&cw);

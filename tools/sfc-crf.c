@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "camfile.h"
 #include "crf.h"
 #include "db.h"
 #include "ids.h"
@@ -130,7 +131,7 @@ static int do_image(const char *img_path, const char *cam_path,
     struct sfc_npz z = {0};
     int rc = -1;
     if (sfc_image_load(img_path, &img)) goto out;
-    if (sfc_npz_read(cam_path, &z)) goto out;
+    if (sfc_camfile_read(cam_path, &z)) goto out;
     const struct sfc_tensor *keys = sfc_npz_get(&z, "keys");
     const struct sfc_tensor *cw = sfc_npz_get(&z, cl.w_map);
     const struct sfc_tensor *cp = sfc_npz_get(&z, "cam_p");

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "camfile.h"
 #include "db.h"
 #include "ids.h"
 #include "img.h"
@@ -655,7 +656,7 @@ static int cmd_infer(int argc, char **argv)
         }
         struct sfc_npz z;
         const struct sfc_tensor *keys, *cw, *cp;
-        if (sfc_npz_read(camp, &z)) RUN_FAIL();
+        if (sfc_camfile_read(camp, &z)) RUN_FAIL();
         if (cam_get(&z, "keys", SFC_I64, &keys) ||
             cam_get(&z, cl.w_map, SFC_F32, &cw) ||
             cam_get(&z, "cam_p", SFC_F32, &cp))

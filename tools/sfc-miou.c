@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "camfile.h"
 #include "db.h"
 #include "ids.h"
 #include "img.h"
@@ -484,7 +485,7 @@ int main(int argc, char **argv)
                 e = sfc_confusion_add(&var[0].cm[0], pred.data, gt.data, n,
                                       ppath, gpath);
         } else if (!e) {
-            e = sfc_npz_read(ppath, &z);
+            e = sfc_camfile_read(ppath, &z);
             const struct sfc_tensor *keys = NULL, *cw = NULL, *cp = NULL;
             if (!e) {
                 keys = sfc_npz_get(&z, "keys");

@@ -50,7 +50,8 @@ import numpy as np
 
 GOLDEN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
                       "golden", "formats")
-NPDT = {"float32": "<f4", "uint8": "|u1", "int32": "<i4", "int64": "<i8"}
+NPDT = {"float32": "<f4", "uint8": "|u1", "int32": "<i4", "int64": "<i8",
+        "float16": "<f2"}
 STDT = {"F32": "<f4", "I64": "<i8"}
 # Rust safetensors Dtype enum order (data is sorted by dtype, descending).
 ST_RANK = {"U8": 1, "I32": 9, "F32": 11, "I64": 13}
@@ -68,6 +69,8 @@ def dims(a):
 def rand_array(rng, dtype, shape):
     if dtype == "float32":
         return rng.standard_normal(shape).astype("<f4")
+    if dtype == "float16":
+        return rng.standard_normal(shape).astype("<f2")
     if dtype == "uint8":
         return rng.integers(0, 256, shape).astype("|u1")
     if dtype == "int32":
