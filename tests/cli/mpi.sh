@@ -1,5 +1,6 @@
 # tests/cli/mpi.sh: sourced after lib.sh by the data-parallel tests.
-#   need_mpi          exit 0 with "skip: ..." unless mpirun is installed;
+#   need_mpi          exit 0 with "skip: ..." unless mpirun is installed
+#                     (under CI=1 a missing mpirun fails);
 #                     with tools built without MPI (SFC_MPI=0, set by make
 #                     test from config.mk's MPI) check that they refuse to
 #                     run as several ranks, then finish
@@ -16,6 +17,11 @@ export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0"
 
 need_mpi() {
     if ! command -v mpirun >/dev/null; then
+        if [ -n "${CI:-}" ]; then
+            fail "mpirun is not installed (CI must run the MPI tests)"
+            finish
+            exit
+        fi
         echo "skip: mpirun is not installed (apt-get install openmpi-bin" \
             "libopenmpi-dev, then rebuild)"
         exit 0
