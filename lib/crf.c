@@ -208,14 +208,18 @@ static inline void lattice_point(const float *f, int d, const double *scale,
         rem0[i] = r * d1;
         sum += (int)r;
     }
-    /* rank of each coordinate's residual, 0 = largest (ties by index) */
-    for (int i = 0; i <= d; i++) rank[i] = 0;
+    /* rank of each coordinate's residual, 0 = largest (ties by index);
+     * without branches: the comparisons are data-dependent */
+    double res[SFC_LATTICE_MAXD + 1];
+    for (int i = 0; i <= d; i++) {
+        rank[i] = 0;
+        res[i] = el[i] - rem0[i];
+    }
     for (int i = 0; i < d; i++)
         for (int j = i + 1; j <= d; j++) {
-            if (el[i] - rem0[i] < el[j] - rem0[j])
-                rank[i]++;
-            else
-                rank[j]++;
+            int lt = res[i] < res[j];
+            rank[i] += lt;
+            rank[j] += 1 - lt;
         }
     /* bring the point back onto the plane when the rounding left it */
     for (int i = 0; i <= d; i++) {
@@ -748,17 +752,26 @@ struct slice_src {
 };
 
 /* One mean-field pass over points [i0, i1) (mf kernels below). For each
- * point: x = the slice of the ns sources (none: 0); x += -U (row i of
- * negU, or, without negU, row lab[i] of lut: -U from hard labels); q =
- * softmax(x) * mask; then q is written to Q_out (K lanes) and its argmax
- * to lab_out (either may be NULL), and splatted onto the nt targets:
- * tv[t] row scorner[corner] += bary * tn[t][i] * q. */
+ * point: x = the slice of the n lattices if `slice` (else 0); x += -U
+ * (row i of negU, or, without negU, row lab[i] of lut: -U from hard
+ * labels); q = softmax(x) * mask; then q is written to Q_out (K lanes)
+ * and its argmax to lab_out (either may be NULL), and if `splat`,
+ * splatted onto the lattices' targets. Lattice s: point i slices
+ * corner[i*d1 + r] of vals with weight wsl[i*d1 + r] (bary * compat *
+ * alpha * norm_i) and splats onto row scorner[i*d1 + r] of tv with
+ * weight wsp[i*d1 + r] (bary * norm_i): the weights are the same in
+ * every pass, computed once (sfc_crf_new). */
+struct mf_lat {
+    int d1;
+    const int32_t *corner, *scorner;
+    const float *wsl, *wsp;
+    const float *vals;
+    float *tv;
+};
+
 struct mf {
-    int ns, nt, K;
-    struct slice_src src[2];
-    const struct sfc_lattice *tl[2];
-    float *tv[2];
-    const float *tn[2];
+    int n, slice, splat, K;
+    struct mf_lat l[2];
     const float *negU, *lut, *mask;
     const uint8_t *lab;
     float *Q_out;
@@ -844,17 +857,38 @@ struct mf {
             FOR_BLOCKS(SLICE_STORE);                                         \
         }                                                                    \
     }                                                                        \
-    INLINE void mf_##SUF(const struct mf *f, int nb, int64_t i0, int64_t i1) \
+    INLINE void mf_##SUF(const struct mf *f, int nb, int n, int d1a,       \
+                         int d1b, int64_t i0, int64_t i1)                    \
     {                                                                        \
         int64_t V = (int64_t)nb * W;                                         \
-        const struct slice_src *src = f->src;                                \
         const T *mask = (const T *)f->mask;                                  \
-        int ns = f->ns;                                                      \
+        const int d1s[2] = {d1a, d1b};                                       \
+        const int ns = f->slice ? n : 0, nt = f->splat ? n : 0;              \
+        const struct mf_lat *L = f->l;                                       \
         for (int64_t i = i0; i < i1; i++) {                                  \
-            if (i + PFP < i1) mf_prefetch(f, i + PFP, V);                    \
-            GATHER_SETUP(T)                                                  \
+            if (i + PFP < i1) {                                              \
+                int64_t ip = i + PFP;                                        \
+                for (int s = 0; s < ns; s++)                                 \
+                    for (int r = 0; r < d1s[s]; r++)                         \
+                        PREFETCH(L[s].vals +                                 \
+                                     L[s].corner[ip * d1s[s] + r] * V, V);   \
+                for (int s = 0; s < nt; s++)                                 \
+                    for (int r = 0; r < d1s[s]; r++)                         \
+                        PREFETCH(L[s].tv +                                   \
+                                     L[s].scorner[ip * d1s[s] + r] * V, V);  \
+            }                                                                \
             T x[MAXB], zero = (T){0};                                        \
-            SLICE_SUM(T);                                           \
+            FOR_BLOCKS(SLICE_ZERO);                                          \
+            for (int s = 0; s < ns; s++) {                                   \
+                int d1 = d1s[s];                                             \
+                const int32_t *c = L[s].corner + i * d1;                     \
+                const float *w = L[s].wsl + i * d1;                          \
+                for (int r = 0; r < d1; r++) {                               \
+                    float we = w[r];                                         \
+                    const T *ye = (const T *)(L[s].vals + c[r] * V);         \
+                    FOR_BLOCKS(SLICE_ADD);                                   \
+                }                                                            \
+            }                                                                \
             const T *u = (const T *)(f->negU ? f->negU + i * V               \
                                              : f->lut + f->lab[i] * V);      \
             FOR_BLOCKS(MF_ADD_U);                                            \
@@ -880,37 +914,20 @@ struct mf {
                 }                                                            \
             }                                                                \
             /* splat */                                                      \
-            for (int t = 0; t < f->nt; t++) {                                \
-                const struct sfc_lattice *lat = f->tl[t];                    \
-                int d1 = lat->d + 1;                                         \
-                const int32_t *sc = lat->scorner + i * d1;                   \
-                const float *bw = lat->bary + i * d1;                        \
-                float s = f->tn[t][i];                                       \
+            for (int s = 0; s < nt; s++) {                                   \
+                int d1 = d1s[s];                                             \
+                const int32_t *sc = L[s].scorner + i * d1;                   \
+                const float *w = L[s].wsp + i * d1;                          \
                 for (int r = 0; r < d1; r++) {                               \
-                    T *o = (T *)(f->tv[t] + sc[r] * V);                      \
-                    float wr = bw[r] * s;                                    \
+                    T *o = (T *)(L[s].tv + sc[r] * V);                       \
+                    float wr = w[r];                                         \
                     FOR_BLOCKS(MF_SPLAT);                                    \
                 }                                                            \
             }                                                                \
         }                                                                    \
     }
-/* The rows pixel i will read and splat onto, PFP pixels ahead. */
-#define PFP 4
-static inline void mf_prefetch(const struct mf *f, int64_t i, int64_t V)
-{
-    for (int s = 0; s < f->ns; s++) {
-        const struct sfc_lattice *lat = f->src[s].lat;
-        int d1 = lat->d + 1;
-        for (int r = 0; r < d1; r++)
-            PREFETCH(f->src[s].vals + lat->corner[i * d1 + r] * V, V);
-    }
-    for (int t = 0; t < f->nt; t++) {
-        const struct sfc_lattice *lat = f->tl[t];
-        int d1 = lat->d + 1;
-        for (int r = 0; r < d1; r++)
-            PREFETCH(f->tv[t] + lat->scorner[i * d1 + r] * V, V);
-    }
-}
+/* Mean-field rows are read this many pixels ahead. */
+#define PFP 8
 #define BLUR_ROW(b) o[b] = a[b] + 0.5f * (l[b] + r[b])
 #define SLICE_ZERO(b) x[b] = zero
 #define SLICE_ADD(b) x[b] += we * ye[b]
@@ -985,22 +1002,33 @@ HOT static void slice_run(const struct slice_src *src, int ns, int V,
         slice_s(src, ns, V, i0, i1, out);
 }
 
+/* The mean field's pass for one row width; the CRF's shape (a Gaussian
+ * lattice of d = 2 and a bilateral one of d = 5) with constant corner
+ * counts, so that its loops unroll. */
+#define MF_CALL(fn, nb)                                                      \
+    do {                                                                     \
+        if (f->n == 2 && f->l[0].d1 == 3 && f->l[1].d1 == 6)                 \
+            fn(f, nb, 2, 3, 6, i0, i1);                                      \
+        else                                                                 \
+            fn(f, nb, f->n, f->l[0].d1, f->l[1].d1, i0, i1);                 \
+    } while (0)
+
 /* V: the row width of f's rows (row_width(f->K)) */
 HOT static void mf_run(const struct mf *f, int V, int64_t i0, int64_t i1)
 {
 #if ROW_VEC
-    if (V == 4) mf_4(f, 1, i0, i1);
+    if (V == 4) MF_CALL(mf_4, 1);
     else if (V % 8 == 0 && V <= 32) {
         switch (V / 8) {
-        case 1: mf_8(f, 1, i0, i1); break;
-        case 2: mf_8(f, 2, i0, i1); break;
-        case 3: mf_8(f, 3, i0, i1); break;
-        default: mf_8(f, 4, i0, i1);
+        case 1: MF_CALL(mf_8, 1); break;
+        case 2: MF_CALL(mf_8, 2); break;
+        case 3: MF_CALL(mf_8, 3); break;
+        default: MF_CALL(mf_8, 4);
         }
-    } else if (V % 8 == 0) mf_8(f, V / 8, i0, i1);
+    } else if (V % 8 == 0) mf_8(f, V / 8, f->n, f->l[0].d1, f->l[1].d1, i0, i1);
     else
 #endif
-        mf_s(f, V, i0, i1);
+        mf_s(f, V, f->n, f->l[0].d1, f->l[1].d1, i0, i1);
 }
 
 /* Rows per work item of the parallel loops over vertices: small enough
@@ -1014,27 +1042,35 @@ static int64_t nchunks(int64_t n) { return (n + CHUNK - 1) / CHUNK; }
  * buffers bufs[k] ((M+1, V) or more rows, row M zero), starting from
  * bufs[k][start[k]]; res[k] = the buffer holding the result. Every
  * thread of a parallel region calls it (or one thread outside one); res
- * is the calling thread's. */
+ * is the calling thread's. The vertices are split in two fixed parts at
+ * the mean field's split (MA: the vertices of the first half of the
+ * points, if that is near the middle), so that with two threads each
+ * thread blurs mostly the rows its half of the points splats onto and
+ * slices from (they stay in its core's cache), and the two threads
+ * never write near each other. Each row is a gather: the split does not
+ * change any result. */
 static void lattice_blur(int n, const struct sfc_lattice *const *lat, int V,
                          float *(*bufs)[2], const int *start, int *res)
 {
     int maxd = 0;
-    int64_t nc[2] = {0, 0}, c;
+    int64_t cut[2] = {0, 0};
     for (int k = 0; k < n; k++) {
+        int64_t M = lat[k]->M, MA = lat[k]->MA;
         maxd = SFC_MAX(maxd, lat[k]->d);
-        nc[k] = nchunks(lat[k]->M);
+        cut[k] = 5 * MA >= 2 * M && 5 * MA <= 3 * M ? MA : M / 2;
     }
     for (int j = 0; j <= maxd; j++) {
         /* pass j of every lattice with an axis j: one loop, one barrier */
-#pragma omp for schedule(dynamic, 1)
-        for (c = 0; c < nc[0] + nc[1]; c++) {
-            int k = c >= nc[0];
-            if (j > lat[k]->d) continue;
-            int64_t M = lat[k]->M, c0 = k ? c - nc[0] : c;
-            int s = start[k] ^ (j & 1);
-            blur_run(lat[k]->nbr + (int64_t)j * M * 2, bufs[k][s],
-                     bufs[k][s ^ 1], V, c0 * CHUNK, SFC_MIN(M, (c0 + 1) * CHUNK));
-        }
+        int p;
+#pragma omp for schedule(static, 1)
+        for (p = 0; p < 2; p++)
+            for (int k = 0; k < n; k++) {
+                if (j > lat[k]->d) continue;
+                int64_t M = lat[k]->M;
+                int s = start[k] ^ (j & 1);
+                blur_run(lat[k]->nbr + (int64_t)j * M * 2, bufs[k][s],
+                         bufs[k][s ^ 1], V, p ? cut[k] : 0, p ? M : cut[k]);
+            }
     }
     for (int k = 0; k < n; k++) res[k] = start[k] ^ ((lat[k]->d + 1) & 1);
 }
@@ -1087,6 +1123,10 @@ struct crf_kernel {
     float *feat;              /* (N, d) */
     struct sfc_lattice *lat;  /* SFC_CRF_LATTICE only */
     float *norm;              /* (N) 1/sqrt(sum_j k_ij + 1e-20) */
+    /* SFC_CRF_LATTICE: the mean field's weights of each corner (struct
+     * mf_lat): wsl = bary * (compat * alpha) * norm_i, wsp = bary *
+     * norm_i, (N, d+1) each */
+    float *wsl, *wsp;
 };
 
 struct sfc_crf {
@@ -1148,7 +1188,9 @@ struct sfc_crf *sfc_crf_new(const uint8_t *rgb, int H, int W,
     crf->k[1].compat = p->bilat_compat;
     for (int m = 0; m < 2; m++)
         crf->k[m].feat = sfc_xmalloc((size_t)(N * crf->k[m].d) * sizeof(float));
-    for (int y = 0; y < H; y++)
+    int y;
+#pragma omp parallel for schedule(static) if (N * 8 > PAR_MIN / 4)
+    for (y = 0; y < H; y++)
         for (int x = 0; x < W; x++) {
             int64_t i = (int64_t)y * W + x;
             float *g = crf->k[0].feat + i * 2, *b = crf->k[1].feat + i * 5;
@@ -1176,6 +1218,22 @@ struct sfc_crf *sfc_crf_new(const uint8_t *rgb, int H, int W,
         }
         for (int64_t i = 0; i < N; i++)
             kn->norm[i] = (float)(1.0 / sqrt((double)kn->norm[i] + 1e-20));
+        if (how == SFC_CRF_LATTICE) {
+            int d1 = kn->d + 1;
+            float g = kn->compat * kn->lat->alpha;
+            const float *bary = kn->lat->bary;
+            kn->wsl = sfc_xmalloc((size_t)(N * d1) * sizeof *kn->wsl);
+            kn->wsp = sfc_xmalloc((size_t)(N * d1) * sizeof *kn->wsp);
+            int64_t i;
+#pragma omp parallel for schedule(static) if (N * d1 > PAR_MIN / 4)
+            for (i = 0; i < N; i++) {
+                float sl = g * kn->norm[i], sp = kn->norm[i];
+                for (int r = 0; r < d1; r++) {
+                    kn->wsl[i * d1 + r] = bary[i * d1 + r] * sl;
+                    kn->wsp[i * d1 + r] = bary[i * d1 + r] * sp;
+                }
+            }
+        }
     }
     free(ones);
     return crf;
@@ -1187,6 +1245,8 @@ void sfc_crf_free(struct sfc_crf *crf)
     for (int m = 0; m < 2; m++) {
         free(crf->k[m].feat);
         free(crf->k[m].norm);
+        free(crf->k[m].wsl);
+        free(crf->k[m].wsp);
         sfc_lattice_free(crf->k[m].lat);
     }
     free(crf);
@@ -1269,11 +1329,11 @@ static void crf_mf(const struct sfc_crf *crf, int K, int iters,
         const struct sfc_lattice *lat = lats[ns] = kn->lat;
         for (int b = 0; b < 2; b++)
             bufs[ns][b] = lattice_buf(lat, lat->M + 1 + lat->Ms, V);
-        base.src[ns] = (struct slice_src){lat, NULL, kn->norm, kn->compat};
-        base.tl[ns] = lat;
-        base.tn[ns] = kn->norm;
+        base.l[ns] = (struct mf_lat){lat->d + 1, lat->corner, lat->scorner,
+                                     kn->wsl, kn->wsp, NULL, NULL};
         ns++;
     }
+    base.n = ns;
     int64_t nsc[2] = {0, 0}, c;
     for (int s = 0; s < ns; s++) nsc[s] = nchunks(lats[s]->Ms);
 
@@ -1283,11 +1343,11 @@ static void crf_mf(const struct sfc_crf *crf, int K, int iters,
         for (int it = 0; it <= iters; it++) {
             int last = it == iters;
             struct mf f = base;
-            f.ns = it ? ns : 0;
-            f.nt = last ? 0 : ns;
+            f.slice = it > 0;
+            f.splat = !last;
             for (int s = 0; s < ns; s++) {
-                f.src[s].vals = bufs[s][res[s]];
-                f.tv[s] = bufs[s][tgt[s]];
+                f.l[s].vals = bufs[s][res[s]];
+                f.l[s].tv = bufs[s][tgt[s]];
             }
             if (last) {
                 f.Q_out = Q_out;
@@ -1297,9 +1357,9 @@ static void crf_mf(const struct sfc_crf *crf, int K, int iters,
 #pragma omp for schedule(static, 1)
             for (p = 0; p < 2; p++) {
                 /* each half clears the rows it splats onto */
-                for (int s = 0; s < f.nt; s++) {
+                for (int s = 0; s < (f.splat ? ns : 0); s++) {
                     const struct sfc_lattice *lat = lats[s];
-                    float *t = f.tv[s];
+                    float *t = f.l[s].tv;
                     if (p == 0) {
                         memset(t, 0, (size_t)(lat->MA * V) * sizeof *t);
                     } else {
@@ -1313,12 +1373,12 @@ static void crf_mf(const struct sfc_crf *crf, int K, int iters,
             }
             if (last) break;
             /* the private rows of shared vertices join their vertex */
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(static)
             for (c = 0; c < nsc[0] + nsc[1]; c++) {
                 int s = c >= nsc[0];
                 const struct sfc_lattice *lat = lats[s];
                 int64_t c0 = s ? c - nsc[0] : c;
-                float *t = f.tv[s];
+                float *t = f.l[s].tv;
                 for (int64_t q = c0 * CHUNK; q < SFC_MIN(lat->Ms, (c0 + 1) * CHUNK);
                      q++) {
                     float *o = t + (int64_t)lat->shared[q] * V;

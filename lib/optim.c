@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "dist.h"
 #include "optim.h"
 #include "safetensors.h"
 #include "util.h"
@@ -128,6 +129,26 @@ static void update(float *p, const float *g, float *buf, size_t n, float lr,
         }
         p[i] = p[i] + nlr * d;
     }
+}
+
+void sfc_sgd_span(const struct sfc_sgd *o, size_t *off, size_t *len)
+{
+    size_t lo = o->n, hi = 0;
+    for (int gi = 0; gi < o->ngroups; gi++)
+        for (int k = 0; k < o->groups[gi].nranges; k++) {
+            const struct sfc_range *r = &o->groups[gi].ranges[k];
+            lo = SFC_MIN(lo, r->off);
+            hi = SFC_MAX(hi, r->off + r->len);
+        }
+    *off = hi > lo ? lo : 0;
+    *len = hi > lo ? hi - lo : 0;
+}
+
+void sfc_sgd_bcast(struct sfc_sgd *o)
+{
+    if (sfc_dist_size() == 1) return;
+    sfc_dist_bcast(&o->step, sizeof o->step, 0);
+    if (o->buf) sfc_dist_bcast(o->buf, sizeof(float) * o->n, 0);
 }
 
 double sfc_sgd_step(struct sfc_sgd *o, float *params, float *grads)

@@ -72,6 +72,15 @@ double sfc_sgd_grad_norm(const struct sfc_sgd *o, const float *grads);
  * clipping (0 if clip is off and nothing computed it). */
 double sfc_sgd_step(struct sfc_sgd *o, float *params, float *grads);
 
+/* The smallest range [*off, *off + *len) of the block that holds every
+ * group's ranges ({0, 0} without groups): the part of the gradient block
+ * a data-parallel step sums over ranks (lib/dist.h). */
+void sfc_sgd_span(const struct sfc_sgd *o, size_t *off, size_t *len);
+/* Make the optimiser state (step, momentum buffers) of every rank rank
+ * 0's (lib/dist.h; a no-op in one process). Groups are not sent: every
+ * rank builds the same. */
+void sfc_sgd_bcast(struct sfc_sgd *o);
+
 /* Checkpoints: the block under its layout's names, plus the optimiser's
  * state: tensor "optim.momentum" (n floats, when momentum != 0) and
  * metadata "optim.step". Loading (o may be NULL to load only weights)

@@ -5,11 +5,12 @@
 # tools: sqlite3; test oracles: python3-torch python3-torchvision python3-numpy
 # python3-pil; sfc-report's figures: gnuplot-nox; its browser test: chromium;
 # kill tests: strace (injects SIGKILL at a chosen syscall); the Slurm test
-# (t1310, a one-node cluster): slurm-wlm munge.
+# (t1310, a one-node cluster): slurm-wlm munge; data-parallel training
+# (optional at build time; the MPI tests): libopenmpi-dev openmpi-bin.
 set -e
 PKGS="build-essential pkg-config libvips-dev libpng-dev libopenblas-dev libsqlite3-dev \
 zlib1g-dev libyajl-dev sqlite3 python3-numpy python3-pil python3-torch python3-torchvision \
-gnuplot-nox chromium strace slurm-wlm munge"
+gnuplot-nox chromium strace slurm-wlm munge libopenmpi-dev openmpi-bin"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \

@@ -7,8 +7,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "camfile.h"
 #include "db.h"
+#include "dist.h"
 #include "ids.h"
 #include "img.h"
 #include "irnaug.h"
@@ -207,6 +209,21 @@ static int get_ids(int npos, char **pos, struct sfc_db *db, struct idset *s)
     return 0;
 }
 
+/* Data-parallel runs (lib/dist.h): rank 0 reads the ids (which may come
+ * from stdin or the db, that only rank 0 opens) and sends them, with
+ * their image paths, to the other ranks. */
+static void bcast_ids(struct idset *s)
+{
+    if (sfc_dist_size() == 1) return;
+    long n = s->n, np = s->n;
+    char **ids = sfc_dist_bcast_strv(s->ids, &n);
+    char **paths = sfc_dist_bcast_strv(s->paths, &np);
+    idset_free(s);
+    s->n = s->l.n = s->l.cap = n;
+    s->l.v = s->ids = ids;
+    s->paths = paths;
+}
+
 static struct sfc_db *open_db(void)
 {
     if (!cl.db) return NULL;
@@ -358,7 +375,11 @@ static int cmd_train(int argc, char **argv)
         "(Lpos + Lneg)/2 on affinities from the edge map by SGD with the "
         "poly schedule. Writes --out (head keys fc_edge*, backbone keys "
         "resnet50.*) atomically; a killed run resumes from --checkpoint to "
-        "the same weights. Image ids: the arguments, else --list FILE, else "
+        "the same weights. Under mpirun -np R (or srun) each rank takes a "
+        "contiguous part of every step's batch and the gradients are summed "
+        "over ranks: the same weights up to float rounding, rank 0 alone "
+        "writes files and db rows, and a checkpoint resumes with any number "
+        "of ranks. Image ids: the arguments, else --list FILE, else "
         "--split NAME (with --db), else standard input.",
         opts_train};
     int npos = sfc_cli_parse(&cli, argc, argv);
@@ -379,21 +400,30 @@ static int cmd_train(int argc, char **argv)
     char *ckpt = *cl.ckpt ? sfc_xstrdup(cl.ckpt)
                           : sfc_xasprintf("%s.ckpt", cl.out);
 
-    if (sfc_file_exists(cl.out)) {
+    /* data-parallel: rank 0 reads and writes the files and the db */
+    sfc_dist_init();
+    int rank = sfc_dist_rank(), nrank = sfc_dist_size(), root = rank == 0;
+    if (!root) cl.quiet = 1;
+    int done = root && sfc_file_exists(cl.out);
+    sfc_dist_bcast(&done, sizeof done, 0);
+    if (done) {
         if (!cl.quiet)
             fprintf(stderr, "sfc-irn: '%s' exists; nothing to do\n", cl.out);
         free(ckpt);
+        sfc_dist_finalize();
         return sfc_fshut(stdout, "<stdout>");
     }
-    struct sfc_db *db = open_db();
-    struct idset ids;
-    if (get_ids(npos, argv, db, &ids)) FAIL();
+    struct sfc_db *db = root ? open_db() : NULL;
+    struct idset ids = {0};
+    if (root && get_ids(npos, argv, db, &ids)) FAIL();
+    bcast_ids(&ids);
 
     /* check every image and label before anything is written */
     char **lab_paths = sfc_xmalloc(sizeof(char *) * ids.n);
     for (long i = 0; i < ids.n; i++) {
         int w, h;
         lab_paths[i] = sfc_xasprintf("%s/%s.png", cl.labels, ids.ids[i]);
+        if (!root) continue;
         if (sfc_image_size(ids.paths[i], &w, &h)) FAIL();
         struct sfc_tensor L;
         if (sfc_label_load(lab_paths[i], &L)) FAIL();
@@ -415,7 +445,7 @@ static int cmd_train(int argc, char **argv)
     struct sfc_rng rng;
     sfc_rng_seed(&rng, sfc_rng_mix((uint64_t)cl.seed, 0, 0));
     if (cl.weights) {
-        if (sfc_resnet_load_file(&net, cl.weights)) FAIL();
+        if (root && sfc_resnet_load_file(&net, cl.weights)) FAIL();
     } else {
         sfc_resnet_init_random(&net, &rng);
     }
@@ -432,7 +462,7 @@ static int cmd_train(int argc, char **argv)
     sfc_sgd_add_group(&opt, cl.lr, cl.wd, 1, &all);
     char *fp = train_fingerprint(&ids);
     const char *fp_key = "sfc-irn.train";
-    if (sfc_file_exists(ckpt)) {
+    if (root && sfc_file_exists(ckpt)) {
         struct sfc_safetensors cst;
         if (sfc_safetensors_read(ckpt, &cst)) FAIL();
         const char *got = sfc_safetensors_meta(&cst, fp_key);
@@ -448,6 +478,15 @@ static int cmd_train(int argc, char **argv)
             fprintf(stderr, "sfc-irn: resuming at step %ld of %ld\n",
                     opt.step, T);
     }
+    /* every rank starts from rank 0's weights and optimiser state */
+    sfc_dist_bcast(net.params, sizeof(float) * net.pb.size, 0);
+    sfc_dist_bcast(hd.params, sizeof(float) * hd.size, 0);
+    sfc_sgd_bcast(&opt);
+    /* this rank's images of each step: [blo, bhi) of the batch, in
+     * forwards of up to mb images */
+    int blo, bhi;
+    sfc_batch_split(cl.batch, nrank, rank, &blo, &bhi);
+    int nb = bhi - blo, mb = SFC_MIN(cl.micro, SFC_MAX(nb, 1));
     struct sfc_pathidx pidx;
     if (sfc_pathidx_init(&pidx, cl.radius)) FAIL();
     int g = sfc_irn_grid_side(cl.crop);
@@ -463,9 +502,9 @@ static int cmd_train(int argc, char **argv)
     }
 
     size_t S2 = (size_t)cl.crop * cl.crop, gg = (size_t)g * g;
-    float *x = sfc_xmalloc(sizeof(float) * 3 * S2 * cl.batch);
-    uint8_t *grid = sfc_xmalloc(gg * cl.batch);
-    float *dlogit = sfc_xmalloc(sizeof(float) * gg * cl.micro);
+    float *x = sfc_xmalloc(sizeof(float) * 3 * S2 * SFC_MAX(nb, 1));
+    uint8_t *grid = sfc_xmalloc(gg * SFC_MAX(nb, 1));
+    float *dlogit = sfc_xmalloc(sizeof(float) * gg * mb);
     float *scratch =
         sfc_xmalloc(sizeof(float) * sfc_irn_loss_scratch(&pidx, g, g));
     int *perm = sfc_xmalloc(sizeof(int) * ids.n);
@@ -474,9 +513,10 @@ static int cmd_train(int argc, char **argv)
     struct sfc_progress prog;
     sfc_progress_start(&prog, "irn step", T, cl.quiet);
     sfc_progress_update(&prog, opt.step);
-    long t_end = T;
+    long t_end = T, t_begin = opt.step;
     if (cl.stop_after && opt.step + cl.stop_after < T)
         t_end = opt.step + cl.stop_after;
+    double loop_t0 = sfc_now();
     for (long t = opt.step; t < t_end; t++) {
         double t0 = sfc_now();
         long epoch = t / spe;
@@ -488,32 +528,43 @@ static int cmd_train(int argc, char **argv)
             sfc_rng_shuffle_int(&er, perm, (int)ids.n);
             perm_epoch = epoch;
         }
-        for (int j = 0; j < cl.batch; j++) {
-            long k = perm[(t % spe) * cl.batch + j];
+        for (int j = 0; j < nb; j++) {
+            long k = perm[(t % spe) * cl.batch + blo + j];
             struct sfc_tensor img, L;
             if (sfc_image_load(ids.paths[k], &img)) RUN_FAIL();
             if (sfc_label_load(lab_paths[k], &L)) RUN_FAIL();
             struct sfc_rng ar;
             sfc_rng_seed(&ar, sfc_rng_mix((uint64_t)cl.seed, 2,
-                                       (uint64_t)t * cl.batch + j));
+                                       (uint64_t)t * cl.batch + blo + j));
             sfc_irn_augment(x + j * 3 * S2, grid + j * gg, img.data, L.data,
                             (int)img.shape[0], (int)img.shape[1], &aug, &ar);
             sfc_tensor_release(&img);
             sfc_tensor_release(&L);
         }
+        /* the loss's normalisers count the whole batch: summed over
+         * ranks (exact integers) */
         double sums[3] = {0, 0, 0};
-        sfc_irn_label_sums(&pidx, grid, cl.batch, g, g, cl.nclass, sums);
+        if (nb) sfc_irn_label_sums(&pidx, grid, nb, g, g, cl.nclass, sums);
+        sfc_dist_sum_double(sums, 3);
         double loss = 0, lpos = 0, lneg = 0;
         sfc_irnhead_zero_grad(&hd);
-        for (int m0 = 0; m0 < cl.batch; m0 += cl.micro) {
-            net_forward(&net, &hd, x + m0 * 3 * S2, cl.micro, cl.crop, 1);
+        for (int m0 = 0; m0 < nb; m0 += mb) {
+            int m = SFC_MIN(mb, nb - m0);
+            net_forward(&net, &hd, x + m0 * 3 * S2, m, cl.crop, 1);
             SFC_ASSERT(hd.oh == g && hd.ow == g);
             loss += sfc_irn_affinity_loss(&pidx, dlogit, hd.logit,
-                                          grid + m0 * gg, cl.micro, g, g,
+                                          grid + m0 * gg, m, g, g,
                                           cl.nclass, sums, &lpos, &lneg,
                                           scratch);
             sfc_irnhead_backward(&hd, dlogit);
         }
+        /* ONE sum over ranks of the gradient block (the head's) */
+        sfc_dist_sum_float(hd.grads, hd.size);
+        double parts[3] = {loss, lpos, lneg};
+        sfc_dist_sum_double(parts, 3);
+        loss = parts[0];
+        lpos = parts[1];
+        lneg = parts[2];
         double gnorm = sfc_sgd_grad_norm(&opt, hd.grads);
         sfc_sgd_step(&opt, hd.params, hd.grads);
         double secs = sfc_now() - t0;
@@ -530,14 +581,15 @@ static int cmd_train(int argc, char **argv)
                                loss, lpos, lneg, gnorm, opt.groups[0].lr,
                                cl.batch / secs, secs))
             RUN_FAIL();
-        if (((t + 1) % cl.ckpt_every == 0 || t + 1 == t_end) && t + 1 < T &&
-            sfc_checkpoint_save_meta(ckpt, &pb, hd.params, &opt, 1, &fp_key,
+        if (root && ((t + 1) % cl.ckpt_every == 0 || t + 1 == t_end) &&
+            t + 1 < T && sfc_checkpoint_save_meta(ckpt, &pb, hd.params, &opt, 1, &fp_key,
                                      (const char *const *)&fp))
             RUN_FAIL();
         sfc_progress_update(&prog, t + 1);
     }
     sfc_progress_end(&prog);
-    if (t_end == T) {
+    if (!cl.quiet) sfc_dist_report(t_end - t_begin, sfc_now() - loop_t0);
+    if (root && t_end == T) {
         if (save_model(cl.out, &hd, &net)) RUN_FAIL();
         if (unlink(ckpt) && sfc_file_exists(ckpt))
             sfc_warn("cannot remove '%s'", ckpt);
@@ -560,6 +612,7 @@ static int cmd_train(int argc, char **argv)
     sfc_db_close(db);
     free(ckpt);
     free(fp);
+    sfc_dist_finalize();
     return sfc_fshut(stdout, "<stdout>");
 }
 

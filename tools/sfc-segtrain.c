@@ -9,9 +9,11 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "batch.h"
 #include "crf.h"
 #include "db.h"
 #include "deeplab.h"
+#include "dist.h"
 #include "ids.h"
 #include "img.h"
 #include "ops.h"
@@ -228,6 +230,21 @@ static int get_ids(int npos, char **pos, struct sfc_db *db, struct idset *s)
     return 0;
 }
 
+/* Data-parallel runs (lib/dist.h): rank 0 reads the ids (which may come
+ * from stdin or the db, that only rank 0 opens) and sends them, with
+ * their image paths, to the other ranks. */
+static void bcast_ids(struct idset *s)
+{
+    if (sfc_dist_size() == 1) return;
+    long n = s->n, np = s->n;
+    char **ids = sfc_dist_bcast_strv(s->ids, &n);
+    char **paths = sfc_dist_bcast_strv(s->paths, &np);
+    idset_free(s);
+    s->n = s->l.n = s->l.cap = n;
+    s->l.v = s->ids = ids;
+    s->paths = paths;
+}
+
 static struct sfc_db *open_db(void)
 {
     if (!cl.db) return NULL;
@@ -318,7 +335,11 @@ static int cmd_train(int argc, char **argv)
         "with momentum, weight decay and the poly schedule, the ASPP at "
         "larger lr. Writes --out atomically; a killed run resumes from "
         "--checkpoint to the same weights; sample k of step t is replayed "
-        "from --seed and t * batch + k. Image ids: the arguments, else "
+        "from --seed and t * batch + k. Under mpirun -np R (or srun) each "
+        "rank takes a contiguous part of every step's batch and the "
+        "gradients are summed over ranks: the same weights up to float "
+        "rounding, rank 0 alone writes files and db rows, and a checkpoint "
+        "resumes with any number of ranks. Image ids: the arguments, else "
         "--list FILE, else --split NAME (with --db), else standard input.",
         opts_train};
     int npos = sfc_cli_parse(&cli, argc, argv);
@@ -341,16 +362,24 @@ static int cmd_train(int argc, char **argv)
         sfc_cli_die("%s", sfc_errmsg());
     char *ckpt = *cl.ckpt ? sfc_xstrdup(cl.ckpt)
                           : sfc_xasprintf("%s.ckpt", cl.out);
-    if (sfc_file_exists(cl.out)) {
+    /* data-parallel: rank 0 reads and writes the files and the db */
+    sfc_dist_init();
+    int rank = sfc_dist_rank(), nrank = sfc_dist_size(), root = rank == 0;
+    if (!root) cl.quiet = 1;
+    int done = root && sfc_file_exists(cl.out);
+    sfc_dist_bcast(&done, sizeof done, 0);
+    if (done) {
         if (!cl.quiet)
             fprintf(stderr, "sfc-segtrain: '%s' exists; nothing to do\n",
                     cl.out);
         free(ckpt);
+        sfc_dist_finalize();
         return sfc_fshut(stdout, "<stdout>");
     }
-    struct sfc_db *db = open_db();
-    struct idset ids;
-    if (get_ids(npos, argv, db, &ids)) FAIL();
+    struct sfc_db *db = root ? open_db() : NULL;
+    struct idset ids = {0};
+    if (root && get_ids(npos, argv, db, &ids)) FAIL();
+    bcast_ids(&ids);
     if (ids.n < 1) sfc_die("no images");
 
     /* every image and label checked before anything is written */
@@ -358,6 +387,7 @@ static int cmd_train(int argc, char **argv)
     for (long i = 0; i < ids.n; i++) {
         int w, h;
         lab_paths[i] = sfc_xasprintf("%s/%s.png", cl.labels, ids.ids[i]);
+        if (!root) continue;
         if (sfc_image_size(ids.paths[i], &w, &h)) FAIL();
         struct sfc_tensor L;
         if (sfc_label_load(lab_paths[i], &L)) FAIL();
@@ -374,8 +404,14 @@ static int cmd_train(int argc, char **argv)
     struct sfc_rng rng;
     sfc_rng_seed(&rng, sfc_rng_mix((uint64_t)cl.seed, 0, 0));
     sfc_deeplab_init_random(&net, &rng);
-    if (cl.weights && sfc_deeplab_load_backbone(&net, cl.weights)) FAIL();
-    if (sfc_deeplab_plan(&net, cl.micro, cl.crop, cl.crop, nmsc, msc, 1))
+    if (root && cl.weights && sfc_deeplab_load_backbone(&net, cl.weights))
+        FAIL();
+    /* this rank's images of each step: [blo, bhi) of the batch, in
+     * forwards of up to mb images */
+    int blo, bhi;
+    sfc_batch_split(cl.batch, nrank, rank, &blo, &bhi);
+    int nb = bhi - blo, mb = SFC_MIN(cl.micro, SFC_MAX(nb, 1));
+    if (sfc_deeplab_plan(&net, mb, cl.crop, cl.crop, nmsc, msc, 1))
         sfc_die("--crop %d: %s", cl.crop, sfc_errmsg());
     long T = cl.iters;
     struct sfc_sgd opt;
@@ -384,7 +420,7 @@ static int cmd_train(int argc, char **argv)
     sfc_deeplab_sgd_groups(&net, &opt, cl.lr, cl.wd, cl.head_mult,
                            cl.bias_mult, cl.train_bn);
     char *fp = train_fingerprint(&ids);
-    if (sfc_file_exists(ckpt)) {
+    if (root && sfc_file_exists(ckpt)) {
         struct sfc_safetensors cst;
         if (sfc_safetensors_read(ckpt, &cst)) FAIL();
         const char *got = sfc_safetensors_meta(&cst, "sfc-segtrain.train");
@@ -400,6 +436,11 @@ static int cmd_train(int argc, char **argv)
             fprintf(stderr, "sfc-segtrain: resuming at step %ld of %ld\n",
                     opt.step, T);
     }
+    /* every rank starts from rank 0's weights and optimiser state */
+    sfc_dist_bcast(net.params, sizeof(float) * net.pb.size, 0);
+    sfc_sgd_bcast(&opt);
+    size_t span_off, span_len; /* the trained part of the gradients */
+    sfc_sgd_span(&opt, &span_off, &span_len);
 
     int64_t run = 0;
     if (db) {
@@ -409,20 +450,21 @@ static int cmd_train(int argc, char **argv)
         if (run < 0) FAIL();
     }
     size_t S2 = (size_t)cl.crop * cl.crop;
-    float *x = sfc_xmalloc(sizeof(float) * 3 * S2 * cl.batch);
-    uint8_t *lab = sfc_xmalloc(S2 * cl.batch);
+    float *x = sfc_xmalloc(sizeof(float) * 3 * S2 * SFC_MAX(nb, 1));
+    uint8_t *lab = sfc_xmalloc(S2 * SFC_MAX(nb, 1));
     int *perm = sfc_xmalloc(sizeof(int) * ids.n);
     long perm_epoch = -1;
     struct sfc_progress prog;
     sfc_progress_start(&prog, "segtrain step", T, cl.quiet);
     sfc_progress_update(&prog, opt.step);
-    long t_end = T;
+    long t_end = T, t_begin = opt.step;
     if (cl.stop_after && opt.step + cl.stop_after < T)
         t_end = opt.step + cl.stop_after;
+    double loop_t0 = sfc_now();
     for (long t = opt.step; t < t_end; t++) {
         double t0 = sfc_now();
-        for (int j = 0; j < cl.batch; j++) {
-            long g = t * cl.batch + j;
+        for (int j = 0; j < nb; j++) {
+            long g = t * cl.batch + blo + j;
             long k = sample_index(g, ids.n, perm, &perm_epoch);
             struct sfc_tensor img, L;
             if (sfc_image_load(ids.paths[k], &img) ||
@@ -441,13 +483,23 @@ static int cmd_train(int argc, char **argv)
             sfc_tensor_release(&img);
             sfc_tensor_release(&L);
         }
+        /* the loss's denominators count the whole batch: summed over
+         * ranks (exact integers) */
         double count[SFC_DEEPLAB_MAXSCALES + 1] = {0};
-        sfc_deeplab_count(&net, lab, cl.batch, count);
+        if (nb) sfc_deeplab_count(&net, lab, nb, count);
+        sfc_dist_sum_double(count, (size_t)nmsc + 1);
         double loss = 0;
         sfc_deeplab_zero_grad(&net);
-        for (int m0 = 0; m0 < cl.batch; m0 += cl.micro)
+        for (int m0 = 0; m0 < nb; m0 += mb) {
+            int m = SFC_MIN(mb, nb - m0);
+            if (sfc_deeplab_plan(&net, m, cl.crop, cl.crop, nmsc, msc, 1))
+                RUN_FAIL();
             loss += sfc_deeplab_train(&net, x + m0 * 3 * S2, lab + m0 * S2,
                                       count, NULL);
+        }
+        /* ONE sum over ranks of the gradient block (its trained span) */
+        sfc_dist_sum_float(net.grads + span_off, span_len);
+        sfc_dist_sum_double(&loss, 1);
         double gnorm = sfc_sgd_grad_norm(&opt, net.grads);
         sfc_sgd_step(&opt, net.params, net.grads);
         double secs = sfc_now() - t0;
@@ -463,13 +515,14 @@ static int cmd_train(int argc, char **argv)
                                (int64_t)(t * cl.batch / ids.n), loss, gnorm,
                                opt.groups[0].lr, cl.batch / secs, secs))
             RUN_FAIL();
-        if (((t + 1) % cl.ckpt_every == 0 || t + 1 == t_end) && t + 1 < T &&
-            save_model(ckpt, &net, &opt, fp))
+        if (root && ((t + 1) % cl.ckpt_every == 0 || t + 1 == t_end) &&
+            t + 1 < T && save_model(ckpt, &net, &opt, fp))
             RUN_FAIL();
         sfc_progress_update(&prog, t + 1);
     }
     sfc_progress_end(&prog);
-    if (t_end == T) {
+    if (!cl.quiet) sfc_dist_report(t_end - t_begin, sfc_now() - loop_t0);
+    if (root && t_end == T) {
         if (save_model(cl.out, &net, NULL, NULL)) RUN_FAIL();
         if (unlink(ckpt) && sfc_file_exists(ckpt))
             sfc_warn("cannot remove '%s'", ckpt);
@@ -486,6 +539,7 @@ static int cmd_train(int argc, char **argv)
     sfc_db_close(db);
     free(ckpt);
     free(fp);
+    sfc_dist_finalize();
     return sfc_fshut(stdout, "<stdout>");
 }
 

@@ -1,0 +1,44 @@
+# t1100: data-parallel sfc-segtrain train (lib/dist.h): 1, 2 and 4 ranks
+# under mpirun train the same weights as one plain process, within 1e-5
+# relative per tensor (the gradient is summed over ranks in another order:
+# the oracle is the one-process run, which has its own tests); a run on 1
+# rank is byte-identical to the plain run. A run killed by SIGKILL (strace
+# injects it into rank 0 at its 5th checkpoint rename; mpirun then ends the
+# other rank) and resumed with 3 ranks ends at the same weights. The
+# tolerance is not vacuous: a run with another --lr is outside it.
+# Needs: mpirun (skipped without it), strace, /usr/bin/python3 + numpy.
+. tests/cli/lib.sh
+. tests/cli/mpi.sh
+need_mpi
+close() { /usr/bin/python3 tests/cli/st-close.py "$@"; }
+far() { ! close "$@" >/dev/null; }
+
+expect_ok sfc-toygen --out "$T/toy" --size 40 --train 6 --val 1 -q
+D="$T/toy"
+A="--images $D/JPEGImages --labels $D/SegmentationClass
+   --list $D/ImageSets/Segmentation/train.txt --classes 9 --width 4
+   --blocks 1,1,1,1 --crop 41 --batch 4 --micro 1 --iters 20"
+
+expect_ok sfc-segtrain train $A -q --out "$T/plain.st"
+for n in 1 2 4; do
+    expect_ok mpi $n sfc-segtrain train $A --out "$T/r$n.st"
+    [ $n -gt 1 ] && stderr_has "sfc-segtrain: $n ranks, 20 steps"
+    check "$n ranks: weights within 1e-5" close "$T/plain.st" "$T/r$n.st"
+done
+same_bytes "$T/plain.st" "$T/r1.st"
+expect_ok sfc-segtrain train $A -q --out "$T/lr.st" --lr 2e-4
+check "another lr is outside the tolerance" far "$T/plain.st" "$T/lr.st"
+
+# killed on 2 ranks at the 5th checkpoint (step 10), resumed on 3
+strace -f -o /dev/null -e trace=rename,renameat,renameat2 \
+    -e inject=rename,renameat,renameat2:signal=KILL:when=5 \
+    mpirun --oversubscribe --bind-to none -np 2 \
+    sfc-segtrain train $A -q --out "$T/k.st" --checkpoint-every 2 \
+    >/dev/null 2>&1
+check "killed before the end" test ! -e "$T/k.st"
+check "a checkpoint survived" test -s "$T/k.st.ckpt"
+expect_ok mpi 3 sfc-segtrain train $A --out "$T/k.st" --checkpoint-every 2
+stderr_has "resuming at step 8 of 20"
+check "killed + resumed: weights within 1e-5" close "$T/plain.st" "$T/k.st"
+check "checkpoint removed" test ! -e "$T/k.st.ckpt"
+finish
