@@ -144,7 +144,7 @@ def report(S, B, micro, steps, smoke, runs, sums, policy, load0, load1,
            date):
     one = runs[0]
     o = [BEGIN, "## Data-parallel training over MPI (bench-mpi)", "",
-         "Command: `flock /work/wt/.bench.lock chrt -f 10 nice -n 0 make "
+         "Command: `flock .bench.lock chrt -f 10 nice -n 0 make "
          "bench-mpi` (bench/mpi.py; scheduling: %s). %s UTC; machine load "
          "(1/5/15 min) %s before, %s after (other sessions share the 2 "
          "cores)." % (policy or "?", date, load0, load1), "",
