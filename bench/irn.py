@@ -39,6 +39,8 @@ import resource
 import statistics
 import subprocess
 import sys
+
+import report as bench_report  # bench/report.py: the BENCHMARKS.md section writer
 import shutil
 import tempfile
 import time
@@ -533,16 +535,7 @@ def report(walk, dense, edge, train, infer, load0, load1, runs, eruns,
     if SMOKE:
         print("\n".join(o))
         return
-    path = "BENCHMARKS.md"
-    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-    if BEGIN in text:
-        a, b = text.index(BEGIN), text.index(END) + len(END)
-        text = text[:a] + "\n".join(o) + text[b:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + "\n".join(o) + "\n"
-    with open(path + ".tmp", "w") as f:
-        f.write(text)
-    os.replace(path + ".tmp", path)
+    bench_report.write_section(BEGIN, END, o)
     print("\n".join(o))
 
 

@@ -34,6 +34,8 @@ import sqlite3
 import statistics
 import subprocess
 import sys
+
+import report as bench_report  # bench/report.py: the BENCHMARKS.md section writer
 import tempfile
 
 BEGIN, END = "<!-- bench-mpi begin -->", "<!-- bench-mpi end -->"
@@ -223,16 +225,7 @@ def report(S, B, micro, steps, smoke, runs, sums, policy, load0, load1,
     if smoke:
         print("\n".join(o))
         return
-    path = "BENCHMARKS.md"
-    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-    if BEGIN in text:
-        a, b = text.index(BEGIN), text.index(END) + len(END)
-        text = text[:a] + "\n".join(o) + text[b:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + "\n".join(o) + "\n"
-    with open(path + ".tmp", "w") as f:
-        f.write(text)
-    os.replace(path + ".tmp", path)
+    bench_report.write_section(BEGIN, END, o)
     print("\n".join(o))
 
 

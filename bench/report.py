@@ -12,6 +12,21 @@ BEGIN, END = "<!-- bench-resnet begin -->", "<!-- bench-resnet end -->"
 NOTES = "<!-- bench-resnet notes -->"
 
 
+def write_section(begin, end, lines, path="BENCHMARKS.md"):
+    """Replace the section between the markers begin..end of path by lines
+    (which start with begin and end with end), or append it; written to a
+    temporary name, then renamed."""
+    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+    if begin in text:
+        a, b = text.index(begin), text.index(end) + len(end)
+        text = text[:a] + "\n".join(lines) + text[b:]
+    else:
+        text = text.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n"
+    with open(path + ".tmp", "w") as f:
+        f.write(text)
+    os.replace(path + ".tmp", path)
+
+
 def main():
     rows, load0, load1, coretype = sys.argv[1], sys.argv[2], sys.argv[3], \
         sys.argv[4]

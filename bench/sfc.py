@@ -40,6 +40,8 @@ import sqlite3
 import statistics
 import subprocess
 import sys
+
+import report as bench_report  # bench/report.py: the BENCHMARKS.md section writer
 import tempfile
 import time
 
@@ -306,16 +308,7 @@ def report(steps, tr_mb, tr_cpu, cams, tt, tc, tsteps, load0, load1,
     if SMOKE:
         print("\n".join(o))
         return
-    path = "BENCHMARKS.md"
-    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-    if BEGIN in text:
-        a, b = text.index(BEGIN), text.index(END) + len(END)
-        text = text[:a] + "\n".join(o) + text[b:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + "\n".join(o) + "\n"
-    with open(path + ".tmp", "w") as f:
-        f.write(text)
-    os.replace(path + ".tmp", path)
+    bench_report.write_section(BEGIN, END, o)
     print("\n".join(o))
 
 
