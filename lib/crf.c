@@ -757,15 +757,17 @@ struct slice_src {
  * labels); q = softmax(x) * mask; then q is written to Q_out (K lanes)
  * and its argmax to lab_out (either may be NULL), and if `splat`,
  * splatted onto the lattices' targets. Lattice s: point i slices
- * corner[i*d1 + r] of vals with weight wsl[i*d1 + r] (bary * compat *
- * alpha * norm_i) and splats onto row scorner[i*d1 + r] of tv with
- * weight wsp[i*d1 + r] (bary * norm_i): the weights are the same in
- * every pass, computed once (sfc_crf_new). */
+ * gain * sum_r w[i*d1 + r] * vals[corner[i*d1 + r]] (w = bary * norm_i,
+ * gain = compat * alpha, over the binary16 rows' scale in that mode) and
+ * splats w[i*d1 + r] * q onto row scorner[i*d1 + r] of tv: the weights
+ * are the same in every pass, computed once (sfc_crf_new). vals are
+ * float rows, or binary16 rows in the f16 kernels; tv is float. */
 struct mf_lat {
     int d1;
     const int32_t *corner, *scorner;
-    const float *wsl, *wsp;
-    const float *vals;
+    const float *w;
+    float gain;
+    const void *vals;
     float *tv;
 };
 
@@ -807,8 +809,17 @@ struct mf {
         __builtin_prefetch(p);                                               \
         if ((V) > 16) __builtin_prefetch((p) + 16);                          \
     } while (0)
+/* every cache line of the row of nbytes at p */
+#define PREFETCH_ROW(p, nbytes)                                              \
+    do {                                                                     \
+        const char *p_ = (const char *)(p);                                  \
+        for (size_t o_ = 0; o_ < (size_t)(nbytes); o_ += 64)                 \
+            __builtin_prefetch(p_ + o_);                                     \
+        __builtin_prefetch(p_ + (nbytes) - 1);                               \
+    } while (0)
 #else
 #define PREFETCH(p, V) ((void)0)
+#define PREFETCH_ROW(p, nbytes) ((void)0)
 #endif
 
 /* The interpolation weights w[] and rows y[] of point i in the sources. */
@@ -856,10 +867,16 @@ struct mf {
             SLICE_SUM(T);                                           \
             FOR_BLOCKS(SLICE_STORE);                                         \
         }                                                                    \
-    }                                                                        \
+    }
+
+/* The mean-field pass for block type T of W lanes; value rows of VT
+ * (float or uint16_t: binary16), block b of row p loaded as VLD(p, b):
+ * macros defined where the family is instantiated. */
+#define MF_KERNEL(SUF, T, W, MAXB)                                           \
     INLINE void mf_##SUF(const struct mf *f, int nb, int n, int d1a,       \
                          int d1b, int64_t i0, int64_t i1)                    \
     {                                                                        \
+        typedef T blk_t; /* for VLD */                                       \
         int64_t V = (int64_t)nb * W;                                         \
         const T *mask = (const T *)f->mask;                                  \
         const int d1s[2] = {d1a, d1b};                                       \
@@ -870,24 +887,29 @@ struct mf {
                 int64_t ip = i + PFP;                                        \
                 for (int s = 0; s < ns; s++)                                 \
                     for (int r = 0; r < d1s[s]; r++)                         \
-                        PREFETCH(L[s].vals +                                 \
-                                     L[s].corner[ip * d1s[s] + r] * V, V);   \
+                        PREFETCH_ROW((const VT *)L[s].vals +                 \
+                                         L[s].corner[ip * d1s[s] + r] * V,   \
+                                     V * sizeof(VT));                        \
                 for (int s = 0; s < nt; s++)                                 \
                     for (int r = 0; r < d1s[s]; r++)                         \
-                        PREFETCH(L[s].tv +                                   \
-                                     L[s].scorner[ip * d1s[s] + r] * V, V);  \
+                        PREFETCH_ROW(L[s].tv +                               \
+                                         L[s].scorner[ip * d1s[s] + r] * V,  \
+                                     V * sizeof(float));                     \
             }                                                                \
-            T x[MAXB], zero = (T){0};                                        \
+            T x[MAXB], y[MAXB], zero = (T){0};                               \
             FOR_BLOCKS(SLICE_ZERO);                                          \
             for (int s = 0; s < ns; s++) {                                   \
                 int d1 = d1s[s];                                             \
                 const int32_t *c = L[s].corner + i * d1;                     \
-                const float *w = L[s].wsl + i * d1;                          \
+                const float *w = L[s].w + i * d1;                            \
+                FOR_BLOCKS(MF_YZERO);                                        \
                 for (int r = 0; r < d1; r++) {                               \
                     float we = w[r];                                         \
-                    const T *ye = (const T *)(L[s].vals + c[r] * V);         \
-                    FOR_BLOCKS(SLICE_ADD);                                   \
+                    const VT *ye = (const VT *)L[s].vals + c[r] * V;         \
+                    FOR_BLOCKS(MF_YADD);                                     \
                 }                                                            \
+                float g = L[s].gain;                                         \
+                FOR_BLOCKS(MF_XADD);                                         \
             }                                                                \
             const T *u = (const T *)(f->negU ? f->negU + i * V               \
                                              : f->lut + f->lab[i] * V);      \
@@ -917,7 +939,7 @@ struct mf {
             for (int s = 0; s < nt; s++) {                                   \
                 int d1 = d1s[s];                                             \
                 const int32_t *sc = L[s].scorner + i * d1;                   \
-                const float *w = L[s].wsp + i * d1;                          \
+                const float *w = L[s].w + i * d1;                            \
                 for (int r = 0; r < d1; r++) {                               \
                     T *o = (T *)(L[s].tv + sc[r] * V);                       \
                     float wr = w[r];                                         \
@@ -942,6 +964,9 @@ struct mf {
         }                                                                    \
     } while (0)
 #define SLICE_STORE(b) o[b] = x[b]
+#define MF_YZERO(b) y[b] = zero
+#define MF_YADD(b) y[b] += we * VLD(ye, b)
+#define MF_XADD(b) x[b] += g * y[b]
 #define MF_ADD_U(b) x[b] += u[b]
 #define MF_MAX(b) m = VMAX(m, x[b])
 #define MF_EXP(b) (x[b] = VEXP(x[b] - mx), sum += x[b])
@@ -965,6 +990,16 @@ ROW_KERNELS(s, float, 1, 256)
 ROW_KERNELS(4, vf4, 4, 4)
 ROW_KERNELS(8, vf8, 8, 32)
 #endif
+/* the float rows' mean field */
+#define VT float
+#define VLD(p, b) ((const blk_t *)(p))[b]
+MF_KERNEL(s, float, 1, 256)
+#if ROW_VEC
+MF_KERNEL(4, vf4, 4, 4)
+MF_KERNEL(8, vf8, 8, 32)
+#endif
+#undef VT
+#undef VLD
 
 HOT static void blur_run(const int32_t *nbr, const float *src, float *dst,
                          int V, int64_t v0, int64_t v1)
@@ -1123,10 +1158,9 @@ struct crf_kernel {
     float *feat;              /* (N, d) */
     struct sfc_lattice *lat;  /* SFC_CRF_LATTICE only */
     float *norm;              /* (N) 1/sqrt(sum_j k_ij + 1e-20) */
-    /* SFC_CRF_LATTICE: the mean field's weights of each corner (struct
-     * mf_lat): wsl = bary * (compat * alpha) * norm_i, wsp = bary *
-     * norm_i, (N, d+1) each */
-    float *wsl, *wsp;
+    /* SFC_CRF_LATTICE: the mean field's weight of each corner (struct
+     * mf_lat): bary * norm_i, (N, d+1) */
+    float *w;
 };
 
 struct sfc_crf {
@@ -1220,19 +1254,13 @@ struct sfc_crf *sfc_crf_new(const uint8_t *rgb, int H, int W,
             kn->norm[i] = (float)(1.0 / sqrt((double)kn->norm[i] + 1e-20));
         if (how == SFC_CRF_LATTICE) {
             int d1 = kn->d + 1;
-            float g = kn->compat * kn->lat->alpha;
             const float *bary = kn->lat->bary;
-            kn->wsl = sfc_xmalloc((size_t)(N * d1) * sizeof *kn->wsl);
-            kn->wsp = sfc_xmalloc((size_t)(N * d1) * sizeof *kn->wsp);
+            kn->w = sfc_xmalloc((size_t)(N * d1) * sizeof *kn->w);
             int64_t i;
 #pragma omp parallel for schedule(static) if (N * d1 > PAR_MIN / 4)
-            for (i = 0; i < N; i++) {
-                float sl = g * kn->norm[i], sp = kn->norm[i];
-                for (int r = 0; r < d1; r++) {
-                    kn->wsl[i * d1 + r] = bary[i * d1 + r] * sl;
-                    kn->wsp[i * d1 + r] = bary[i * d1 + r] * sp;
-                }
-            }
+            for (i = 0; i < N; i++)
+                for (int r = 0; r < d1; r++)
+                    kn->w[i * d1 + r] = bary[i * d1 + r] * kn->norm[i];
         }
     }
     free(ones);
@@ -1245,8 +1273,7 @@ void sfc_crf_free(struct sfc_crf *crf)
     for (int m = 0; m < 2; m++) {
         free(crf->k[m].feat);
         free(crf->k[m].norm);
-        free(crf->k[m].wsl);
-        free(crf->k[m].wsp);
+        free(crf->k[m].w);
         sfc_lattice_free(crf->k[m].lat);
     }
     free(crf);
@@ -1330,7 +1357,8 @@ static void crf_mf(const struct sfc_crf *crf, int K, int iters,
         for (int b = 0; b < 2; b++)
             bufs[ns][b] = lattice_buf(lat, lat->M + 1 + lat->Ms, V);
         base.l[ns] = (struct mf_lat){lat->d + 1, lat->corner, lat->scorner,
-                                     kn->wsl, kn->wsp, NULL, NULL};
+                                     kn->w, kn->compat * lat->alpha, NULL,
+                                     NULL};
         ns++;
     }
     base.n = ns;
