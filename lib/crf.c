@@ -757,14 +757,15 @@ struct slice_src {
  * labels); q = softmax(x) * mask; then q is written to Q_out (K lanes)
  * and its argmax to lab_out (either may be NULL), and if `splat`,
  * splatted onto the lattices' targets. Lattice s: point i slices
- * gain * sum_r w[i*d1 + r] * vals[corner[i*d1 + r]] (w = bary * norm_i,
- * gain = compat * alpha, over the binary16 rows' scale in that mode) and
- * splats w[i*d1 + r] * q onto row scorner[i*d1 + r] of tv: the weights
+ * gain * sum_r w[i*d1 + r] * vals[scorner[i*d1 + r]] (w = bary *
+ * norm_i, gain = compat * alpha, over the binary16 rows' scale in that
+ * mode; the private rows of vals hold copies of their vertex) and splats
+ * w[i*d1 + r] * q onto row scorner[i*d1 + r] of tv: the weights
  * are the same in every pass, computed once (sfc_crf_new). vals are
  * float rows, or binary16 rows in the f16 kernels; tv is float. */
 struct mf_lat {
     int d1;
-    const int32_t *corner, *scorner;
+    const int32_t *scorner;
     const float *w;
     float gain;
     const void *vals;
@@ -888,7 +889,7 @@ struct mf {
                 for (int s = 0; s < ns; s++)                                 \
                     for (int r = 0; r < d1s[s]; r++)                         \
                         PREFETCH_ROW((const VT *)L[s].vals +                 \
-                                         L[s].corner[ip * d1s[s] + r] * V,   \
+                                         L[s].scorner[ip * d1s[s] + r] * V,  \
                                      V * sizeof(VT));                        \
                 for (int s = 0; s < nt; s++)                                 \
                     for (int r = 0; r < d1s[s]; r++)                         \
@@ -900,7 +901,7 @@ struct mf {
             FOR_BLOCKS(SLICE_ZERO);                                          \
             for (int s = 0; s < ns; s++) {                                   \
                 int d1 = d1s[s];                                             \
-                const int32_t *c = L[s].corner + i * d1;                     \
+                const int32_t *c = L[s].scorner + i * d1;                    \
                 const float *w = L[s].w + i * d1;                            \
                 FOR_BLOCKS(MF_YZERO);                                        \
                 for (int r = 0; r < d1; r++) {                               \
@@ -1356,7 +1357,7 @@ static void crf_mf(const struct sfc_crf *crf, int K, int iters,
         const struct sfc_lattice *lat = lats[ns] = kn->lat;
         for (int b = 0; b < 2; b++)
             bufs[ns][b] = lattice_buf(lat, lat->M + 1 + lat->Ms, V);
-        base.l[ns] = (struct mf_lat){lat->d + 1, lat->corner, lat->scorner,
+        base.l[ns] = (struct mf_lat){lat->d + 1, lat->scorner,
                                      kn->w, kn->compat * lat->alpha, NULL,
                                      NULL};
         ns++;
@@ -1416,6 +1417,20 @@ static void crf_mf(const struct sfc_crf *crf, int K, int iters,
             }
             lattice_blur(ns, lats, V, bufs, tgt, res);
             for (int s = 0; s < ns; s++) tgt[s] = res[s] ^ 1;
+            /* ... and get a copy of its blurred value: the second half
+             * slices from its own rows too (scorner), so the passes
+             * stream one index array per lattice */
+#pragma omp for schedule(static)
+            for (c = 0; c < nsc[0] + nsc[1]; c++) {
+                int s = c >= nsc[0];
+                const struct sfc_lattice *lat = lats[s];
+                int64_t c0 = s ? c - nsc[0] : c;
+                float *t = bufs[s][res[s]];
+                for (int64_t q = c0 * CHUNK; q < SFC_MIN(lat->Ms, (c0 + 1) * CHUNK);
+                     q++)
+                    memcpy(t + (lat->M + 1 + q) * V,
+                           t + (int64_t)lat->shared[q] * V, (size_t)V * sizeof *t);
+            }
         }
     }
     for (int s = 0; s < ns; s++) {
