@@ -16,7 +16,9 @@
  * Mean field: each pass over the pixels slices the messages of both
  * kernels, updates q and splats it at once onto the lattices of the next
  * pass (crf_mf), so q and -U never stream through memory; the values are
- * rows of K labels padded to the vector width (row kernels below).
+ * rows of K labels padded to the vector width (row kernels below), and
+ * the blurred ones binary16 in SFC_CRF_LATTICE (half the bytes to
+ * gather; crf.h gives the error bound).
  * Invariants: the blur and the slice are gathers; the splat sums each
  * vertex in a fixed order (two fixed halves of the points, each in point
  * order, then the halves added); vertex ids are those of a sequential
@@ -30,6 +32,7 @@
 
 #include "crf.h"
 #include "err.h" /* defines: sfc_error */
+#include "tensor.h" /* binary16 conversions */
 #include "util.h"
 
 /* Loops with less work than this (in multiply-adds, roughly) run on one
@@ -878,6 +881,7 @@ struct mf {
                          int d1b, int64_t i0, int64_t i1)                    \
     {                                                                        \
         typedef T blk_t; /* for VLD */                                       \
+        (void)sizeof(blk_t);                                                 \
         int64_t V = (int64_t)nb * W;                                         \
         const T *mask = (const T *)f->mask;                                  \
         const int d1s[2] = {d1a, d1b};                                       \
@@ -1067,6 +1071,167 @@ HOT static void mf_run(const struct mf *f, int V, int64_t i0, int64_t i1)
         mf_s(f, V, f->n, f->l[0].d1, f->l[1].d1, i0, i1);
 }
 
+/* ---- binary16 rows ----------------------------------------------------
+ * The mean field's blurred values (what the passes slice from) can be
+ * stored as IEEE binary16 (SFC_CRF_LATTICE): half the bytes to stream
+ * and gather, the arithmetic still in float. The splat targets stay
+ * float (a vertex sums many points); the blur reads them in its first
+ * pass, times the lattice's power-of-two scale (sfc_crf_new picks it so
+ * that no value can reach binary16's range end), and rounds each pass's
+ * output to binary16 (to nearest, ties to even). Two builds of these
+ * kernels: F16C conversions (x86-64 with AVX2 and F16C, chosen at run
+ * time) and the same conversions in plain C (lib/tensor.h's), which give
+ * the same bits; rows are blocks of 8 lanes (V a multiple of 8). */
+#if ROW_VEC
+/* blur: dst (binary16) = (src + (left + right) / 2) * mul, src float
+ * (s32) or binary16 (s16) */
+#define BLUR16_KERNEL(SUF)                                                   \
+    INLINE void blur16_##SUF(const int32_t *nbr, const float *s32,          \
+                             const uint16_t *s16, float mul, uint16_t *dst,  \
+                             int nb, int64_t v0, int64_t v1)                 \
+    {                                                                        \
+        int64_t V = (int64_t)nb * 8;                                         \
+        for (int64_t v = v0; v < v1; v++) {                                  \
+            uint16_t *o = dst + v * V;                                       \
+            if (s32) {                                                       \
+                if (v + PF < v1) {                                           \
+                    PREFETCH_ROW(s32 + nbr[2 * (v + PF)] * V, 4 * V);        \
+                    PREFETCH_ROW(s32 + nbr[2 * (v + PF) + 1] * V, 4 * V);    \
+                }                                                            \
+                const vf8 *a = (const vf8 *)(s32 + v * V);                   \
+                const vf8 *l = (const vf8 *)(s32 + nbr[2 * v] * V);          \
+                const vf8 *r = (const vf8 *)(s32 + nbr[2 * v + 1] * V);      \
+                for (int b = 0; b < nb; b++)                                 \
+                    VST(o, b, (a[b] + 0.5f * (l[b] + r[b])) * mul);          \
+            } else {                                                         \
+                if (v + PF < v1) {                                           \
+                    PREFETCH_ROW(s16 + nbr[2 * (v + PF)] * V, 2 * V);        \
+                    PREFETCH_ROW(s16 + nbr[2 * (v + PF) + 1] * V, 2 * V);    \
+                }                                                            \
+                const uint16_t *a = s16 + v * V, *l = s16 + nbr[2 * v] * V,  \
+                               *r = s16 + nbr[2 * v + 1] * V;                \
+                for (int b = 0; b < nb; b++)                                 \
+                    VST(o, b, VLD(a, b) + 0.5f * (VLD(l, b) + VLD(r, b)));   \
+            }                                                                \
+        }                                                                    \
+    }
+
+#define H16_RUNS(SUF, ATTR)                                                  \
+    ATTR static void blur16_run_##SUF(const int32_t *nbr, const float *s32,  \
+                                      const uint16_t *s16, float mul,        \
+                                      uint16_t *dst, int V, int64_t v0,      \
+                                      int64_t v1)                            \
+    {                                                                        \
+        switch (V / 8) {                                                     \
+        case 1: blur16_##SUF(nbr, s32, s16, mul, dst, 1, v0, v1); break;     \
+        case 2: blur16_##SUF(nbr, s32, s16, mul, dst, 2, v0, v1); break;     \
+        case 3: blur16_##SUF(nbr, s32, s16, mul, dst, 3, v0, v1); break;     \
+        case 4: blur16_##SUF(nbr, s32, s16, mul, dst, 4, v0, v1); break;     \
+        default: blur16_##SUF(nbr, s32, s16, mul, dst, V / 8, v0, v1);       \
+        }                                                                    \
+    }                                                                        \
+    ATTR static void mf16_run_##SUF(const struct mf *f, int V, int64_t i0,   \
+                                    int64_t i1)                              \
+    {                                                                        \
+        switch (V / 8) {                                                     \
+        case 1: MF_CALL(mf_##SUF, 1); break;                                 \
+        case 2: MF_CALL(mf_##SUF, 2); break;                                 \
+        case 3: MF_CALL(mf_##SUF, 3); break;                                 \
+        case 4: MF_CALL(mf_##SUF, 4); break;                                 \
+        default: mf_##SUF(f, V / 8, f->n, f->l[0].d1, f->l[1].d1, i0, i1);   \
+        }                                                                    \
+    }
+
+/* plain C conversions */
+INLINE vf8 h16_load_c(const uint16_t *p)
+{
+    vf8 v;
+    for (int k = 0; k < 8; k++) v[k] = sfc_f32_from_f16(p[k]);
+    return v;
+}
+INLINE void h16_store_c(uint16_t *p, vf8 v)
+{
+    for (int k = 0; k < 8; k++) p[k] = sfc_f16_from_f32(v[k]);
+}
+#define VT uint16_t
+#define VLD(p, b) h16_load_c((p) + 8 * (b))
+#define VST(p, b, v) h16_store_c((p) + 8 * (b), v)
+BLUR16_KERNEL(hc)
+MF_KERNEL(hc, vf8, 8, 32)
+H16_RUNS(hc, )
+#undef VLD
+#undef VST
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define F16C_BUILD 1
+#include <immintrin.h>
+#pragma GCC push_options
+#pragma GCC target("avx2,f16c")
+#define VLD(p, b)                                                            \
+    ((vf8)_mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((p) + 8 * (b)))))
+#define VST(p, b, v)                                                         \
+    _mm_storeu_si128((__m128i *)((p) + 8 * (b)),                             \
+                     _mm256_cvtps_ph((__m256)(v), _MM_FROUND_TO_NEAREST_INT))
+BLUR16_KERNEL(hx)
+MF_KERNEL(hx, vf8, 8, 32)
+H16_RUNS(hx, )
+#undef VLD
+#undef VST
+#pragma GCC pop_options
+#endif
+#undef VT
+
+/* -1: not decided yet; 0: plain C; 1: F16C */
+static int f16c_mode = -1;
+
+static int f16c_on(void)
+{
+#ifdef F16C_BUILD
+    if (f16c_mode < 0)
+        f16c_mode = __builtin_cpu_supports("avx2") &&
+                    __builtin_cpu_supports("f16c");
+    return f16c_mode;
+#else
+    return 0;
+#endif
+}
+
+int sfc_crf_f16c(int use)
+{
+#ifdef F16C_BUILD
+    f16c_mode = -1;
+    if (use == 0) f16c_mode = 0;
+#else
+    (void)use;
+#endif
+    return f16c_on();
+}
+
+static void blur16_run(const int32_t *nbr, const float *s32,
+                       const uint16_t *s16, float mul, uint16_t *dst, int V,
+                       int64_t v0, int64_t v1)
+{
+#ifdef F16C_BUILD
+    if (f16c_on()) {
+        blur16_run_hx(nbr, s32, s16, mul, dst, V, v0, v1);
+        return;
+    }
+#endif
+    blur16_run_hc(nbr, s32, s16, mul, dst, V, v0, v1);
+}
+
+static void mf16_run(const struct mf *f, int V, int64_t i0, int64_t i1)
+{
+#ifdef F16C_BUILD
+    if (f16c_on()) {
+        mf16_run_hx(f, V, i0, i1);
+        return;
+    }
+#endif
+    mf16_run_hc(f, V, i0, i1);
+}
+#endif /* ROW_VEC */
+
 /* Rows per work item of the parallel loops over vertices: small enough
  * to balance two threads (and a thread the machine takes away for a
  * while), large enough to make the scheduling cost nothing. */
@@ -1119,36 +1284,138 @@ static float *lattice_buf(const struct sfc_lattice *lat, int64_t rows, int V)
     return a;
 }
 
-void sfc_lattice_filter(const struct sfc_lattice *lat, const float *in,
-                        float *out, int V, const float *in_scale,
-                        const float *out_scale)
+/* splat of in (N, V) times in_scale onto a (M rows of V, zeroed here):
+ * in point order, one thread */
+static void lattice_splat(const struct sfc_lattice *lat, const float *in,
+                          int K, int V, const float *in_scale, float *a)
 {
-    int64_t M = lat->M, N = lat->N, c, nc = nchunks(N);
     int d1 = lat->d + 1;
-    float *bufs[1][2] = {{lattice_buf(lat, M + 1, V), lattice_buf(lat, M + 1, V)}};
-    float *a = bufs[0][0];
-    /* splat: in point order, one thread */
-    memset(a, 0, (size_t)(M * V) * sizeof *a);
-    for (int64_t i = 0; i < N; i++) {
+    memset(a, 0, (size_t)(lat->M * V) * sizeof *a);
+    for (int64_t i = 0; i < lat->N; i++) {
         float s = in_scale ? in_scale[i] : 1.0f;
         for (int r = 0; r < d1; r++) {
             float *o = a + (int64_t)lat->corner[i * d1 + r] * V;
             float w = lat->bary[i * d1 + r] * s;
-            for (int k = 0; k < V; k++) o[k] += w * in[i * V + k];
+            for (int k = 0; k < K; k++) o[k] += w * in[i * K + k];
         }
     }
-    int start[1] = {0};
+}
+
+/* sfc_lattice_filter; *blur_max, if not NULL, = the largest value after
+ * the blur */
+static void lattice_filter(const struct sfc_lattice *lat, const float *in,
+                           float *out, int V, const float *in_scale,
+                           const float *out_scale, float *blur_max)
+{
+    int64_t M = lat->M, N = lat->N, c, nc = nchunks(N);
+    int d1 = lat->d + 1;
+    float *bufs[1][2] = {{lattice_buf(lat, M + 1, V), lattice_buf(lat, M + 1, V)}};
+    lattice_splat(lat, in, V, V, in_scale, bufs[0][0]);
+    int start[1] = {0}, res[1] = {0};
 #pragma omp parallel if (N * d1 * V > PAR_MIN)
     {
-        int res[1];
-        lattice_blur(1, &lat, V, bufs, start, res);
-        struct slice_src s = {lat, bufs[0][res[0]], out_scale, 1.0f};
+        int r[1];
+        lattice_blur(1, &lat, V, bufs, start, r);
+        struct slice_src s = {lat, bufs[0][r[0]], out_scale, 1.0f};
 #pragma omp for schedule(dynamic, 1)
         for (c = 0; c < nc; c++)
             slice_run(&s, 1, V, c * CHUNK, SFC_MIN(N, (c + 1) * CHUNK), out);
+#pragma omp single
+        res[0] = r[0];
+    }
+    if (blur_max) {
+        float mx = 0;
+        const float *b = bufs[0][res[0]];
+        for (int64_t e = 0; e < M * V; e++) mx = b[e] > mx ? b[e] : mx;
+        *blur_max = mx;
     }
     free(bufs[0][0]);
     free(bufs[0][1]);
+}
+
+void sfc_lattice_filter(const struct sfc_lattice *lat, const float *in,
+                        float *out, int V, const float *in_scale,
+                        const float *out_scale)
+{
+    lattice_filter(lat, in, out, V, in_scale, out_scale, NULL);
+}
+
+#if ROW_VEC
+/* lattice_blur for binary16 rows: lattice k's splat targets bufs[k][0]
+ * (float) are blurred into hbuf[k][0] (times mul[k]), then back and
+ * forth between hbuf[k][0] and [1]; res[k] = the one holding the
+ * result. Called by every thread of a parallel region (or one thread
+ * outside one), with the split of lattice_blur. */
+static void lattice_blur16(int n, const struct sfc_lattice *const *lat,
+                           int V, float *(*bufs)[2], uint16_t *(*hbuf)[2],
+                           const float *mul, int *res)
+{
+    int maxd = 0;
+    int64_t cut[2] = {0, 0};
+    for (int k = 0; k < n; k++) {
+        int64_t M = lat[k]->M, MA = lat[k]->MA;
+        maxd = SFC_MAX(maxd, lat[k]->d);
+        cut[k] = 5 * MA >= 2 * M && 5 * MA <= 3 * M ? MA : M / 2;
+    }
+    for (int j = 0; j <= maxd; j++) {
+        int p;
+#pragma omp for schedule(static, 1)
+        for (p = 0; p < 2; p++)
+            for (int k = 0; k < n; k++) {
+                if (j > lat[k]->d) continue;
+                int64_t M = lat[k]->M;
+                blur16_run(lat[k]->nbr + (int64_t)j * M * 2,
+                           j ? NULL : bufs[k][0],
+                           j ? hbuf[k][(j - 1) & 1] : NULL, mul[k],
+                           hbuf[k][j & 1], V, p ? cut[k] : 0,
+                           p ? M : cut[k]);
+            }
+    }
+    for (int k = 0; k < n; k++) res[k] = lat[k]->d & 1;
+}
+
+/* sfc_lattice_filter with the blurred values in binary16 rows, as the
+ * mean field of SFC_CRF_LATTICE: in (N, K) -> out (N, K), the values
+ * times mul in the blur. */
+static void lattice_filter16(const struct sfc_lattice *lat, const float *in,
+                             float *out, int K, const float *in_scale,
+                             const float *out_scale, float mul)
+{
+    int64_t M = lat->M, N = lat->N;
+    int V = (K + 7) & ~7;
+    float *bufs[1][2] = {{lattice_buf(lat, M + 1, V), NULL}};
+    uint16_t *hbuf[1][2];
+    for (int b = 0; b < 2; b++) {
+        hbuf[0][b] = sfc_xmalloc_aligned((size_t)((M + 1) * V) * sizeof(uint16_t));
+        memset(hbuf[0][b] + M * V, 0, (size_t)V * sizeof(uint16_t));
+    }
+    lattice_splat(lat, in, K, V, in_scale, bufs[0][0]);
+    int res[1];
+    lattice_blur16(1, &lat, V, bufs, hbuf, &mul, res);
+    /* the binary16 rows as floats (exact), then the float slice */
+    float *vals = bufs[0][0], *o = sfc_xmalloc_aligned((size_t)(N * V) * sizeof *o);
+    for (int64_t e = 0; e < M * V; e++) vals[e] = sfc_f32_from_f16(hbuf[0][res[0]][e]);
+    struct slice_src s = {lat, vals, out_scale, 1.0f / mul};
+    slice_run(&s, 1, V, 0, N, o);
+    for (int64_t i = 0; i < N; i++)
+        memcpy(out + i * K, o + i * V, (size_t)K * sizeof *out);
+    free(o);
+    free(bufs[0][0]);
+    free(hbuf[0][0]);
+    free(hbuf[0][1]);
+}
+#endif
+
+/* The power of two by which binary16 rows hold values of at most bound:
+ * they stay at most 2^14, far from binary16's largest value (65504; the
+ * roundings of the blur add at most 0.3 %) and far above its subnormals
+ * (below 2^-14). */
+static float f16_scale(double bound)
+{
+    if (!(bound > 0) || !isfinite(bound)) return 1.0f;
+    int e;
+    frexp(bound, &e); /* bound <= 2^e */
+    return ldexpf(1.0f, SFC_MAX(-100, SFC_MIN(100, 14 - e)));
 }
 
 /* ==== dense CRF ======================================================== */
@@ -1159,9 +1426,12 @@ struct crf_kernel {
     float *feat;              /* (N, d) */
     struct sfc_lattice *lat;  /* SFC_CRF_LATTICE only */
     float *norm;              /* (N) 1/sqrt(sum_j k_ij + 1e-20) */
-    /* SFC_CRF_LATTICE: the mean field's weight of each corner (struct
-     * mf_lat): bary * norm_i, (N, d+1) */
+    /* lattices: the mean field's weight of each corner (struct mf_lat):
+     * bary * norm_i, (N, d+1) */
     float *w;
+    /* lattices: a bound of the blurred splat of w * q for any q in
+     * [0, 1]: max norm times the largest blurred splat of ones */
+    double bound;
 };
 
 struct sfc_crf {
@@ -1240,20 +1510,24 @@ struct sfc_crf *sfc_crf_new(const uint8_t *rgb, int H, int W,
     for (int m = 0; m < 2; m++) {
         struct crf_kernel *kn = &crf->k[m];
         kn->norm = sfc_xmalloc((size_t)N * sizeof *kn->norm);
-        if (how == SFC_CRF_LATTICE) {
+        float bmax = 0, nmax = 0;
+        if (how != SFC_CRF_EXACT) {
             kn->lat = sfc_lattice_new(kn->feat, N, kn->d);
             if (!kn->lat) {
                 free(ones);
                 sfc_crf_free(crf);
                 return NULL;
             }
-            sfc_lattice_filter(kn->lat, ones, kn->norm, 1, NULL, NULL);
+            lattice_filter(kn->lat, ones, kn->norm, 1, NULL, NULL, &bmax);
         } else {
             exact_filter(kn, N, ones, 1, NULL, 1.0f, kn->norm, 0);
         }
-        for (int64_t i = 0; i < N; i++)
+        for (int64_t i = 0; i < N; i++) {
             kn->norm[i] = (float)(1.0 / sqrt((double)kn->norm[i] + 1e-20));
-        if (how == SFC_CRF_LATTICE) {
+            nmax = kn->norm[i] > nmax ? kn->norm[i] : nmax;
+        }
+        kn->bound = (double)nmax * bmax;
+        if (how != SFC_CRF_EXACT) {
             int d1 = kn->d + 1;
             const float *bary = kn->lat->bary;
             kn->w = sfc_xmalloc((size_t)(N * d1) * sizeof *kn->w);
@@ -1291,7 +1565,18 @@ void sfc_crf_message(const struct sfc_crf *crf, int kernel, const float *Q,
 {
     SFC_ASSERT(kernel == 0 || kernel == 1);
     const struct crf_kernel *kn = &crf->k[kernel];
-    if (crf->how == SFC_CRF_LATTICE)
+#if ROW_VEC
+    if (crf->how == SFC_CRF_LATTICE) {
+        /* the scale for values up to max |Q| instead of 1 */
+        float qmax = 0;
+        for (int64_t e = 0; e < crf->N * K; e++)
+            qmax = fabsf(Q[e]) > qmax ? fabsf(Q[e]) : qmax;
+        lattice_filter16(kn->lat, Q, out, K, kn->norm, kn->norm,
+                         f16_scale(kn->bound * qmax));
+        return;
+    }
+#endif
+    if (crf->how != SFC_CRF_EXACT)
         sfc_lattice_filter(kn->lat, Q, out, K, kn->norm, kn->norm);
     else
         exact_filter(kn, crf->N, Q, K, kn->norm, 1.0f, out, 0);
@@ -1306,6 +1591,18 @@ static int row_width(int K)
 #else
     return K;
 #endif
+}
+
+/* binary16 rows: SFC_CRF_LATTICE where the compiler has vector types */
+static int uses_f16(const struct sfc_crf *crf)
+{
+    return ROW_VEC && crf->how == SFC_CRF_LATTICE;
+}
+
+/* Row width of crf's mean field: binary16 rows are blocks of 8 */
+static int crf_row_width(const struct sfc_crf *crf, int K)
+{
+    return uses_f16(crf) ? (K + 7) & ~7 : row_width(K);
 }
 
 static float *lane_mask(int K, int V)
@@ -1341,10 +1638,15 @@ static void crf_mf(const struct sfc_crf *crf, int K, int iters,
                    float *Q_out, uint8_t *lab_out)
 {
     int64_t N = crf->N, h = N / 2;
-    int V = row_width(K), ns = 0;
+    int V = crf_row_width(crf, K), ns = 0, f16 = uses_f16(crf);
+    size_t esz = f16 ? sizeof(uint16_t) : sizeof(float); /* of vals */
     float *mask = lane_mask(K, V);
     const struct sfc_lattice *lats[2];
-    float *bufs[2][2];
+    /* float rows: ping-pong bufs (splat targets, then blurred values);
+     * binary16 rows: splat targets bufs[s][0], blurred values in hbuf */
+    float *bufs[2][2] = {{NULL, NULL}, {NULL, NULL}};
+    uint16_t *hbuf[2][2] = {{NULL, NULL}, {NULL, NULL}};
+    float mul[2] = {1, 1};
     struct mf base = {0};
     base.K = K;
     base.negU = negU;
@@ -1355,10 +1657,18 @@ static void crf_mf(const struct sfc_crf *crf, int K, int iters,
         const struct crf_kernel *kn = &crf->k[m];
         if (kn->compat == 0) continue;
         const struct sfc_lattice *lat = lats[ns] = kn->lat;
-        for (int b = 0; b < 2; b++)
-            bufs[ns][b] = lattice_buf(lat, lat->M + 1 + lat->Ms, V);
-        base.l[ns] = (struct mf_lat){lat->d + 1, lat->scorner,
-                                     kn->w, kn->compat * lat->alpha, NULL,
+        int64_t rows = lat->M + 1 + lat->Ms;
+        for (int b = 0; b < 2 - f16; b++) bufs[ns][b] = lattice_buf(lat, rows, V);
+        if (f16) {
+            mul[ns] = f16_scale(kn->bound);
+            for (int b = 0; b < 2; b++) {
+                hbuf[ns][b] = sfc_xmalloc_aligned((size_t)(rows * V) *
+                                                  sizeof(uint16_t));
+                memset(hbuf[ns][b] + lat->M * V, 0, (size_t)V * sizeof(uint16_t));
+            }
+        }
+        base.l[ns] = (struct mf_lat){lat->d + 1, lat->scorner, kn->w,
+                                     kn->compat * lat->alpha / mul[ns], NULL,
                                      NULL};
         ns++;
     }
@@ -1375,7 +1685,8 @@ static void crf_mf(const struct sfc_crf *crf, int K, int iters,
             f.slice = it > 0;
             f.splat = !last;
             for (int s = 0; s < ns; s++) {
-                f.l[s].vals = bufs[s][res[s]];
+                f.l[s].vals = f16 ? (const void *)hbuf[s][res[s]]
+                                  : (const void *)bufs[s][res[s]];
                 f.l[s].tv = bufs[s][tgt[s]];
             }
             if (last) {
@@ -1398,7 +1709,12 @@ static void crf_mf(const struct sfc_crf *crf, int K, int iters,
                                (size_t)(lat->Ms * V) * sizeof *t);
                     }
                 }
-                mf_run(&f, V, p ? h : 0, p ? N : h);
+#if ROW_VEC
+                if (f16)
+                    mf16_run(&f, V, p ? h : 0, p ? N : h);
+                else
+#endif
+                    mf_run(&f, V, p ? h : 0, p ? N : h);
             }
             if (last) break;
             /* the private rows of shared vertices join their vertex */
@@ -1415,8 +1731,15 @@ static void crf_mf(const struct sfc_crf *crf, int K, int iters,
                     for (int k = 0; k < V; k++) o[k] += a[k];
                 }
             }
-            lattice_blur(ns, lats, V, bufs, tgt, res);
-            for (int s = 0; s < ns; s++) tgt[s] = res[s] ^ 1;
+#if ROW_VEC
+            if (f16) {
+                lattice_blur16(ns, lats, V, bufs, hbuf, mul, res);
+            } else
+#endif
+            {
+                lattice_blur(ns, lats, V, bufs, tgt, res);
+                for (int s = 0; s < ns; s++) tgt[s] = res[s] ^ 1;
+            }
             /* ... and get a copy of its blurred value: the second half
              * slices from its own rows too (scorner), so the passes
              * stream one index array per lattice */
@@ -1425,18 +1748,20 @@ static void crf_mf(const struct sfc_crf *crf, int K, int iters,
                 int s = c >= nsc[0];
                 const struct sfc_lattice *lat = lats[s];
                 int64_t c0 = s ? c - nsc[0] : c;
-                float *t = bufs[s][res[s]];
+                char *t = f16 ? (char *)hbuf[s][res[s]] : (char *)bufs[s][res[s]];
+                size_t row = (size_t)V * esz;
                 for (int64_t q = c0 * CHUNK; q < SFC_MIN(lat->Ms, (c0 + 1) * CHUNK);
                      q++)
-                    memcpy(t + (lat->M + 1 + q) * V,
-                           t + (int64_t)lat->shared[q] * V, (size_t)V * sizeof *t);
+                    memcpy(t + (size_t)(lat->M + 1 + q) * row,
+                           t + (size_t)lat->shared[q] * row, row);
             }
         }
     }
-    for (int s = 0; s < ns; s++) {
-        free(bufs[s][0]);
-        free(bufs[s][1]);
-    }
+    for (int s = 0; s < ns; s++)
+        for (int b = 0; b < 2; b++) {
+            free(bufs[s][b]);
+            free(hbuf[s][b]);
+        }
     free(mask);
 }
 
@@ -1478,8 +1803,8 @@ static void crf_mf_exact(const struct sfc_crf *crf, int K, int iters,
 void sfc_crf_inference(const struct sfc_crf *crf, const float *U, int K,
                        int iters, float *Q_out)
 {
-    float *negU = neg_unary(U, crf->N, K, row_width(K));
-    if (crf->how == SFC_CRF_LATTICE)
+    float *negU = neg_unary(U, crf->N, K, crf_row_width(crf, K));
+    if (crf->how != SFC_CRF_EXACT)
         crf_mf(crf, K, iters, negU, NULL, NULL, Q_out, NULL);
     else
         crf_mf_exact(crf, K, iters, negU, Q_out);
@@ -1525,13 +1850,13 @@ static int crf_label_with(const struct sfc_crf *crf, const uint8_t *lab,
                           uint8_t *out)
 {
     int64_t N = crf->N;
-    if (crf->how == SFC_CRF_LATTICE) {
+    if (crf->how != SFC_CRF_EXACT) {
         /* -U of each label, as sfc_crf_unary_from_labels makes it */
         uint8_t ids[256];
         for (int k = 0; k < K; k++) ids[k] = (uint8_t)k;
         float *Uk = sfc_xmalloc((size_t)(K * K) * sizeof *Uk);
         sfc_crf_unary_from_labels(ids, K, K, p->gt_prob, Uk);
-        float *lut = neg_unary(Uk, K, K, row_width(K));
+        float *lut = neg_unary(Uk, K, K, crf_row_width(crf, K));
         crf_mf(crf, K, p->iters, NULL, lab, lut, NULL, out);
         free(lut);
         free(Uk);

@@ -21,10 +21,20 @@
  *   Q_i = softmax(-U_i + sum_kernels compat * message_i).
  * The result is the argmax of Q (the first maximum on ties).
  *
- * Two ways to compute the sums: SFC_CRF_LATTICE (permutohedral lattice,
- * O(N d^2 + M d K), an approximation of the Gaussian) and SFC_CRF_EXACT
+ * Three ways to compute the sums: SFC_CRF_LATTICE (permutohedral
+ * lattice, O(N d^2 + M d K), an approximation of the Gaussian; the
+ * blurred lattice values of the mean field stored as binary16),
+ * SFC_CRF_LATTICE_F32 (the same with float32 values) and SFC_CRF_EXACT
  * (brute force O(N^2 (d + K)) in double precision: the oracle of the
  * tests, practical only up to a few thousand pixels).
+ *
+ * Binary16 values: every value is >= 0 and rounded to nearest (relative
+ * error <= 2^-11) once per blur pass, the sums themselves in float; so
+ * each message of SFC_CRF_LATTICE is within a factor (1 + 2^-11)^(d+1)
+ * of SFC_CRF_LATTICE_F32's (d = 2: 0.15 %, d = 5: 0.29 %), plus float
+ * rounding, against the lattice's own 2-15 % from the exact Gaussian.
+ * The values are scaled by a power of two that keeps them below 2^14
+ * (no overflow; subnormals only for values 2^-28 of the largest).
  *
  * Threads: OpenMP over pixels and lattice vertices; every sum is in a
  * fixed order, so results do not depend on the thread count (the mean
@@ -82,9 +92,17 @@ void sfc_lattice_filter(const struct sfc_lattice *lat, const float *in,
 /* ---- dense CRF ------------------------------------------------------- */
 
 enum sfc_crf_filter {
-    SFC_CRF_LATTICE = 0, /* permutohedral lattice (fast) */
-    SFC_CRF_EXACT        /* brute-force exact Gaussian sums (tests) */
+    SFC_CRF_LATTICE = 0, /* permutohedral lattice, binary16 values (fast) */
+    SFC_CRF_EXACT,       /* brute-force exact Gaussian sums (tests) */
+    SFC_CRF_LATTICE_F32  /* permutohedral lattice, float32 values */
 };
+
+/* SFC_CRF_LATTICE's binary16 conversions: use = 1 (the default) takes
+ * the CPU's (x86-64 F16C with AVX2) when it has them, use = 0 the plain
+ * C ones (lib/tensor.h's rounding: the same bits, slower; for tests).
+ * Returns 1 when the CPU's are in use. Not thread-safe: call it before
+ * any CRF work. */
+int sfc_crf_f16c(int use);
 
 /* The two kernels of one image, with their normalisations. */
 struct sfc_crf;
@@ -100,7 +118,9 @@ void sfc_crf_free(struct sfc_crf *crf);
 void sfc_crf_lattice_sizes(const struct sfc_crf *crf, int64_t m_out[2]);
 
 /* The normalised message of one kernel (0 = Gaussian, 1 = bilateral),
- * without its Potts weight: out (N, K) = n . filter(n . Q). For tests. */
+ * without its Potts weight: out (N, K) = n . filter(n . Q), with
+ * SFC_CRF_LATTICE's values in binary16 as its mean field has them (the
+ * splat in another order). For tests. */
 void sfc_crf_message(const struct sfc_crf *crf, int kernel, const float *Q,
                      int K, float *out);
 

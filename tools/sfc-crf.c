@@ -24,7 +24,8 @@ static const char *const usage_lines[] = {
     NULL};
 
 static const char *const rule_choices[] = {"sfc", "irn", "cam-crf", NULL};
-static const char *const filter_choices[] = {"lattice", "exact", NULL};
+static const char *const filter_choices[] = {"lattice", "lattice32", "exact",
+                                             NULL};
 
 struct cmdline {
     const char *images, *ext, *cams, *out, *list, *split, *db, *rule, *filter;
@@ -89,8 +90,9 @@ static const struct sfc_opt opts[] = {
     SFC_OPT_DOUBLE_("bilat-compat", &cl.bilat_compat, "W", 0, 1e6,
                     "bilateral kernel: Potts weight"),
     SFC_OPT_CHOICE_("filter", &cl.filter, filter_choices,
-                    "message passing: permutohedral lattice, or exact "
-                    "O(N^2) sums (tiny images only; for checking)"),
+                    "message passing: permutohedral lattice (values in "
+                    "binary16), the same in float32, or exact O(N^2) sums "
+                    "(tiny images only; for checking)"),
     SFC_OPT_INT_("threads", &cl.threads, "N", 0, 1024,
                  "threads per process (0: OpenMP's default, "
                  "OMP_NUM_THREADS or all cores)"),
@@ -195,7 +197,9 @@ int main(int argc, char **argv)
         (float)cl.bilat_compat};
     if (sfc_crf_params_check(&p.crf)) sfc_cli_die("%s", sfc_errmsg());
     enum sfc_crf_filter how =
-        !strcmp(cl.filter, "exact") ? SFC_CRF_EXACT : SFC_CRF_LATTICE;
+        !strcmp(cl.filter, "exact")       ? SFC_CRF_EXACT
+        : !strcmp(cl.filter, "lattice32") ? SFC_CRF_LATTICE_F32
+                                          : SFC_CRF_LATTICE;
     if (cl.threads > 0) omp_set_num_threads(cl.threads);
 
     /* ---- db and ids */

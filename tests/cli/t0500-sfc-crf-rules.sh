@@ -2,8 +2,8 @@
 # colour bands background | ambiguous | object with the object's evidence
 # spilling 3 px over the edge): the label PNG holds exactly the map derived
 # by hand in tests/ref/ref_crf.py (checked by decoding with PIL when the
-# oracle is installed); the lattice and the exact filter write the same
-# bytes; ids from arguments, --list and stdin agree; a second run skips.
+# oracle is installed); the lattice (binary16 and float32 values) and the
+# exact filter write the same bytes; ids from arguments, --list and stdin agree; a second run skips.
 # Needs: the python3 oracle for the content check (skipped without it).
 . tests/cli/lib.sh
 G=tests/golden/crf/cli
@@ -27,6 +27,9 @@ for rule in sfc irn cam-crf; do
         "$G/expect-$rule.npy"
     expect_ok sfc-crf $A --rule $rule --filter exact --out "$T/$rule-x" blocks
     same_bytes "$T/$rule/blocks.png" "$T/$rule-x/blocks.png"
+    expect_ok sfc-crf $A --rule $rule --filter lattice32 --out "$T/$rule-32" \
+        blocks
+    same_bytes "$T/$rule/blocks.png" "$T/$rule-32/blocks.png"
 done
 # the content check can fail: the cam-crf map is not the sfc map
 if [ -n "${SFC_ORACLE:-}" ] &&
