@@ -206,10 +206,15 @@ static inline void lattice_point(const float *f, int d, const double *scale,
 
     /* nearest remainder-0 point: coordinates rounded to multiples of d+1 */
     int sum = 0;
+    double inv_d1 = 1.0 / d1;
     for (int i = 0; i <= d; i++) {
-        double r = floor(el[i] / d1 + 0.5);
-        rem0[i] = r * d1;
-        sum += (int)r;
+        /* floor(y + 0.5) without a libm call (|y| < 2^28: the check in
+         * sfc_lattice_new) */
+        double y = el[i] * inv_d1 + 0.5;
+        int r = (int)y;
+        r -= (double)r > y;
+        rem0[i] = (double)r * d1;
+        sum += r;
     }
     /* rank of each coordinate's residual, 0 = largest (ties by index);
      * without branches: the comparisons are data-dependent */
@@ -238,7 +243,7 @@ static inline void lattice_point(const float *f, int d, const double *scale,
     /* barycentric coordinates of the point in its simplex */
     for (int i = 0; i <= d + 1; i++) b[i] = 0;
     for (int i = 0; i <= d; i++) {
-        double v = (el[i] - rem0[i]) / d1;
+        double v = (el[i] - rem0[i]) * inv_d1;
         b[d - rank[i]] += v;
         b[d - rank[i] + 1] -= v;
     }
@@ -458,7 +463,15 @@ static int64_t ctab_insert(struct ctab *t, uint64_t c)
 static void ctab_points(struct ctab *t, const uint64_t *codes, int d1,
                         int64_t i0, int64_t i1, int32_t *corner)
 {
-    for (int64_t i = i0; i < i1; i++)
+    for (int64_t i = i0; i < i1; i++) {
+#if defined(__GNUC__)
+        /* the slots of a point ahead: the table is larger than the cache */
+        if (i + 6 < i1) {
+            uint64_t mk = (uint64_t)t->cap - 1;
+            for (int r = 0; r < d1; r++)
+                __builtin_prefetch(&t->slot[code_hash(codes[(i + 6) * d1 + r]) & mk]);
+        }
+#endif
         for (int r = 0; r < d1; r++) {
             int64_t c = i * d1 + r;
             if (i > i0 && codes[c] == codes[c - d1])
@@ -466,6 +479,7 @@ static void ctab_points(struct ctab *t, const uint64_t *codes, int d1,
             else
                 corner[c] = (int32_t)ctab_insert(t, codes[c]);
         }
+    }
 }
 
 /* The simplices of points [i0, i1): codes (N, d+1), bary (N, d+1). */
@@ -495,7 +509,8 @@ static void lattice_packed(struct sfc_lattice *lat, const float *feat,
     uint64_t *codes = sfc_xmalloc((size_t)(N * d1) * sizeof *codes);
     struct ctab t[2];
     int64_t *map = NULL;
-#pragma omp parallel if (N * d1 > PAR_MIN)
+    /* a corner costs some 100 operations here */
+#pragma omp parallel if (N * d1 * 16 > PAR_MIN)
     {
 #pragma omp for schedule(static)
         for (i = 0; i < N; i += 2048)
@@ -510,8 +525,14 @@ static void lattice_packed(struct sfc_lattice *lat, const float *feat,
 #pragma omp single
         {
             map = sfc_xmalloc((size_t)(t[1].n + 1) * sizeof *map);
-            for (int64_t e = 0; e < t[1].n; e++)
+            for (int64_t e = 0; e < t[1].n; e++) {
+#if defined(__GNUC__)
+                if (e + 8 < t[1].n)
+                    __builtin_prefetch(&t[0].slot[code_hash(t[1].vcode[e + 8]) &
+                                                  ((uint64_t)t[0].cap - 1)]);
+#endif
                 map[e] = ctab_insert(&t[0], t[1].vcode[e]);
+            }
         }
 #pragma omp for schedule(static)
         for (i = h * d1; i < N * d1; i++) lat->corner[i] = (int32_t)map[lat->corner[i]];
@@ -523,26 +544,32 @@ static void lattice_packed(struct sfc_lattice *lat, const float *feat,
     int64_t M = lat->M = t[0].n, v;
 
     /* blur neighbours along each axis j: the code plus dn[j] and minus it;
-     * absent ones read a zero row (id M) */
+     * absent ones read a zero row (id M). Vertex v looks up a = v + dn[j]
+     * and is a's neighbour - dn[j]: one lookup per pair (each a has one
+     * such v, so the threads write distinct entries) */
     lat->nbr = sfc_xmalloc((size_t)(d1 * M * 2) * sizeof *lat->nbr);
-#pragma omp parallel for schedule(static) if (M * d1 > PAR_MIN)
-    for (v = 0; v < M; v++) {
-        uint64_t c = t[0].vcode[v];
+    int32_t *nb = lat->nbr;
+#pragma omp parallel if (M * d1 > PAR_MIN)
+    {
+#pragma omp for schedule(static)
+        for (v = 0; v < d1 * M; v++) nb[2 * v + 1] = (int32_t)M;
+#pragma omp for schedule(static)
+        for (v = 0; v < M; v++) {
+            uint64_t c = t[0].vcode[v];
 #if defined(__GNUC__)
-        /* the slots of a vertex ahead: the table is larger than the cache */
-        if (v + 4 < M) {
-            uint64_t c4 = t[0].vcode[v + 4], mk = (uint64_t)t[0].cap - 1;
-            for (int j = 0; j <= d; j++) {
-                __builtin_prefetch(&t[0].slot[code_hash(c4 + pk->dn[j]) & mk]);
-                __builtin_prefetch(&t[0].slot[code_hash(c4 - pk->dn[j]) & mk]);
+            /* the slots of a vertex ahead: the table is larger than the
+             * cache */
+            if (v + 4 < M) {
+                uint64_t c4 = t[0].vcode[v + 4], mk = (uint64_t)t[0].cap - 1;
+                for (int j = 0; j <= d; j++)
+                    __builtin_prefetch(&t[0].slot[code_hash(c4 + pk->dn[j]) & mk]);
             }
-        }
 #endif
-        for (int j = 0; j <= d; j++) {
-            int64_t a = ctab_find(&t[0], c + pk->dn[j]);
-            int64_t b = ctab_find(&t[0], c - pk->dn[j]);
-            lat->nbr[(j * M + v) * 2] = (int32_t)(a < 0 ? M : a);
-            lat->nbr[(j * M + v) * 2 + 1] = (int32_t)(b < 0 ? M : b);
+            for (int j = 0; j <= d; j++) {
+                int64_t a = ctab_find(&t[0], c + pk->dn[j]);
+                nb[(j * M + v) * 2] = (int32_t)(a < 0 ? M : a);
+                if (a >= 0) nb[(j * M + a) * 2 + 1] = (int32_t)v;
+            }
         }
     }
     free(t[0].slot);

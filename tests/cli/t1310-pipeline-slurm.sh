@@ -148,7 +148,7 @@ expect_ok voc RUN=kill CRF="$T/crf" SUBMIT=srun
 echo "voc: killed and rerun through srun $(($(date +%s) - t0)) s"
 check "rerun: the shard again" grep -q -- "--shard 0/2" "$T/.out"
 check "rerun: not shard 1's CRF" test "$(grep -c \
-    "crf.*--shard 1/2" "$T/.out")" = 0
+    "$T/crf .*--shard 1/2" "$T/.out")" = 0
 
 P=$T/runs/plain
 same_bytes "$P/train/final.safetensors" "$K/train/final.safetensors"
