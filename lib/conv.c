@@ -1023,12 +1023,13 @@ void sfc_conv2d_backward_ex(const struct sfc_conv2d *c, float *dx, float *dw,
             db[o] += (float)s;
         }
     }
+    if ((dw || dx) && dil_ok(c, H, W)) {
+        sfc_conv2d_dilated_backward(c, dx, dw, dy, x, w, N, H, W, scratch,
+                                    set);
+        return;
+    }
     if (dw && wino_ok(c)) {
         wino_dw(c, dw, dy, x, N, H, W, scratch);
-        dw = NULL;
-    }
-    if (dw && dil_ok(c, H, W)) {
-        sfc_conv2d_dilated_dw(c, dw, dy, x, w, N, H, W, scratch);
         dw = NULL;
     }
     if (!dw && !dx) return;

@@ -15,11 +15,10 @@
  * whole image; outputs that fall in the padding are dropped when the
  * phases are interleaved back.
  *
- * Backward: dx is the forward of dy through the flipped, transposed
- * kernel (conv.c transposed_dx), itself dilated with padding d, so it
- * comes here as a forward with acc. dw sums over the phases: dw +=
- * sum_ab dw(x_ab, dy_ab), one undilated backward over the d*d stacked
- * phases, with dy_ab zero in the padding (those outputs do not exist).
+ * Backward: dy is gathered into the same layout, with zeros at the
+ * separators (those outputs do not exist); one undilated backward gives
+ * dx in the blocked layout (scattered back) and dw += sum_ab dw(x_ab,
+ * dy_ab), the sum over the phases.
  * The fused epilogue (frozen BN, residual, ReLU; conv.h) is pointwise: it
  * runs on each output row as the phases are interleaved into it.
  *
@@ -207,9 +206,10 @@ void sfc_conv2d_dilated_forward(const struct sfc_conv2d *c, float *y,
     }
 }
 
-void sfc_conv2d_dilated_dw(const struct sfc_conv2d *c, float *dw,
-                           const float *dy, const float *x, const float *w,
-                           int N, int H, int W, float *scratch)
+void sfc_conv2d_dilated_backward(const struct sfc_conv2d *c, float *dx,
+                                 float *dw, const float *dy, const float *x,
+                                 const float *w, int N, int H, int W,
+                                 float *scratch, int set)
 {
     const int d = c->D, Hb = H + d - 1, Wb = W + d - 1;
     const struct sfc_conv2d u = undilated(c);
@@ -217,9 +217,17 @@ void sfc_conv2d_dilated_dw(const struct sfc_conv2d *c, float *dw,
     float *xb = scratch, *dyb = xb + pl * c->C, *inner = dyb + pl * c->OC;
     const size_t xs = (size_t)c->C * H * W, ys = (size_t)c->OC * H * W;
     for (int n = 0; n < N; n++) {
-        gather(xb, x + n * xs, c->C, H, W, d);
         gather(dyb, dy + n * ys, c->OC, H, W, d);
-        sfc_conv2d_backward(&u, NULL, dw, NULL, dyb, xb, w, 1, Hb, Wb,
-                            inner);
+        if (dw) {
+            gather(xb, x + n * xs, c->C, H, W, d);
+            sfc_conv2d_backward(&u, NULL, dw, NULL, dyb, xb, w, 1, Hb, Wb,
+                                inner);
+        }
+        if (dx) { /* into xb, no longer needed */
+            sfc_conv2d_backward_ex(&u, xb, NULL, NULL, dyb, NULL, w, 1, Hb,
+                                   Wb, inner, SFC_CONV2D_DX_SET);
+            interleave(dx + n * xs, xb, c->C, H, W, d, NULL, NULL, NULL,
+                       !set);
+        }
     }
 }

@@ -22,7 +22,7 @@ int sfc_conv2d_dilated_pays(const struct sfc_conv2d *c, int H, int W);
  * sfc_conv2d_set_algo. */
 void sfc_conv2d_dilated_enable(int on);
 
-/* Floats of scratch sfc_conv2d_dilated_forward and _dw need for an H x W
+/* Floats of scratch sfc_conv2d_dilated_forward and _backward need for an H x W
  * input, any N (they work one image at a time). */
 size_t sfc_conv2d_dilated_scratch(const struct sfc_conv2d *c, int H, int W);
 
@@ -35,9 +35,11 @@ void sfc_conv2d_dilated_forward(const struct sfc_conv2d *c, float *y,
                                 const struct sfc_conv2d_epilogue *ep,
                                 int acc);
 
-/* dw += dL/dw given dy (N, OC, H, W) and the forward input x. */
-void sfc_conv2d_dilated_dw(const struct sfc_conv2d *c, float *dw,
-                           const float *dy, const float *x, const float *w,
-                           int N, int H, int W, float *scratch);
+/* Given dy (N, OC, H, W): dw += dL/dw (dw not NULL; x the forward
+ * input), dx += dL/dx (dx not NULL; set: dx = dL/dx). */
+void sfc_conv2d_dilated_backward(const struct sfc_conv2d *c, float *dx,
+                                 float *dw, const float *dy, const float *x,
+                                 const float *w, int N, int H, int W,
+                                 float *scratch, int set);
 
 #endif

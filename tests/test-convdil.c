@@ -332,7 +332,8 @@ static void check_auto_wide(void)
 
 /* With WINOGRAD forced, conv.h's forward is the phase path bit for bit
  * (the dispatch takes it), and im2col rounds differently (so the bitwise
- * check can fail). */
+ * check can fail); the phase path's accumulating forward (y += conv(x),
+ * which conv.c uses for a transposed convolution) adds the same bits. */
 static void check_dispatch(void)
 {
     struct sfc_rng r;
@@ -348,9 +349,16 @@ static void check_dispatch(void)
     sfc_conv2d_forward(&c, y1, x, w, NULL, N, H, W, scratch);
     sfc_conv2d_set_algo(SFC_CONV2D_IM2COL);
     sfc_conv2d_forward(&c, y2, x, w, NULL, N, H, W, scratch);
-    sfc_conv2d_set_algo(SFC_CONV2D_AUTO);
     T_CHECK(!memcmp(y0, y1, sizeof(float) * ny));
     T_CHECK(memcmp(y0, y2, sizeof(float) * ny) != 0);
+    /* the accumulating forward adds the same bits: y0 + y0 */
+    memcpy(y2, y0, sizeof(float) * ny);
+    sfc_conv2d_set_algo(SFC_CONV2D_WINOGRAD);
+    sfc_conv2d_dilated_forward(&c, y2, x, w, NULL, N, H, W, scratch, NULL, 1);
+    sfc_conv2d_set_algo(SFC_CONV2D_AUTO);
+    long bad = 0;
+    for (long i = 0; i < ny; i++) bad += y2[i] != 2.0f * y0[i];
+    T_CHECK_MSG(bad == 0, "accumulating forward: %ld differ", bad);
     free(x), free(w), free(scratch), free(y0), free(y1), free(y2);
 }
 
