@@ -490,15 +490,22 @@ static int cmd_train(int argc, char **argv)
         sfc_dist_sum_double(count, (size_t)nmsc + 1);
         double loss = 0;
         sfc_deeplab_zero_grad(&net);
+        /* ONE sum over ranks of the gradient block (its trained span),
+         * overlapped with the last backward (the last micro-batch's last
+         * scale; the heads sit after the backbone in the block) */
+        sfc_dist_sum_start(net.grads + span_off, span_len);
         for (int m0 = 0; m0 < nb; m0 += mb) {
             int m = SFC_MIN(mb, nb - m0);
             if (sfc_deeplab_plan(&net, m, cl.crop, cl.crop, nmsc, msc, 1))
                 RUN_FAIL();
+            struct sfc_resnet *lastbb = &net.sc[nmsc - 1].bb;
+            if (m0 + mb >= nb && sfc_dist_overlap())
+                lastbb->grad_ready = sfc_dist_grad_ready;
             loss += sfc_deeplab_train(&net, x + m0 * 3 * S2, lab + m0 * S2,
                                       count, NULL);
+            lastbb->grad_ready = NULL;
         }
-        /* ONE sum over ranks of the gradient block (its trained span) */
-        sfc_dist_sum_float(net.grads + span_off, span_len);
+        sfc_dist_sum_finish();
         sfc_dist_sum_double(&loss, 1);
         double gnorm = sfc_sgd_grad_norm(&opt, net.grads);
         sfc_sgd_step(&opt, net.params, net.grads);
