@@ -22,6 +22,7 @@
 #include "safetensors.h"
 #include "segaug.h"
 #include "sfc.h"
+#include "trainer.h"
 
 #define FAIL() sfc_die_errmsg()
 #define RUN_FAIL() sfc_db_run_die(db, run)
@@ -448,6 +449,9 @@ static int cmd_train(int argc, char **argv)
         run = sfc_db_run_begin(db, "sfc-segtrain train", cl.seed, cfgjson);
         free(cfgjson);
         if (run < 0) FAIL();
+        /* a stop by SIGTERM/SIGINT/SIGHUP (mpirun ending the job after
+         * a rank failed, scancel, Ctrl-C) marks the row failed */
+        if (sfc_trainer_guard_run(cl.db, run)) RUN_FAIL();
     }
     size_t S2 = (size_t)cl.crop * cl.crop;
     float *x = sfc_xmalloc(sizeof(float) * 3 * S2 * SFC_MAX(nb, 1));
@@ -535,6 +539,7 @@ static int cmd_train(int argc, char **argv)
             sfc_warn("cannot remove '%s'", ckpt);
     }
     if (db && sfc_db_run_end(db, run, SFC_RUN_OK)) FAIL();
+    sfc_trainer_unguard();
     free(x);
     free(lab);
     free(perm);

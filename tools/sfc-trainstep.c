@@ -15,6 +15,7 @@
 #include "safetensors.h"
 #include "sfc.h"
 #include "sfcnet.h"
+#include "trainer.h"
 
 static const char *const usage[] = {
     "sfc-trainstep --db FILE --out DIR [options]",
@@ -323,6 +324,9 @@ int main(int argc, char **argv)
     if (root && (run = sfc_db_run_begin(db, "sfc-trainstep", cl.seed,
                                         config)) < 0)
         sfc_die_errmsg();
+    /* a stop by SIGTERM/SIGINT/SIGHUP (mpirun ending the job after a
+     * rank failed, scancel, Ctrl-C) marks the row failed */
+    if (root && sfc_trainer_guard_run(cl.db, run)) sfc_db_run_die(db, run);
 
     int use_bank = !cl.baseline && !cl.no_ibr;
     int S = (int)crop;
@@ -463,6 +467,7 @@ int main(int argc, char **argv)
         printf("%s\n", final);
     }
     if (root && sfc_db_run_end(db, run, SFC_RUN_OK)) sfc_db_run_die(db, run);
+    sfc_trainer_unguard();
     free(it);
     free(img);
     free(box);
