@@ -24,8 +24,9 @@
  * order, then the halves added); vertex ids are those of a sequential
  * first-touch numbering in point order (built as two halves and merged,
  * which gives the same ids). So results are bit-identical for any number
- * of threads, and for the AVX2 and the baseline code (the same operations
- * per lane). */
+ * of threads, for the AVX2 and the baseline code (the same operations
+ * per lane), and for the F16C and the plain C binary16 conversions (both
+ * round to nearest even). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
