@@ -60,6 +60,7 @@
 #endif
 
 #include "conv.h"
+#include "conv_dilated.h"
 #include "err.h"
 #include "util.h" /* defines: SFC_MIN */
 
@@ -216,6 +217,9 @@ static struct sfc_conv2d transposed(const struct sfc_conv2d *c)
 static int wino_ok(const struct sfc_conv2d *c);
 static int wino_applies(const struct sfc_conv2d *c);
 static size_t wino_scratch(const struct sfc_conv2d *c, int H, int W);
+/* Dilated 3x3 stride-1 convolutions with padding = dilation by the
+ * Winograd path on their polyphase sub-images (conv_dilated.c). */
+static int dil_ok(const struct sfc_conv2d *c, int H, int W);
 
 /* Scratch of the forward. Single-image path: the column band (ckk, bcols).
  * Batched path: the columns of `group` images (ckk, group*ohw), then a
@@ -231,6 +235,8 @@ static size_t fwd_scratch(const struct sfc_conv2d *c, int H, int W)
     size_t s = single > batched ? single : batched;
     /* either path, whatever sfc_conv2d_set_algo says */
     if (wino_applies(c)) s = SFC_MAX(s, wino_scratch(c, H, W));
+    if (sfc_conv2d_dilated_applies(c))
+        s = SFC_MAX(s, sfc_conv2d_dilated_scratch(c, H, W));
     return s;
 }
 
@@ -643,6 +649,14 @@ static int wino_ok(const struct sfc_conv2d *c)
            (c->C >= WINO_MIN_CH && c->OC >= WINO_MIN_CH);
 }
 
+static int dil_ok(const struct sfc_conv2d *c, int H, int W)
+{
+    const struct sfc_conv2d u = {c->C, c->OC, 3, 1, 1, 1};
+    return sfc_conv2d_dilated_applies(c) && wino_ok(&u) &&
+           (conv_algo == SFC_CONV2D_WINOGRAD ||
+            sfc_conv2d_dilated_pays(c, H, W));
+}
+
 struct wplan {
     int OH, OW, th, tw; /* output size, tile rows and columns per image */
     int rows;           /* global tile rows per band */
@@ -971,6 +985,10 @@ static void forward_core(const struct sfc_conv2d *c, float *y,
         wino_forward(c, y, x, w, b, N, H, W, scratch, ep, acc, 0);
         return;
     }
+    if (dil_ok(c, H, W)) {
+        sfc_conv2d_dilated_forward(c, y, x, w, b, N, H, W, scratch, ep, acc);
+        return;
+    }
     float *pre = ep ? ep->pre : NULL;
     const float *res = ep ? ep->res : NULL;
     if (p.group > 1 && N > 1) {
@@ -1159,6 +1177,11 @@ static void backward_core(const struct sfc_conv2d *c, float *dx, float *dw,
             }
             db[o] += (float)s;
         }
+    }
+    if ((dw || dx) && dil_ok(c, H, W)) {
+        sfc_conv2d_dilated_backward(c, dx, dw, dy, x, w, N, H, W, scratch,
+                                    set);
+        return;
     }
     if (dw && wino_ok(c)) {
         wino_dw(c, dw, dy, x, N, H, W, scratch);
