@@ -213,8 +213,10 @@ $(COCO_R)/cam-miou.txt: $(COCO_R)/cam.done $(MIOU)
 	$(COCO_MIOU) --cams $(COCO_R)/cam --map all --stage cam > $@.tmp
 	mv $@.tmp $@
 
+# (the CRF protocol does not depend on sfc-irn: a rebuild of it, which
+# `make -n` lists, neither reruns nor shows in that chain)
 $(COCO_R)/pseudo.start: $(COCO_R)/cam.done \
-    $(if $(filter irn,$(COCO_PSEUDO)),$(COCO_R)/irn.safetensors) $(CRF) $(IRN)
+    $(if $(filter irn,$(COCO_PSEUDO)),$(COCO_R)/irn.safetensors $(IRN),$(CRF))
 	$(call sfc_start,$(COCO_R)/pseudo)
 
 ifeq ($(COCO_PSEUDO),crf)
