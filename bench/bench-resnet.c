@@ -19,7 +19,7 @@
  *
  * SFC_BENCH_LAYERS=1 also prints to stderr where the time goes: per block
  * and operation (net->prof), forward and backward milliseconds and
- * GFLOP/s of each convolution, averaged over the timed runs, then the
+ * GFLOP/s of each convolution, each the fastest of the timed runs, then the
  * totals per operation and the process CPU seconds per run (with one
  * thread, a load-independent measure of the work). */
 #include <stdio.h>
@@ -220,9 +220,14 @@ int main(int argc, char **argv)
     fill(d4, d4n, &rng);
     const float *d[SFC_RESNET_STAGES] = {NULL, NULL, NULL, NULL, d4};
 
-    double (*prof)[2][5] = NULL;
-    if (getenv("SFC_BENCH_LAYERS"))
-        prof = sfc_xcalloc((size_t)net.nblocks + 1, sizeof *prof);
+    /* per-layer times: each cell the fastest of the timed runs (a stall,
+     * such as real-time throttling, hits one run and one layer) */
+    double (*prof)[2][5] = NULL, (*best)[2][5] = NULL;
+    size_t nprof = (size_t)net.nblocks + 1;
+    if (getenv("SFC_BENCH_LAYERS")) {
+        prof = sfc_xcalloc(nprof, sizeof *prof);
+        best = sfc_xcalloc(nprof, sizeof *best);
+    }
     double flops = sfc_resnet_flops(&net) / micro * N; /* forward, N images */
     double cpu0 = 0;
     if (train) flops += 2.0 * stage_flops(&net, cfg.frozen) / micro * N;
@@ -239,13 +244,22 @@ int main(int argc, char **argv)
             if (train) sfc_resnet_backward(&net, d);
         }
         if (r >= 0) t[r] = sfc_now() - t0;
+        if (prof && r >= 0) {
+            double *p = &prof[0][0][0], *q = &best[0][0][0];
+            for (size_t i = 0; i < nprof * 10; i++) {
+                q[i] = r == 0 || p[i] < q[i] ? p[i] : q[i];
+                p[i] = 0;
+            }
+        }
     }
     double m = median(t, runs);
     printf("%s %.4f %.1f %.0f\n", mode, m / N, flops / m / 1e9, peak_mb());
     if (prof) {
-        print_layers(&net, runs, N / micro);
+        net.prof = best;
+        print_layers(&net, 1, N / micro);
         fprintf(stderr, "cpu %.3f s per run\n", (cpu_now() - cpu0) / runs);
         free(prof);
+        free(best);
     }
     sfc_resnet_release(&net);
     free(x);

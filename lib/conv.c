@@ -22,15 +22,42 @@
  * 1x1 unpadded one w^T dy straight into dx, otherwise dcol = w^T dy
  * scattered back by col2im; db in double.
  *
- * Threads: OpenBLAS's inside sgemm; OpenMP for im2col/col2im/bias/db, each
- * thread owning whole output rows or channels so that every element is
- * summed in a fixed order: our part is independent of the OpenMP thread
- * count. (OpenBLAS itself is deterministic for a fixed thread count, but
- * its sgemm may round differently with 1 and 2 threads for some shapes.)
- * BLAS is never called inside an OpenMP region. */
+ * Threads: OpenMP only. During a convolution OpenBLAS is switched to one
+ * thread and every product is cut, from its shape alone, into pieces of
+ * columns (or rows) that the OpenMP threads multiply with single-threaded
+ * sgemm calls (psgemm; the 16 Winograd products are the pieces there), so
+ * every output element comes from the same single-threaded sgemm call
+ * whatever the thread count. im2col/col2im/bias/db/epilogues: each thread
+ * owns whole output rows or channels, summed in a fixed order. Results
+ * are thus independent of the thread count.
+ *
+ * Why OpenMP drives the sgemm calls here (the project's rule is otherwise
+ * never to call BLAS inside an OpenMP region): Debian's OpenBLAS is the
+ * pthread build, whose worker threads spin for ~2^28 cycles (0.1 s)
+ * after every threaded call; any OpenMP region between two sgemm calls
+ * then shares its core with a spinning OpenBLAS worker. Measured on
+ * ResNet-50 forward+backward at 512x512 (2 cores, chrt): the BN/ReLU
+ * backward passes took 123 ms with 1 and with 2 threads (no speed-up at
+ * all), 75 ms with OPENBLAS_THREAD_TIMEOUT=4 (workers sleep at once, but
+ * then every sgemm pays their wake-up: the convolutions got slower).
+ * With OpenBLAS at one thread no worker spins. Calling the pthread build
+ * from several threads at once is safe when it runs one thread: its gemm
+ * then computes in the calling thread (interface/gemm.c, nthreads == 1)
+ * with a buffer from blas_memory_alloc, which takes a lock (or a
+ * thread-local table) in SMP builds, and openblas_set_num_threads(1) only
+ * sets blas_cpu_number (0.3.21, NO_AFFINITY as Debian builds it; checked
+ * in driver/others/blas_server.c and memory.c). The switch is made only
+ * for the pthread build (openblas_get_parallel() == 1) and only outside
+ * OpenMP regions; the OpenMP build runs sgemm single-threaded inside
+ * OpenMP regions by itself, the serial build has nothing to switch.
+ * test-nn checks the pieces against the naive convolution and against
+ * one whole sgemm, and the results for 1 and 2 (and 3) threads. */
 #include <string.h>
 
 #include <cblas.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #include "conv.h"
 #include "err.h"
@@ -56,6 +83,84 @@
  * the epilogue in parallel beats it on one thread.) */
 #define TILE_TARGET (1L << 20)
 #define OUT_TARGET (1L << 20)
+
+/* ------------------------------------------------------------------------
+ * Products (see Threads above). A product of at least PSGEMM_MIN
+ * multiply-adds is cut into an even number (at most PIECES_MAX) of
+ * pieces along the longer of its rows and columns, each piece a multiple
+ * of 16 wide and at least PIECE_COLS columns or PIECE_ROWS rows (two
+ * pieces when there is room for no more); one thread multiplies each
+ * piece. (The inner dimension is never cut: no partial sums.) */
+#define PSGEMM_MIN (1L << 21)
+#define PIECES_MAX 8
+#define PIECE_COLS 256
+#define PIECE_ROWS 64
+
+/* Switch OpenBLAS to one thread for the duration of a convolution (pthread
+ * build, outside OpenMP regions); returns what to restore. */
+static int blas_solo_begin(void)
+{
+#ifdef _OPENMP
+    if (omp_in_parallel()) return 0;
+#endif
+    if (openblas_get_parallel() != 1) return 0;
+    int n = openblas_get_num_threads();
+    if (n > 1) openblas_set_num_threads(1);
+    return n;
+}
+
+static void blas_solo_end(int n)
+{
+    if (n > 1) openblas_set_num_threads(n);
+}
+
+/* Pieces of a dimension of length dim: an even number (or 1), at most
+ * PIECES_MAX, each at least unit long and a multiple of align (but two
+ * pieces whenever dim holds two aligned ones); *step the
+ * length of every piece but the last. */
+static int pieces_of(long dim, long unit, long align, long *step)
+{
+    long np = SFC_MIN((long)PIECES_MAX, dim / unit);
+    if (np > 1) np &= ~1L;
+    if (np < 2) np = dim >= 2 * align ? 2 : 1;
+    long st = (dim + np - 1) / np;
+    st = (st + align - 1) / align * align;
+    *step = st;
+    return (int)((dim + st - 1) / st);
+}
+
+/* cblas_sgemm (row major) cut into pieces run by the OpenMP threads. */
+static void psgemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int M,
+                   int N, int K, float alpha, const float *A, int lda,
+                   const float *B, int ldb, float beta, float *C, int ldc)
+{
+    int alongN = N >= M;
+    long step = alongN ? N : M;
+    int np = 1;
+    if ((double)M * N * K >= (double)PSGEMM_MIN)
+        np = pieces_of(alongN ? N : M, alongN ? PIECE_COLS : PIECE_ROWS, 16,
+                       &step);
+    if (np == 1) {
+        cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb,
+                    beta, C, ldc);
+        return;
+    }
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < np; i++) {
+        long o = i * step;
+        if (alongN) {
+            int n = (int)SFC_MIN(step, N - o);
+            const float *b = tb == CblasTrans ? B + o * ldb : B + o;
+            cblas_sgemm(CblasRowMajor, ta, tb, M, n, K, alpha, A, lda, b, ldb,
+                        beta, C + o, ldc);
+        } else {
+            int m = (int)SFC_MIN(step, M - o);
+            const float *a = ta == CblasTrans ? A + o : A + o * lda;
+            cblas_sgemm(CblasRowMajor, ta, tb, m, N, K, alpha, a, lda, B, ldb,
+                        beta, C + o * ldc, ldc);
+        }
+    }
+}
 
 /* How one convolution is lowered; depends on the shape only (not on N or
  * the thread count), so results are reproducible. */
@@ -453,18 +558,6 @@ static void epi_row(const struct sfc_conv2d_epilogue *ep, int o, float *y,
     }
 }
 
-/* The epilogue over a band of OC rows of n columns: row o of y, src and
- * res starts at o*ld. */
-static void epilogue(const struct sfc_conv2d_epilogue *ep, float *y,
-                     const float *src, const float *res, long ld, int OC,
-                     long n)
-{
-#pragma omp parallel for schedule(static) if ((long)OC * n >= PAR_MIN_WORK)
-    for (int o = 0; o < OC; o++)
-        epi_row(ep, o, y + (size_t)o * ld, src + (size_t)o * ld,
-                res ? res + (size_t)o * ld : NULL, n);
-}
-
 /* From the batched product buf (OC, nimg*ohw): v = buf + b (b may be
  * NULL) per plane of y (nimg, OC, ohw); pre (if not NULL) = v; then y += v
  * (acc), or y = the epilogue of v (ep), or y = v. */
@@ -601,7 +694,7 @@ static void wino_weights(float *U, const float *w, int OC, int C)
     float gg[WX * 9];
     wino_gg(gg);
     const int n = OC * C;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, WX, n, 9, 1.0f, gg,
+    psgemm(CblasNoTrans, CblasTrans, WX, n, 9, 1.0f, gg,
                 9, w, 9, 0.0f, U, (int)WSTRIDE(n));
 }
 
@@ -611,7 +704,7 @@ static void wino_weights_grad(float *dw, const float *dU, int OC, int C)
     float gg[WX * 9];
     wino_gg(gg);
     const int n = OC * C;
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, 9, WX, 1.0f, dU,
+    psgemm(CblasTrans, CblasNoTrans, n, 9, WX, 1.0f, dU,
                 (int)WSTRIDE(n), gg, 9, 1.0f, dw, 9);
 }
 
@@ -819,6 +912,9 @@ static void wino_forward(const struct sfc_conv2d *c, float *y,
         int g1 = SFC_MIN(G, g0 + p.rows);
         long T = (long)(g1 - g0) * p.tw;
         wino_input(c, &p, V, T, x, H, W, g0, g1);
+        /* the 16 products are the pieces (see Threads) */
+#pragma omp parallel for schedule(static) \
+    if ((double)OC * C * T * WX >= (double)PSGEMM_MIN)
         for (int xi = 0; xi < WX; xi++) {
             int r = xi / 4, q = xi % 4, fx = xi;
             if (flip) fx = (r == 0 ? 3 : r == 3 ? 0 : r) * 4 +
@@ -849,6 +945,8 @@ static void wino_dw(const struct sfc_conv2d *c, float *dw, const float *dy,
         long T = (long)(g1 - g0) * p.tw;
         wino_input(c, &p, V, T, x, H, W, g0, g1);
         wino_dy(c, &p, dM, T, dy, g0, g1);
+#pragma omp parallel for schedule(static) \
+    if ((double)OC * C * T * WX >= (double)PSGEMM_MIN)
         for (int xi = 0; xi < WX; xi++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, C,
                         (int)T, 1.0f, dM + (size_t)xi * WSTRIDE((size_t)OC * T), (int)T,
@@ -881,7 +979,7 @@ static void forward_core(const struct sfc_conv2d *c, float *y,
             int cols = (int)(g * p.ohw);
             float *col = scratch, *buf = scratch + (size_t)ckk * cols;
             im2col(c, col, cols, x + n0 * xs, g, H, W, p.OW, 0, p.OH);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, cols,
+            psgemm(CblasNoTrans, CblasNoTrans, OC, cols,
                         ckk, 1.0f, w, ckk, col, cols, 0.0f, buf, cols);
             scatter(y + n0 * ys, buf, b, g, OC, p.ohw, ep,
                     res ? res + n0 * ys : NULL, pre ? pre + n0 * ys : NULL,
@@ -889,6 +987,11 @@ static void forward_core(const struct sfc_conv2d *c, float *y,
         }
         return;
     }
+    /* one image at a time in bands; a band's pieces (output columns of a
+     * 1x1, whole output rows otherwise) each go through im2col, sgemm
+     * and the epilogue on one thread while they are in its cache */
+    const long unit = p.pw ? PIECE_COLS
+                           : SFC_MAX(1L, (PIECE_COLS + p.OW - 1) / p.OW);
     for (int n = 0; n < N; n++) {
         float *yn = y + n * ys;
         float *dst = pre ? pre + n * ys : yn; /* where sgemm writes */
@@ -896,28 +999,41 @@ static void forward_core(const struct sfc_conv2d *c, float *y,
         const float *rn = res ? res + n * ys : NULL;
         for (long q0 = 0; q0 < p.ohw; q0 += p.bcols) {
             int nc = (int)SFC_MIN(p.bcols, p.ohw - q0);
-            float beta = acc ? 1.0f : 0.0f;
-            if (b) {
-#pragma omp parallel for schedule(static) if ((long)OC * nc >= PAR_MIN_WORK)
-                for (int o = 0; o < OC; o++)
-                    for (int q = 0; q < nc; q++)
-                        dst[(size_t)o * ldy + q0 + q] = b[o];
-                beta = 1.0f;
+            long len = p.pw ? nc : nc / p.OW, step = len; /* pieces of len */
+            int np = 1;
+            if ((double)OC * nc * ckk >= (double)PSGEMM_MIN)
+                np = pieces_of(len, unit, p.pw ? 16 : 1, &step);
+#pragma omp parallel for schedule(static) if (np > 1)
+            for (int i = 0; i < np; i++) {
+                long a = i * step, m = SFC_MIN(step, len - a);
+                if (!p.pw) a *= p.OW, m *= p.OW; /* rows -> columns */
+                float beta = acc ? 1.0f : 0.0f;
+                if (b) {
+                    for (int o = 0; o < OC; o++)
+                        for (long q = 0; q < m; q++)
+                            dst[(size_t)o * ldy + q0 + a + q] = b[o];
+                    beta = 1.0f;
+                }
+                if (p.pw) {
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC,
+                                (int)m, ckk, 1.0f, w, ckk, xn + q0 + a, ldy,
+                                beta, dst + q0 + a, ldy);
+                } else {
+                    int oh0 = (int)((q0 + a) / p.OW);
+                    float *col = scratch + (size_t)ckk * a;
+                    im2col(c, col, m, xn, 1, H, W, p.OW, oh0,
+                           oh0 + (int)(m / p.OW));
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC,
+                                (int)m, ckk, 1.0f, w, ckk, col, (int)m, beta,
+                                dst + q0 + a, ldy);
+                }
+                if (ep)
+                    for (int o = 0; o < OC; o++) {
+                        size_t r = (size_t)o * ldy + q0 + a;
+                        epi_row(ep, o, yn + r, dst + r, rn ? rn + r : NULL,
+                                m);
+                    }
             }
-            if (p.pw) {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, nc,
-                            ckk, 1.0f, w, ckk, xn + q0, ldy, beta, dst + q0,
-                            ldy);
-            } else {
-                int oh0 = (int)(q0 / p.OW), oh1 = oh0 + nc / p.OW;
-                im2col(c, scratch, nc, xn, 1, H, W, p.OW, oh0, oh1);
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, OC, nc,
-                            ckk, 1.0f, w, ckk, scratch, nc, beta, dst + q0,
-                            ldy);
-            }
-            if (ep)
-                epilogue(ep, yn + q0, dst + q0, rn ? rn + q0 : NULL, ldy, OC,
-                         nc);
         }
     }
 }
@@ -926,7 +1042,9 @@ void sfc_conv2d_forward(const struct sfc_conv2d *c, float *y, const float *x,
                         const float *w, const float *b, int N, int H, int W,
                         float *scratch)
 {
+    int nt = blas_solo_begin();
     forward_core(c, y, x, w, b, N, H, W, scratch, NULL, 0);
+    blas_solo_end(nt);
 }
 
 void sfc_conv2d_forward_ex(const struct sfc_conv2d *c, float *y,
@@ -934,7 +1052,9 @@ void sfc_conv2d_forward_ex(const struct sfc_conv2d *c, float *y,
                            int N, int H, int W, float *scratch,
                            const struct sfc_conv2d_epilogue *ep)
 {
+    int nt = blas_solo_begin();
     forward_core(c, y, x, w, b, N, H, W, scratch, ep, 0);
+    blas_solo_end(nt);
 }
 
 /* dw += dL/dw of `g` images at once through the batched layout, and
@@ -949,11 +1069,11 @@ static void backward_group(const struct sfc_conv2d *c, const struct plan *p,
     gather(buf, dy, g, OC, p->ohw);
     if (dw) {
         im2col(c, col, cols, x, g, H, W, p->OW, 0, p->OH);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC, ckk, cols,
+        psgemm(CblasNoTrans, CblasTrans, OC, ckk, cols,
                     1.0f, buf, cols, col, cols, 1.0f, dw, ckk);
     }
     if (dx) {
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk, cols, OC,
+        psgemm(CblasTrans, CblasNoTrans, ckk, cols, OC,
                     1.0f, w, ckk, buf, cols, 0.0f, col, cols);
         col2im_add(c, dx, col, cols, g, H, W, p->OW, 0, p->OH);
     }
@@ -982,10 +1102,10 @@ static void backward_dx_transposed(const struct sfc_conv2d *c, float *dx,
     forward_core(&t, dx, dy, wt, NULL, N, OH, OW, scratch + nwt, NULL, !set);
 }
 
-void sfc_conv2d_backward_ex(const struct sfc_conv2d *c, float *dx, float *dw,
-                            float *db, const float *dy, const float *x,
-                            const float *w, int N, int H, int W,
-                            float *scratch, int flags)
+static void backward_core(const struct sfc_conv2d *c, float *dx, float *dw,
+                          float *db, const float *dy, const float *x,
+                          const float *w, int N, int H, int W,
+                          float *scratch, int flags)
 {
     const struct plan p = make_plan(c, H, W);
     const int OC = c->OC, ckk = p.ckk, ldy = (int)p.ohw;
@@ -1033,11 +1153,11 @@ void sfc_conv2d_backward_ex(const struct sfc_conv2d *c, float *dx, float *dw,
             float *dxn = dxc ? dxc + n * xs : NULL;
             if (p.pw) {
                 if (dw)
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC,
+                    psgemm(CblasNoTrans, CblasTrans, OC,
                                 ckk, ldy, 1.0f, dyn, ldy, xn, ldy, 1.0f, dw,
                                 ckk);
                 if (dxn)
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk,
+                    psgemm(CblasTrans, CblasNoTrans, ckk,
                                 ldy, OC, 1.0f, w, ckk, dyn, ldy,
                                 set ? 0.0f : 1.0f, dxn, ldy);
                 continue;
@@ -1048,12 +1168,12 @@ void sfc_conv2d_backward_ex(const struct sfc_conv2d *c, float *dx, float *dw,
                 const float *dyt = dyn + q0;
                 if (dw) {
                     im2col(c, scratch, ncol, xn, 1, H, W, p.OW, oh0, oh1);
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, OC,
+                    psgemm(CblasNoTrans, CblasTrans, OC,
                                 ckk, ncol, 1.0f, dyt, ldy, scratch, ncol,
                                 1.0f, dw, ckk);
                 }
                 if (dxn) {
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk,
+                    psgemm(CblasTrans, CblasNoTrans, ckk,
                                 ncol, OC, 1.0f, w, ckk, dyt, ldy, 0.0f,
                                 scratch, ncol);
                     col2im_add(c, dxn, scratch, ncol, 1, H, W, p.OW, oh0,
@@ -1064,6 +1184,16 @@ void sfc_conv2d_backward_ex(const struct sfc_conv2d *c, float *dx, float *dw,
     }
     if (dx && !dxc)
         backward_dx_transposed(c, dx, dy, w, N, p.OH, p.OW, scratch, set);
+}
+
+void sfc_conv2d_backward_ex(const struct sfc_conv2d *c, float *dx, float *dw,
+                            float *db, const float *dy, const float *x,
+                            const float *w, int N, int H, int W,
+                            float *scratch, int flags)
+{
+    int nt = blas_solo_begin();
+    backward_core(c, dx, dw, db, dy, x, w, N, H, W, scratch, flags);
+    blas_solo_end(nt);
 }
 
 void sfc_conv2d_backward(const struct sfc_conv2d *c, float *dx, float *dw,

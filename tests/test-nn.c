@@ -503,6 +503,15 @@ static void check_random_shapes(void)
     check_shape(&r, (struct sfc_conv2d){6, 5, 1, 2, 0, 1}, 7, 9, 11, 0);
     check_shape(&r, (struct sfc_conv2d){3, 4, 1, 1, 0, 1}, 2, 32, 33, 1);
     check_shape(&r, (struct sfc_conv2d){3, 4, 3, 1, 1, 1}, 2, 33, 32, 0);
+    /* products large enough to be cut into pieces (conv.c psgemm, at
+     * least PSGEMM_MIN multiply-adds): 1x1 with six column pieces and a
+     * short last one, dw cut along its columns (C >= OC) and along its
+     * rows (OC > C); 3x3 bands cut into pieces of output rows, stride 1
+     * and 2 */
+    check_shape(&r, (struct sfc_conv2d){48, 40, 1, 1, 0, 1}, 1, 40, 41, 1);
+    check_shape(&r, (struct sfc_conv2d){24, 72, 1, 1, 0, 1}, 1, 40, 41, 0);
+    check_shape(&r, (struct sfc_conv2d){16, 24, 3, 1, 1, 1}, 1, 40, 41, 1);
+    check_shape(&r, (struct sfc_conv2d){16, 24, 3, 2, 1, 1}, 1, 80, 81, 0);
     /* strided rows too long for the phase buffer (conv.c MAXROW): the
      * gather path */
     check_shape(&r, (struct sfc_conv2d){2, 2, 3, 2, 1, 1}, 1, 3, 4200, 1);
