@@ -760,6 +760,7 @@ void sfc_resnet_backward(struct sfc_resnet *net,
         if (!gin) continue; /* no gradient reaches this block */
         float *spare = gin == net->g[0] ? net->g[1] : net->g[0];
         gin = block_backward(net, k, gin, spare, k > first || frozen == 0);
+        if (net->grad_ready) net->grad_ready(net->grad_ready_ctx, B->dw1);
     }
     if (frozen > 0) return;
     /* the stem */
@@ -786,4 +787,5 @@ void sfc_resnet_backward(struct sfc_resnet *net,
     sfc_conv2d_backward(&net->conv1, NULL, net->dw0, NULL, net->gstem,
                         net->x_in, net->w0, N, net->H, net->W, net->scratch);
     tick(net, &t, 0, 1, SFC_RESNET_OP_C1);
+    if (net->grad_ready) net->grad_ready(net->grad_ready_ctx, net->dw0);
 }

@@ -100,6 +100,12 @@ struct sfc_resnet {
      * backward ([1]) add wall seconds per operation (enum sfc_resnet_op;
      * the stem's convolution counts as SFC_RESNET_OP_C1). */
     double (*prof)[2][5];
+    /* Optional (data-parallel overlap, lib/dist.h): NULL, or called by
+     * sfc_resnet_backward after each block's backward (and the stem's)
+     * with from = the first gradient of that block: from there to the end
+     * of the backbone's gradients this backward writes nothing more. */
+    void (*grad_ready)(void *ctx, const float *from);
+    void *grad_ready_ctx;
 };
 
 enum sfc_resnet_op {

@@ -818,12 +818,21 @@ void sfc_sfcnet_accumulate(struct sfc_sfcnet *net, const float *img,
     int C = net->cfg.C, lo, hi, wlo;
     int count = sfc_sfcnet_micro_chunk(n, micro, 0, &lo, &hi, &wlo);
     int m = hi - lo;
+    /* the backward that runs last: the last chunk's second scale if any
+     * (as in pass) */
+    int lastbb = (flags & (SFC_LOSS_SCALE2 | SFC_LOSS_PDW | SFC_LOSS_WDW)) != 0;
     for (int k = 0; k < count; k++) {
         sfc_sfcnet_micro_chunk(n, micro, k, &lo, &hi, &wlo);
+        for (int s = 0; s < 2; s++) {
+            int on = k == count - 1 && s == lastbb;
+            net->bb[s].grad_ready = on ? net->grad_ready : NULL;
+            net->bb[s].grad_ready_ctx = net->grad_ready_ctx;
+        }
         pass(net, img + (size_t)wlo * 3 * S * S, label + (size_t)wlo * C,
              box + (size_t)wlo * S * S, dc, m, lo - wlo, hi - lo, N, S, flags,
              out);
     }
+    net->bb[0].grad_ready = net->bb[1].grad_ready = NULL;
 }
 
 void sfc_sfcnet_step(struct sfc_sfcnet *net, const float *img,

@@ -79,6 +79,13 @@ struct sfc_sfcnet {
     float *dw_cls, *dw_f9, *dw_side[4];
     struct sfc_sfcnet_act act[2];
     struct sfc_sfcnet_work work;
+    /* Optional (data-parallel overlap, lib/dist.h): NULL, or called
+     * during the last backward of sfc_sfcnet_accumulate (its last
+     * micro-batch's last scale) after each backbone block, with from = a
+     * gradient from which on to the end of the block (heads included)
+     * the call writes nothing more. */
+    void (*grad_ready)(void *ctx, const float *from);
+    void *grad_ready_ctx;
 };
 
 int sfc_sfcnet_init(struct sfc_sfcnet *net, const struct sfc_sfcnet_config *cfg);

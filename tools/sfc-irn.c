@@ -23,6 +23,7 @@
 #include "resnet.h"
 #include "safetensors.h"
 #include "sfc.h"
+#include "trainer.h"
 #include "voc.h"
 
 #define FAIL() sfc_die_errmsg()
@@ -499,6 +500,9 @@ static int cmd_train(int argc, char **argv)
         run = sfc_db_run_begin(db, "sfc-irn train", cl.seed, cfgjson);
         free(cfgjson);
         if (run < 0) FAIL();
+        /* a stop by SIGTERM/SIGINT/SIGHUP (mpirun ending the job after
+         * a rank failed, scancel, Ctrl-C) marks the row failed */
+        if (sfc_trainer_guard_run(cl.db, run)) RUN_FAIL();
     }
 
     size_t S2 = (size_t)cl.crop * cl.crop, gg = (size_t)g * g;
@@ -595,6 +599,7 @@ static int cmd_train(int argc, char **argv)
             sfc_warn("cannot remove '%s'", ckpt);
     }
     if (db && sfc_db_run_end(db, run, SFC_RUN_OK)) RUN_FAIL();
+    sfc_trainer_unguard();
 
     free(x);
     free(grid);

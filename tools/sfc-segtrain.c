@@ -22,6 +22,7 @@
 #include "safetensors.h"
 #include "segaug.h"
 #include "sfc.h"
+#include "trainer.h"
 
 #define FAIL() sfc_die_errmsg()
 #define RUN_FAIL() sfc_db_run_die(db, run)
@@ -448,6 +449,9 @@ static int cmd_train(int argc, char **argv)
         run = sfc_db_run_begin(db, "sfc-segtrain train", cl.seed, cfgjson);
         free(cfgjson);
         if (run < 0) FAIL();
+        /* a stop by SIGTERM/SIGINT/SIGHUP (mpirun ending the job after
+         * a rank failed, scancel, Ctrl-C) marks the row failed */
+        if (sfc_trainer_guard_run(cl.db, run)) RUN_FAIL();
     }
     size_t S2 = (size_t)cl.crop * cl.crop;
     float *x = sfc_xmalloc(sizeof(float) * 3 * S2 * SFC_MAX(nb, 1));
@@ -490,15 +494,22 @@ static int cmd_train(int argc, char **argv)
         sfc_dist_sum_double(count, (size_t)nmsc + 1);
         double loss = 0;
         sfc_deeplab_zero_grad(&net);
+        /* ONE sum over ranks of the gradient block (its trained span),
+         * overlapped with the last backward (the last micro-batch's last
+         * scale; the heads sit after the backbone in the block) */
+        sfc_dist_sum_start(net.grads + span_off, span_len);
         for (int m0 = 0; m0 < nb; m0 += mb) {
             int m = SFC_MIN(mb, nb - m0);
             if (sfc_deeplab_plan(&net, m, cl.crop, cl.crop, nmsc, msc, 1))
                 RUN_FAIL();
+            struct sfc_resnet *lastbb = &net.sc[nmsc - 1].bb;
+            if (m0 + mb >= nb && sfc_dist_overlap())
+                lastbb->grad_ready = sfc_dist_grad_ready;
             loss += sfc_deeplab_train(&net, x + m0 * 3 * S2, lab + m0 * S2,
                                       count, NULL);
+            lastbb->grad_ready = NULL;
         }
-        /* ONE sum over ranks of the gradient block (its trained span) */
-        sfc_dist_sum_float(net.grads + span_off, span_len);
+        sfc_dist_sum_finish();
         sfc_dist_sum_double(&loss, 1);
         double gnorm = sfc_sgd_grad_norm(&opt, net.grads);
         sfc_sgd_step(&opt, net.params, net.grads);
@@ -528,6 +539,7 @@ static int cmd_train(int argc, char **argv)
             sfc_warn("cannot remove '%s'", ckpt);
     }
     if (db && sfc_db_run_end(db, run, SFC_RUN_OK)) FAIL();
+    sfc_trainer_unguard();
     free(x);
     free(lab);
     free(perm);

@@ -15,6 +15,7 @@
 #include "safetensors.h"
 #include "sfc.h"
 #include "sfcnet.h"
+#include "trainer.h"
 
 static const char *const usage[] = {
     "sfc-trainstep --db FILE --out DIR [options]",
@@ -264,6 +265,7 @@ int main(int argc, char **argv)
     struct sfc_rng rng;
     sfc_rng_seed(&rng, (uint64_t)cl.seed);
     sfc_sfcnet_init_random(&net, &rng);
+    if (sfc_dist_overlap()) net.grad_ready = sfc_dist_grad_ready;
     if (root && cl.weights && sfc_sfcnet_load(&net, cl.weights, 1))
         sfc_die_errmsg();
 
@@ -322,6 +324,9 @@ int main(int argc, char **argv)
     if (root && (run = sfc_db_run_begin(db, "sfc-trainstep", cl.seed,
                                         config)) < 0)
         sfc_die_errmsg();
+    /* a stop by SIGTERM/SIGINT/SIGHUP (mpirun ending the job after a
+     * rank failed, scancel, Ctrl-C) marks the row failed */
+    if (root && sfc_trainer_guard_run(cl.db, run)) sfc_db_run_die(db, run);
 
     int use_bank = !cl.baseline && !cl.no_ibr;
     int S = (int)crop;
@@ -404,11 +409,13 @@ int main(int argc, char **argv)
         if (t < cl.pdw_warmup) f &= ~(unsigned)SFC_LOSS_PDW;
         struct sfc_sfc_losses L = {0, 0, 0};
         memset(net.grads, 0, sizeof(float) * net.pb.size);
+        /* ONE sum over ranks of the gradient block (its trained span),
+         * overlapped with the backward pass from its last block down */
+        sfc_dist_sum_start(net.grads + span_off, span_len);
         if (hi > lo)
             sfc_sfcnet_accumulate(&net, img, lab + (size_t)lo * C, box, dc,
                                   hi - lo, N, S, cl.micro, f, &L);
-        /* ONE sum over ranks of the gradient block (its trained span) */
-        sfc_dist_sum_float(net.grads + span_off, span_len);
+        sfc_dist_sum_finish();
         if (nrank > 1) {
             double l3[3] = {L.cls, L.pdw, L.wdw};
             sfc_dist_sum_double(l3, 3);
@@ -460,6 +467,7 @@ int main(int argc, char **argv)
         printf("%s\n", final);
     }
     if (root && sfc_db_run_end(db, run, SFC_RUN_OK)) sfc_db_run_die(db, run);
+    sfc_trainer_unguard();
     free(it);
     free(img);
     free(box);

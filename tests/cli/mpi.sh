@@ -33,7 +33,7 @@ need_mpi() {
         rc=$?
         check "refused: exit status $rc" test "$rc" -ne 0
         check "the refusal names the cause" grep -q \
-            "^sfc-segtrain: started as one of 2 ranks, but built without MPI" \
+            "^sfc-segtrain: started as one of 2 tasks (OMPI_COMM_WORLD_SIZE=2), but built without MPI" \
             "$T/.err"
         finish
         exit

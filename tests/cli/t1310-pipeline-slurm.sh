@@ -174,5 +174,39 @@ check "voc: same metrics" test "$(sqlite3 "$P/sfc.db" "$metrics")" = \
     "$(sqlite3 "$K/sfc.db" "$metrics")"
 check "voc: db integrity" test "$(sqlite3 "$K/sfc.db" \
     "PRAGMA integrity_check")" = ok
+
+# 3. data-parallel training as srun tasks. Without --mpi=pmix the 2 tasks
+#    are two one-rank copies: each refuses (t1103) before touching a file.
+#    With it (the MPI build, Slurm's PMIx plugin) they are one job of 2
+#    ranks and train the weights of a plain run, within 1e-5.
+G=$T/dp
+expect_ok sfc-toygen --out "$G/toy" --size 32 --train 8 --val 2 \
+    --classes 3 --seed 3 -q
+expect_ok sfc-ingest --db "$G/db" -q "$G/toy"
+expect_ok sfc-sample --db "$G/db" --split train --epochs 1 --batch 4 \
+    --draws 0 --crop 32 --seed 1 -q
+cp "$G/db" "$G/db.before"
+NET="--blocks 1,1,1,1 --width 4"
+srun -n 2 sfc-trainstep --db "$G/db" --out "$G/bad" $NET >"$T/.out" \
+    2>"$T/.err"
+check "srun without pmix: refused" test $? -ne 0
+check "srun without pmix: each task says why" test "$(grep -c \
+    '^sfc-trainstep: started as one of 2 tasks (SLURM_STEP_NUM_TASKS=2)' \
+    "$T/.err")" = 2
+same_bytes "$G/db.before" "$G/db"
+check "srun without pmix: no output" test ! -e "$G/bad"
+if [ "${SFC_MPI:-1}" = 1 ] && srun --mpi=list 2>&1 | grep -qw pmix; then
+    expect_ok sfc-trainstep --db "$G/db" --out "$G/plain" $NET -q
+    expect_ok env OMPI_MCA_btl=self,vader \
+        OMPI_MCA_btl_vader_single_copy_mechanism=none OMP_NUM_THREADS=1 \
+        OPENBLAS_NUM_THREADS=1 srun -n 2 --mpi=pmix sfc-trainstep \
+        --db "$G/db" --out "$G/pmix" $NET
+    stderr_has "sfc-trainstep: 2 ranks, 2 steps"
+    check "srun --mpi=pmix: 2 ranks train the plain run's weights" \
+        /usr/bin/python3 tests/cli/st-close.py "$G/plain/final.safetensors" \
+        "$G/pmix/final.safetensors"
+elif [ -n "${CI:-}" ]; then
+    fail "srun has no pmix plugin, or the tools are built without MPI"
+fi
 check "no job left" test -z "$(squeue -h -o %i)"
 finish
