@@ -18,6 +18,13 @@
  *                    operation (conv1, conv2, conv3, downsample, other)
  *                    on stderr, and the rest (ASPP head, resizing,
  *                    fusion)
+ *         dilconv    the dilated 3x3 convolutions of layer3 (256 ch,
+ *                    dilation 2) and layer4 (512 ch, dilation 4) alone,
+ *                    one image, at the map sizes of training (321 crop at
+ *                    scales 1, 0.75, 0.5) and prediction (500x375 at 1.5,
+ *                    1, 0.75, 0.5): median ms of forward, dx and dw by
+ *                    im2col and by Winograd on the polyphase sub-images
+ *                    (lib/conv_dilated.c), one line per shape
  * Random weights and inputs (the cost does not depend on them). Prints one
  * line: mode, median seconds (per step for train: the first run includes the
  * planning; per image for predict: runs after a first planning run),
@@ -28,6 +35,8 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "conv.h"
+#include "conv_dilated.h"
 #include "deeplab.h"
 #include "err.h"
 #include "optim.h"
@@ -90,16 +99,89 @@ static void prof_stop(struct sfc_deeplab *net)
     }
 }
 
+static double median(double *t, int n)
+{
+    qsort(t, (size_t)n, sizeof *t, cmp_double);
+    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
+/* bench-seg dilconv: im2col vs the phase path per shape (see the top). */
+static int dilconv(int runs)
+{
+    static const int shapes[][4] = {/* C, d, H, W */
+        {256, 2, 41, 41}, {256, 2, 31, 31}, {256, 2, 21, 21},
+        {256, 2, 71, 94}, {256, 2, 47, 63}, {256, 2, 36, 47},
+        {256, 2, 24, 32}, {512, 4, 41, 41}, {512, 4, 31, 31},
+        {512, 4, 21, 21}, {512, 4, 71, 94}, {512, 4, 47, 63},
+        {512, 4, 36, 47}, {512, 4, 24, 32}, {512, 2, 41, 41},
+        {512, 2, 47, 63}};
+    struct sfc_rng rng;
+    sfc_rng_seed(&rng, 3);
+    printf("dilconv C d HxW  fwd: im2col phases  dx: im2col phases  "
+           "dw: im2col phases (ms)\n");
+    for (size_t k = 0; k < SFC_ARRAY_LEN(shapes); k++) {
+        const int C = shapes[k][0], d = shapes[k][1];
+        const int H = shapes[k][2], W = shapes[k][3];
+        struct sfc_conv2d c = {C, C, 3, 1, d, d};
+        size_t nx = (size_t)C * H * W, nw = (size_t)C * C * 9;
+        float *x = sfc_xmalloc(sizeof(float) * nx);
+        float *dy = sfc_xmalloc(sizeof(float) * nx);
+        float *y = sfc_xmalloc(sizeof(float) * nx);
+        float *dx = sfc_xmalloc(sizeof(float) * nx);
+        float *w = sfc_xmalloc(sizeof(float) * nw);
+        float *dw = sfc_xcalloc(nw, sizeof(float));
+        float *scratch = sfc_xmalloc(sizeof(float) *
+                                     sfc_conv2d_scratch(&c, H, W));
+        for (size_t i = 0; i < nx; i++) x[i] = (float)sfc_rng_normal(&rng);
+        for (size_t i = 0; i < nx; i++) dy[i] = (float)sfc_rng_normal(&rng);
+        for (size_t i = 0; i < nw; i++)
+            w[i] = (float)(sfc_rng_normal(&rng) * 0.02);
+        double ms[3][2];
+        for (int a = 0; a < 2; a++) {
+            sfc_conv2d_set_algo(a ? SFC_CONV2D_WINOGRAD : SFC_CONV2D_IM2COL);
+            for (int op = 0; op < 3; op++) {
+                double t[51];
+                for (int r = -1; r < runs; r++) { /* r -1 warms up */
+                    double t0 = sfc_now();
+                    if (op == 0)
+                        sfc_conv2d_forward(&c, y, x, w, NULL, 1, H, W,
+                                           scratch);
+                    else if (op == 1)
+                        sfc_conv2d_backward_ex(&c, dx, NULL, NULL, dy, NULL,
+                                               w, 1, H, W, scratch,
+                                               SFC_CONV2D_DX_SET);
+                    else
+                        sfc_conv2d_backward(&c, NULL, dw, NULL, dy, x, w, 1,
+                                            H, W, scratch);
+                    if (r >= 0) t[r] = sfc_now() - t0;
+                }
+                ms[op][a] = median(t, runs) * 1e3;
+            }
+        }
+        sfc_conv2d_set_algo(SFC_CONV2D_AUTO);
+        printf("dilconv %d %d %dx%d  %.2f %.2f  %.2f %.2f  %.2f %.2f\n", C,
+               d, W, H, ms[0][0], ms[0][1], ms[1][0], ms[1][1], ms[2][0],
+               ms[2][1]);
+        fflush(stdout);
+        free(x), free(dy), free(y), free(dx), free(w), free(dw);
+        free(scratch);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr, "usage: bench-seg train|predict|predictflip|"
-                        "profile|profileflip|profiletrain [runs]\n");
+                        "profile|profileflip|profiletrain|dilconv [runs]\n");
         return 2;
     }
     const char *mode = argv[1];
     int runs = argc > 2 ? atoi(argv[2]) : 1;
     if (runs < 1 || runs > 50) runs = 1;
+    if (!strcmp(mode, "dilconv")) return dilconv(runs);
+    const char *de = getenv("SFC_BENCH_DILATED");
+    if (de && !strcmp(de, "0")) sfc_conv2d_dilated_enable(0);
     const char *me = getenv("SFC_BENCH_MICRO");
     int micro = me ? atoi(me) : 1;
     if (micro < 1 || 10 % micro) micro = 1;

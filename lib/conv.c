@@ -60,6 +60,7 @@
 #endif
 
 #include "conv.h"
+#include "conv_dilated.h"
 #include "err.h"
 #include "util.h" /* defines: SFC_MIN */
 
@@ -216,6 +217,9 @@ static struct sfc_conv2d transposed(const struct sfc_conv2d *c)
 static int wino_ok(const struct sfc_conv2d *c);
 static int wino_applies(const struct sfc_conv2d *c);
 static size_t wino_scratch(const struct sfc_conv2d *c, int H, int W);
+/* Dilated 3x3 stride-1 convolutions with padding = dilation by the
+ * Winograd path on their polyphase sub-images (conv_dilated.c). */
+static int dil_ok(const struct sfc_conv2d *c, int H, int W);
 
 /* Scratch of the forward. Single-image path: the column band (ckk, bcols).
  * Batched path: the columns of `group` images (ckk, group*ohw), then a
@@ -231,6 +235,8 @@ static size_t fwd_scratch(const struct sfc_conv2d *c, int H, int W)
     size_t s = single > batched ? single : batched;
     /* either path, whatever sfc_conv2d_set_algo says */
     if (wino_applies(c)) s = SFC_MAX(s, wino_scratch(c, H, W));
+    if (sfc_conv2d_dilated_applies(c))
+        s = SFC_MAX(s, sfc_conv2d_dilated_scratch(c, H, W));
     return s;
 }
 
@@ -643,6 +649,14 @@ static int wino_ok(const struct sfc_conv2d *c)
            (c->C >= WINO_MIN_CH && c->OC >= WINO_MIN_CH);
 }
 
+static int dil_ok(const struct sfc_conv2d *c, int H, int W)
+{
+    const struct sfc_conv2d u = {c->C, c->OC, 3, 1, 1, 1};
+    return sfc_conv2d_dilated_applies(c) && wino_ok(&u) &&
+           (conv_algo == SFC_CONV2D_WINOGRAD ||
+            sfc_conv2d_dilated_pays(c, H, W));
+}
+
 struct wplan {
     int OH, OW, th, tw; /* output size, tile rows and columns per image */
     int rows;           /* global tile rows per band */
@@ -971,6 +985,10 @@ static void forward_core(const struct sfc_conv2d *c, float *y,
         wino_forward(c, y, x, w, b, N, H, W, scratch, ep, acc, 0);
         return;
     }
+    if (dil_ok(c, H, W)) {
+        sfc_conv2d_dilated_forward(c, y, x, w, b, N, H, W, scratch, ep, acc);
+        return;
+    }
     float *pre = ep ? ep->pre : NULL;
     const float *res = ep ? ep->res : NULL;
     if (p.group > 1 && N > 1) {
@@ -1057,6 +1075,41 @@ void sfc_conv2d_forward_ex(const struct sfc_conv2d *c, float *y,
     blas_solo_end(nt);
 }
 
+/* A strided unpadded 1x1 convolution: its dx is the column matrix
+ * (dcol = w^T dy) placed at every S-th input row and column, which
+ * sub1x1_dx writes (set: with the zeros between, no clearing pass) or
+ * adds straight from dcol instead of going through col2im. */
+static int sub1x1(const struct sfc_conv2d *c)
+{
+    return c->K == 1 && c->P == 0 && c->S > 1;
+}
+
+/* dx rows of one image for the band of output rows [oh0, oh1) from dcol
+ * (C, (oh1-oh0)*OW, leading dimension ld): input rows [oh0*S, oh1*S),
+ * the last band through H. One task per (channel, input row). */
+static void sub1x1_dx(const struct sfc_conv2d *c, float *dx,
+                      const float *dcol, long ld, int H, int W, int OH,
+                      int OW, int oh0, int oh1, int set)
+{
+    const int S = c->S, C = c->C;
+    const int ih0 = oh0 * S, ih1 = oh1 == OH ? H : SFC_MIN(H, oh1 * S);
+    const long nr = ih1 - ih0;
+#pragma omp parallel for schedule(static) \
+    if ((long)C * nr * W >= PAR_MIN_WORK)
+    for (long t = 0; t < (long)C * nr; t++) {
+        int ch = (int)(t / nr), ih = ih0 + (int)(t % nr);
+        float *row = dx + ((size_t)ch * H + ih) * W;
+        int on = ih % S == 0 && ih / S < OH;
+        if (set) memset(row, 0, sizeof(float) * W);
+        if (!on) continue;
+        const float *src = dcol + (size_t)ch * ld + (size_t)(ih / S - oh0) * OW;
+        if (set)
+            for (int ow = 0; ow < OW; ow++) row[(long)ow * S] = src[ow];
+        else
+            for (int ow = 0; ow < OW; ow++) row[(long)ow * S] += src[ow];
+    }
+}
+
 /* dw += dL/dw of `g` images at once through the batched layout, and
  * (dx not NULL) dx += col2im(w^T dy). */
 static void backward_group(const struct sfc_conv2d *c, const struct plan *p,
@@ -1125,6 +1178,11 @@ static void backward_core(const struct sfc_conv2d *c, float *dx, float *dw,
             db[o] += (float)s;
         }
     }
+    if ((dw || dx) && dil_ok(c, H, W)) {
+        sfc_conv2d_dilated_backward(c, dx, dw, dy, x, w, N, H, W, scratch,
+                                    set);
+        return;
+    }
     if (dw && wino_ok(c)) {
         wino_dw(c, dw, dy, x, N, H, W, scratch);
         dw = NULL;
@@ -1136,7 +1194,7 @@ static void backward_core(const struct sfc_conv2d *c, float *dx, float *dw,
     const int batched = p.group > 1 && N > 1;
     if (dx && transposed_dx(c)) {
         dxc = NULL;
-    } else if (dx && set && (batched || !p.pw)) {
+    } else if (dx && set && (batched || !(p.pw || sub1x1(c)))) {
 #pragma omp parallel for schedule(static) if ((long)N * xs >= PAR_MIN_WORK)
         for (long i = 0; i < (long)N * (long)xs; i++) dx[i] = 0.0f;
     }
@@ -1176,8 +1234,12 @@ static void backward_core(const struct sfc_conv2d *c, float *dx, float *dw,
                     psgemm(CblasTrans, CblasNoTrans, ckk,
                                 ncol, OC, 1.0f, w, ckk, dyt, ldy, 0.0f,
                                 scratch, ncol);
-                    col2im_add(c, dxn, scratch, ncol, 1, H, W, p.OW, oh0,
-                               oh1);
+                    if (sub1x1(c))
+                        sub1x1_dx(c, dxn, scratch, ncol, H, W, p.OH, p.OW,
+                                  oh0, oh1, set);
+                    else
+                        col2im_add(c, dxn, scratch, ncol, 1, H, W, p.OW, oh0,
+                                   oh1);
                 }
             }
         }

@@ -78,6 +78,9 @@ void sfc_conv2d_backward_ex(const struct sfc_conv2d *c, float *dx, float *dw,
  * input and output channels, im2col + sgemm otherwise. WINOGRAD uses it
  * for every such convolution, IM2COL for none (tests cover both paths on
  * small shapes). The two agree to float rounding, not bit for bit.
+ * Dilated 3x3 stride-1 convolutions with padding = dilation follow the
+ * same choice, Winograd running on their polyphase sub-images
+ * (conv_dilated.c; under AUTO only on maps large enough to pay).
  * Process-wide; set it before convolutions run, not while they do. */
 enum { SFC_CONV2D_AUTO, SFC_CONV2D_IM2COL, SFC_CONV2D_WINOGRAD };
 void sfc_conv2d_set_algo(int algo);

@@ -544,16 +544,66 @@ static struct sfc_conv2d_epilogue bn_relu(const struct sfc_resnet_bn *bn,
                                         .pre = pre};
 }
 
+/* One plane of bn_act_backward: the masked gradient's sums s1 (of g) and
+ * s2 (of g * (x - mean)) in float, dx = g * k, gz = g. */
+static inline void bn_act_plane(float *dxp, float *gzp, const float *dyp,
+                                const float *ap, const float *xp, float k,
+                                float mean, long HW, double *sg, double *sgx)
+{
+    float s1 = 0, s2 = 0;
+    /* the same loop specialised, so that each one vectorises */
+    if (ap && gzp) {
+#pragma omp simd reduction(+ : s1, s2)
+        for (long i = 0; i < HW; i++) {
+            float g = ap[i] > 0.0f ? dyp[i] : 0.0f;
+            s1 += g;
+            s2 += g * (xp[i] - mean);
+            dxp[i] = g * k;
+            gzp[i] = g;
+        }
+    } else if (ap) {
+#pragma omp simd reduction(+ : s1, s2)
+        for (long i = 0; i < HW; i++) {
+            float g = ap[i] > 0.0f ? dyp[i] : 0.0f;
+            s1 += g;
+            s2 += g * (xp[i] - mean);
+            dxp[i] = g * k;
+        }
+    } else {
+        SFC_ASSERT(!gzp);
+#pragma omp simd reduction(+ : s1, s2)
+        for (long i = 0; i < HW; i++) {
+            float g = dyp[i];
+            s1 += g;
+            s2 += g * (xp[i] - mean);
+            dxp[i] = g * k;
+        }
+    }
+    *sg += s1;
+    *sgx += s2;
+}
+
 /* Backward of y = relu?(bn(x)) given dy: g = dy masked where the relu
  * output a is not positive (no mask when a is NULL); dx = g * gamma * rstd
  * (overwritten; dx may equal dy); gz (if not NULL) = g; dgamma += sum g *
  * xhat; dbeta += sum g (if the BN has gradients). Parallel over channels,
- * each channel's sums in a fixed order, in double. */
-static void bn_act_backward(float *dx, float *gz, const float *dy,
-                            const float *a, const float *x,
-                            const struct sfc_resnet_bn *bn, int N, long HW)
+ * each channel's sums in a fixed order, in double.
+ * With pool (the stem): dy is first the max pool's backward of pool->dy
+ * into dx (each plane cleared, then scattered; dx == dy required), plane
+ * by plane while it is in cache. */
+struct pool_grad {
+    const float *dy; /* (N, C, OH, OW) */
+    const int *idx;
+    int H, W, OH, OW;
+};
+
+static void bn_act_backward_ex(float *dx, float *gz, const float *dy,
+                               const float *a, const float *x,
+                               const struct sfc_resnet_bn *bn, int N,
+                               long HW, const struct pool_grad *pool)
 {
     int C = bn->C;
+    SFC_ASSERT(!pool || dx == dy);
 #pragma omp parallel for schedule(dynamic, 4)
     for (int c = 0; c < C; c++) {
         float rstd = bn_rstd(bn, c);
@@ -561,46 +611,28 @@ static void bn_act_backward(float *dx, float *gz, const float *dy,
         double sg = 0, sgx = 0;
         for (int n = 0; n < N; n++) {
             size_t o = ((size_t)n * C + c) * HW;
-            const float *dyp = dy + o, *xp = x + o;
-            const float *ap = a ? a + o : NULL;
-            float *dxp = dx + o, *gzp = gz ? gz + o : NULL;
-            float s1 = 0, s2 = 0;
-            /* the same loop specialised, so that each one vectorises */
-            if (ap && gzp) {
-#pragma omp simd reduction(+ : s1, s2)
-                for (long i = 0; i < HW; i++) {
-                    float g = ap[i] > 0.0f ? dyp[i] : 0.0f;
-                    s1 += g;
-                    s2 += g * (xp[i] - mean);
-                    dxp[i] = g * k;
-                    gzp[i] = g;
-                }
-            } else if (ap) {
-#pragma omp simd reduction(+ : s1, s2)
-                for (long i = 0; i < HW; i++) {
-                    float g = ap[i] > 0.0f ? dyp[i] : 0.0f;
-                    s1 += g;
-                    s2 += g * (xp[i] - mean);
-                    dxp[i] = g * k;
-                }
-            } else {
-                SFC_ASSERT(!gzp);
-#pragma omp simd reduction(+ : s1, s2)
-                for (long i = 0; i < HW; i++) {
-                    float g = dyp[i];
-                    s1 += g;
-                    s2 += g * (xp[i] - mean);
-                    dxp[i] = g * k;
-                }
+            if (pool) {
+                size_t po = ((size_t)n * C + c) * pool->OH * pool->OW;
+                memset(dx + o, 0, sizeof(float) * HW);
+                sfc_maxpool2d_backward(dx + o, pool->dy + po, pool->idx + po,
+                                       1, 1, pool->H, pool->W, pool->OH,
+                                       pool->OW);
             }
-            sg += s1;
-            sgx += s2;
+            bn_act_plane(dx + o, gz ? gz + o : NULL, dy + o, a ? a + o : NULL,
+                         x + o, k, mean, HW, &sg, &sgx);
         }
         if (bn->dgamma) {
             bn->dgamma[c] += (float)(sgx * rstd);
             bn->dbeta[c] += (float)sg;
         }
     }
+}
+
+static void bn_act_backward(float *dx, float *gz, const float *dy,
+                            const float *a, const float *x,
+                            const struct sfc_resnet_bn *bn, int N, long HW)
+{
+    bn_act_backward_ex(dx, gz, dy, a, x, bn, N, HW, NULL);
 }
 
 /* ------------------------------------------------------------------------
@@ -778,11 +810,11 @@ void sfc_resnet_backward(struct sfc_resnet *net,
     }
     if (!gin) return;
     double t = net->prof ? prof_now() : 0;
-    memset(net->gstem, 0, SZ(C, H1, W1) * sizeof(float));
-    sfc_maxpool2d_backward(net->gstem, gin, net->pool_idx, N, C, H1, W1,
-                           net->feat_h[0], net->feat_w[0]);
-    bn_act_backward(net->gstem, NULL, net->gstem, net->a0, net->t0,
-                    &net->bn0, N, (long)H1 * W1);
+    /* max pool, relu and bn backward in one pass per plane */
+    struct pool_grad pg = {gin, net->pool_idx, H1, W1, net->feat_h[0],
+                           net->feat_w[0]};
+    bn_act_backward_ex(net->gstem, NULL, net->gstem, net->a0, net->t0,
+                       &net->bn0, N, (long)H1 * W1, &pg);
     tick(net, &t, 0, 1, SFC_RESNET_OP_OTHER);
     sfc_conv2d_backward(&net->conv1, NULL, net->dw0, NULL, net->gstem,
                         net->x_in, net->w0, N, net->H, net->W, net->scratch);

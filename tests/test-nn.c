@@ -512,6 +512,12 @@ static void check_random_shapes(void)
     check_shape(&r, (struct sfc_conv2d){24, 72, 1, 1, 0, 1}, 1, 40, 41, 0);
     check_shape(&r, (struct sfc_conv2d){16, 24, 3, 1, 1, 1}, 1, 40, 41, 1);
     check_shape(&r, (struct sfc_conv2d){16, 24, 3, 2, 1, 1}, 1, 80, 81, 0);
+    /* strided 1x1 dx written straight from the column matrix (conv.c
+     * sub1x1_dx): one and two images, stride 3, and two bands */
+    check_shape(&r, (struct sfc_conv2d){20, 24, 1, 2, 0, 1}, 1, 61, 75, 1);
+    check_shape(&r, (struct sfc_conv2d){20, 24, 1, 2, 0, 1}, 2, 61, 75, 0);
+    check_shape(&r, (struct sfc_conv2d){9, 8, 1, 3, 0, 1}, 1, 70, 47, 0);
+    check_shape(&r, (struct sfc_conv2d){4, 600, 1, 2, 0, 1}, 1, 91, 81, 0);
     /* strided rows too long for the phase buffer (conv.c MAXROW): the
      * gather path */
     check_shape(&r, (struct sfc_conv2d){2, 2, 3, 2, 1, 1}, 1, 3, 4200, 1);

@@ -467,6 +467,13 @@ int main(void)
             run_case(dir, "tiny_deeplab", 1e-4, 1e-3, py);
             run_case(dir, "r50", 1e-3, 1e-3, py);
             run_case(dir, "r101_deeplab", 1e-3, 1e-3, py);
+            /* again with every 3x3 stride-1 convolution by Winograd: the
+             * dilated ones of layer3/layer4 through their polyphase
+             * sub-images (conv_dilated.c; AUTO keeps maps this small on
+             * im2col) */
+            sfc_conv2d_set_algo(SFC_CONV2D_WINOGRAD);
+            run_case(dir, "r101_deeplab", 1e-3, 1e-3, py);
+            sfc_conv2d_set_algo(SFC_CONV2D_AUTO);
         }
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
         T_CHECK(system(cmd) == 0);
