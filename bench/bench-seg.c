@@ -25,6 +25,8 @@
  *                    1, 0.75, 0.5): median ms of forward, dx and dw by
  *                    im2col and by Winograd on the polyphase sub-images
  *                    (lib/conv_dilated.c), one line per shape
+ * SFC_BENCH_DILATED=0 keeps the dilated 3x3 convolutions on im2col (AUTO
+ * without lib/conv_dilated.c's path), for a before/after comparison.
  * Random weights and inputs (the cost does not depend on them). Prints one
  * line: mode, median seconds (per step for train: the first run includes the
  * planning; per image for predict: runs after a first planning run),

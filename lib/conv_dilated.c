@@ -60,15 +60,16 @@ int sfc_conv2d_dilated_applies(const struct sfc_conv2d *c)
     return c->K == 3 && c->S == 1 && c->D > 1 && c->P == c->D;
 }
 
-/* The phase path pays from about 1000 outputs per map on (bench-seg
- * dilconv, 2 threads, chrt, one image; ms im2col -> phases, forward /
- * dx / dw): 256 ch d 2 at 41x41 11.3 -> 9.1 / 12.2 -> 10.8 / 10.4 ->
- * 9.8, at 63x47 19.8 -> 16.6 / 20.5 -> 16.8 / 18.4 -> 18.0; 512 ch d 4
- * at 41x41 44.1 -> 37.4 / 45.3 -> 34.3 / 40.6 -> 31.2, at 94x71 170 ->
- * 123; but at 31x31 24.5 -> 24.8 / 25.4 -> 27.1 / 22.4 -> 24.7 and at
- * 21x21 11.2 -> 12.3 / 12.7 -> 14.7 / 10.6 -> 14.1 (512 ch d 4): the
- * Winograd transforms cost more per multiply saved on small maps. */
-#define MIN_PIXELS 1024L
+/* The phase path pays from about 600 outputs per map on (bench-seg
+ * dilconv: one image, 2 threads, chrt; ms im2col -> phases, forward /
+ * dx / dw): 256 ch, dilation 2, at 41x41 12.9 -> 10.3 / 13.5 -> 10.4 /
+ * 11.4 -> 9.9, at 32x24 7.1 -> 5.9 / 7.7 -> 5.8 / 5.6 -> 5.5; 512 ch,
+ * dilation 4, at 41x41 51.4 -> 33.3 / 52.1 -> 33.2 / 45.6 -> 30.8, at
+ * 94x71 182 -> 119; but at 21x21 3.1 -> 3.7 / 3.7 -> 3.7 / 3.1 -> 3.5
+ * (256 ch) and 12.3 -> 12.8 / 14.5 -> 12.8 / 11.1 -> 12.0 (512 ch): on
+ * small maps the Winograd transforms and the separators cost about what
+ * the multiplies save. */
+#define MIN_PIXELS 600L
 
 static int dil_enabled = 1;
 

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* trainer.c: helpers the training tools share (lib/trainer.h): the guard
- * that marks a run's row 'failed' when the process is stopped by a signal
- * (the self-pipe pattern: the handler writes the signal number to a pipe,
- * a thread reads it and does what a handler may not: SQLite). */
+/* trainer.c: helpers the training tools share (lib/trainer.h): the image
+ * set of a command (read on rank 0, broadcast), its hash, the --blocks
+ * parser, and the guard that marks a run's row 'failed' when the process
+ * is stopped by a signal (the self-pipe pattern: the handler writes the
+ * signal number to a pipe, a thread reads it and does what a handler may
+ * not: SQLite). */
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -11,9 +13,76 @@
 #include <unistd.h>
 
 #include "db.h"
+#include "dist.h"
 #include "err.h"
 #include "trainer.h"
 #include "util.h"
+
+/* ---- image sets --------------------------------------------------------- */
+
+int sfc_trainer_ids_get(struct sfc_trainer_ids *s, int npos, char **pos,
+                        const char *list, struct sfc_db *db, const char *split,
+                        const char *images, const char *ext)
+{
+    memset(s, 0, sizeof *s);
+    if (sfc_ids_get(&s->l, npos, pos, list, db, split)) return -1;
+    s->n = s->l.n;
+    s->ids = s->l.v;
+    s->paths = sfc_ids_image_paths(&s->l, db, images, ext);
+    if (!s->paths) {
+        sfc_ids_release(&s->l);
+        memset(s, 0, sizeof *s);
+        return -1;
+    }
+    return 0;
+}
+
+void sfc_trainer_ids_release(struct sfc_trainer_ids *s)
+{
+    sfc_db_strv_free(s->paths, s->n);
+    sfc_ids_release(&s->l);
+    memset(s, 0, sizeof *s);
+}
+
+void sfc_trainer_ids_bcast(struct sfc_trainer_ids *s)
+{
+    if (sfc_dist_size() == 1) return;
+    long n = s->n, np = s->n;
+    char **ids = sfc_dist_bcast_strv(s->ids, &n);
+    char **paths = sfc_dist_bcast_strv(s->paths, &np);
+    sfc_trainer_ids_release(s);
+    s->n = s->l.n = s->l.cap = n;
+    s->l.v = s->ids = ids;
+    s->paths = paths;
+}
+
+uint64_t sfc_trainer_ids_hash(const struct sfc_trainer_ids *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (long i = 0; i < s->n; i++)
+        for (const char *c = s->ids[i];; c++) {
+            h = (h ^ (unsigned char)*c) * 1099511628211ULL;
+            if (!*c) break;
+        }
+    return h;
+}
+
+int sfc_trainer_parse_blocks(const char *what, const char *s, int blocks[4])
+{
+    const char *s0 = s;
+    for (int i = 0; i < 4; i++) {
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || v < 1 || v > 1000 || (i < 3 ? *end != ',' : *end != 0))
+            return sfc_error(what, "expected 4 comma-separated block counts, "
+                                   "got '%s'", s0);
+        blocks[i] = (int)v;
+        s = end + 1;
+    }
+    return 0;
+}
+
+/* ---- the run guard ------------------------------------------------------ */
 
 static const int g_sigs[] = {SIGTERM, SIGINT, SIGHUP};
 #define NSIGS ((int)(sizeof g_sigs / sizeof *g_sigs))
@@ -81,8 +150,7 @@ static void *watch(void *arg)
 int sfc_trainer_guard_run(const char *path, int64_t run)
 {
     sfc_trainer_unguard();
-    if (pipe(g.fd))
-        return sfc_error("guard", "pipe: %s", strerror(errno));
+    if (pipe(g.fd)) return sfc_error("guard", "pipe: %s", strerror(errno));
     g.path = sfc_xstrdup(path);
     g.run = run;
     int e = pthread_create(&g.th, NULL, watch, NULL);

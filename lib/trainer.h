@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* trainer.h: what the training tools (sfc-trainstep, sfc-irn train,
- * sfc-segtrain train) share around their loops.
+ * sfc-segtrain train; their inference commands use the image sets too)
+ * share around their loops.
  *
  * A stopped run's row. A training run is usually ended from outside: the
  * launcher (mpirun, srun) ends every rank with SIGTERM when one rank
@@ -19,6 +20,36 @@
 #define SFC_TRAINER_H
 
 #include <stdint.h>
+
+#include "db.h"
+#include "ids.h"
+
+/* The images a command works on: ids from the first source given
+ * (lib/ids.h: positional ids, a list file, a db split, stdin) and their
+ * image paths (images DIR + <id> + ext, else the db's paths). */
+struct sfc_trainer_ids {
+    long n;
+    char **ids;   /* = l.v */
+    char **paths; /* n image paths */
+    struct sfc_ids l;
+};
+/* Fill s (zeroed first). -1 with the error slot set (s left empty). */
+int sfc_trainer_ids_get(struct sfc_trainer_ids *s, int npos, char **pos,
+                        const char *list, struct sfc_db *db,
+                        const char *split, const char *images,
+                        const char *ext);
+/* Data-parallel (lib/dist.h, collective): rank 0's set replaces every
+ * other rank's (only rank 0 reads the ids: they may come from stdin or
+ * the db, which only rank 0 opens). A no-op on one rank. */
+void sfc_trainer_ids_bcast(struct sfc_trainer_ids *s);
+void sfc_trainer_ids_release(struct sfc_trainer_ids *s);
+/* FNV-1a (64 bit) over the ids in order, each with its NUL: the part of a
+ * checkpoint's fingerprint that refuses a resume on other images. */
+uint64_t sfc_trainer_ids_hash(const struct sfc_trainer_ids *s);
+
+/* "A,B,C,D" -> blocks[4] (bottlenecks per ResNet layer, each 1..1000);
+ * -1 with the error slot set (domain what) if malformed. */
+int sfc_trainer_parse_blocks(const char *what, const char *s, int blocks[4]);
 
 /* Guard run (>= 1) of the db at path (the path the tool opened it by).
  * One guard per process; a second call replaces the first. Returns 0, or

@@ -181,50 +181,6 @@ static const struct sfc_opt opts_infer[] = {
 
 /* ---- ids and paths ------------------------------------------------------ */
 
-struct idset {
-    long n;
-    char **ids;
-    char **paths; /* image paths */
-    struct sfc_ids l;
-};
-
-static void idset_free(struct idset *s)
-{
-    sfc_db_strv_free(s->paths, s->n);
-    sfc_ids_release(&s->l);
-}
-
-/* The ids (lib/ids.h) and their image paths: --images DIR, else the db's. */
-static int get_ids(int npos, char **pos, struct sfc_db *db, struct idset *s)
-{
-    memset(s, 0, sizeof *s);
-    if (sfc_ids_get(&s->l, npos, pos, cl.list, db, cl.split)) return -1;
-    s->n = s->l.n;
-    s->ids = s->l.v;
-    s->paths = sfc_ids_image_paths(&s->l, db, cl.images, cl.ext);
-    if (!s->paths) {
-        sfc_ids_release(&s->l);
-        s->n = 0;
-        return -1;
-    }
-    return 0;
-}
-
-/* Data-parallel runs (lib/dist.h): rank 0 reads the ids (which may come
- * from stdin or the db, that only rank 0 opens) and sends them, with
- * their image paths, to the other ranks. */
-static void bcast_ids(struct idset *s)
-{
-    if (sfc_dist_size() == 1) return;
-    long n = s->n, np = s->n;
-    char **ids = sfc_dist_bcast_strv(s->ids, &n);
-    char **paths = sfc_dist_bcast_strv(s->paths, &np);
-    idset_free(s);
-    s->n = s->l.n = s->l.cap = n;
-    s->l.v = s->ids = ids;
-    s->paths = paths;
-}
-
 static struct sfc_db *open_db(void)
 {
     if (!cl.db) return NULL;
@@ -241,21 +197,6 @@ static void backbone_channels(const struct sfc_resnet_config *cfg,
     in_c[0] = cfg->width;
     for (int i = 1; i < SFC_IRN_BRANCHES; i++)
         in_c[i] = 4 * (cfg->width << (i - 1));
-}
-
-/* "A,B,C,D" -> blocks; -1 (error set) if malformed. */
-static int parse_blocks(const char *what, const char *s, int blocks[4])
-{
-    for (int i = 0; i < 4; i++) {
-        char *end;
-        long v = strtol(s, &end, 10);
-        if (end == s || v < 1 || v > 1000 || (i < 3 ? *end != ',' : *end != 0))
-            return sfc_error(what, "expected 4 comma-separated block counts, "
-                                   "got '%s'", s);
-        blocks[i] = (int)v;
-        s = end + 1;
-    }
-    return 0;
 }
 
 static void backbone_config(struct sfc_resnet_config *cfg,
@@ -348,14 +289,9 @@ static int load_head(struct sfc_irnhead *hd, const struct sfc_safetensors *st,
 /* What the weights depend on, stored in the checkpoint so that a resume
  * with other options or other images is refused: every option that
  * changes the arithmetic, and a hash of the ids in order. */
-static char *train_fingerprint(const struct idset *ids)
+static char *train_fingerprint(const struct sfc_trainer_ids *ids)
 {
-    uint64_t hsh = 1469598103934665603ULL; /* FNV-1a */
-    for (long i = 0; i < ids->n; i++)
-        for (const char *c = ids->ids[i];; c++) {
-            hsh = (hsh ^ (unsigned char)*c) * 1099511628211ULL;
-            if (!*c) break;
-        }
+    uint64_t hsh = sfc_trainer_ids_hash(ids);
     return sfc_xasprintf(
         "ids=%ld:%016llx weights=%s blocks=%s width=%d batch=%d micro=%d "
         "epochs=%d crop=%d scale=%.17g:%.17g flip=%d classes=%d radius=%d "
@@ -396,7 +332,7 @@ static int cmd_train(int argc, char **argv)
         sfc_cli_die("--scale-lo %g exceeds --scale-hi %g", cl.scale_lo,
                     cl.scale_hi);
     int blocks[4];
-    if (parse_blocks("--blocks", cl.blocks, blocks))
+    if (sfc_trainer_parse_blocks("--blocks", cl.blocks, blocks))
         sfc_cli_die("%s", sfc_errmsg());
     char *ckpt = *cl.ckpt ? sfc_xstrdup(cl.ckpt)
                           : sfc_xasprintf("%s.ckpt", cl.out);
@@ -415,9 +351,11 @@ static int cmd_train(int argc, char **argv)
         return sfc_fshut(stdout, "<stdout>");
     }
     struct sfc_db *db = root ? open_db() : NULL;
-    struct idset ids = {0};
-    if (root && get_ids(npos, argv, db, &ids)) FAIL();
-    bcast_ids(&ids);
+    struct sfc_trainer_ids ids = {0};
+    if (root && sfc_trainer_ids_get(&ids, npos, argv, cl.list, db, cl.split,
+                                    cl.images, cl.ext))
+        FAIL();
+    sfc_trainer_ids_bcast(&ids);
 
     /* check every image and label before anything is written */
     char **lab_paths = sfc_xmalloc(sizeof(char *) * ids.n);
@@ -608,7 +546,7 @@ static int cmd_train(int argc, char **argv)
     free(perm);
     for (long i = 0; i < ids.n; i++) free(lab_paths[i]);
     free(lab_paths);
-    idset_free(&ids);
+    sfc_trainer_ids_release(&ids);
     sfc_pathidx_release(&pidx);
     sfc_sgd_release(&opt);
     sfc_pblock_release(&pb);
@@ -651,8 +589,10 @@ static int cmd_infer(int argc, char **argv)
     if (!cl.images && !cl.split) sfc_cli_die("--images DIR is required");
     if (cl.split && !cl.db) sfc_cli_die("--split needs --db");
     struct sfc_db *db = open_db();
-    struct idset ids;
-    if (get_ids(npos, argv, db, &ids)) FAIL();
+    struct sfc_trainer_ids ids;
+    if (sfc_trainer_ids_get(&ids, npos, argv, cl.list, db, cl.split,
+                            cl.images, cl.ext))
+        FAIL();
 
     struct sfc_safetensors st;
     if (sfc_safetensors_read(cl.irn, &st)) FAIL();
@@ -660,7 +600,7 @@ static int cmd_infer(int argc, char **argv)
     const char *mw = sfc_safetensors_meta(&st, "sfc.width");
     long width = 64;
     int blocks[4] = {3, 4, 6, 3};
-    if (mb && parse_blocks(cl.irn, mb, blocks)) FAIL();
+    if (mb && sfc_trainer_parse_blocks(cl.irn, mb, blocks)) FAIL();
     if (mw && sfc_parse_long(cl.irn, mw, 1, 4096, &width)) FAIL();
     struct sfc_resnet_config cfg;
     backbone_config(&cfg, blocks, (int)width);
@@ -746,7 +686,7 @@ static int cmd_infer(int argc, char **argv)
     sfc_progress_end(&prog);
     if (db && sfc_db_run_end(db, run, SFC_RUN_OK)) RUN_FAIL();
     free(x);
-    idset_free(&ids);
+    sfc_trainer_ids_release(&ids);
     sfc_irnhead_release(&hd);
     sfc_resnet_release(&net);
     sfc_db_close(db);

@@ -189,63 +189,6 @@ static int parse_scales(const char *what, const char *s, double *v, int max)
     }
 }
 
-static int parse_blocks(const char *what, const char *s, int blocks[4])
-{
-    for (int i = 0; i < 4; i++) {
-        char *end;
-        long v = strtol(s, &end, 10);
-        if (end == s || v < 1 || v > 1000 || (i < 3 ? *end != ',' : *end != 0))
-            return sfc_error(what, "expected 4 comma-separated block counts, "
-                                   "got '%s'", s);
-        blocks[i] = (int)v;
-        s = end + 1;
-    }
-    return 0;
-}
-
-struct idset {
-    long n;
-    char **ids, **paths;
-    struct sfc_ids l;
-};
-
-static void idset_free(struct idset *s)
-{
-    sfc_db_strv_free(s->paths, s->n);
-    sfc_ids_release(&s->l);
-}
-
-/* The ids (lib/ids.h) and their image paths: --images DIR, else the db's. */
-static int get_ids(int npos, char **pos, struct sfc_db *db, struct idset *s)
-{
-    memset(s, 0, sizeof *s);
-    if (sfc_ids_get(&s->l, npos, pos, cl.list, db, cl.split)) return -1;
-    s->n = s->l.n;
-    s->ids = s->l.v;
-    s->paths = sfc_ids_image_paths(&s->l, db, cl.images, cl.ext);
-    if (!s->paths) {
-        sfc_ids_release(&s->l);
-        s->n = 0;
-        return -1;
-    }
-    return 0;
-}
-
-/* Data-parallel runs (lib/dist.h): rank 0 reads the ids (which may come
- * from stdin or the db, that only rank 0 opens) and sends them, with
- * their image paths, to the other ranks. */
-static void bcast_ids(struct idset *s)
-{
-    if (sfc_dist_size() == 1) return;
-    long n = s->n, np = s->n;
-    char **ids = sfc_dist_bcast_strv(s->ids, &n);
-    char **paths = sfc_dist_bcast_strv(s->paths, &np);
-    idset_free(s);
-    s->n = s->l.n = s->l.cap = n;
-    s->l.v = s->ids = ids;
-    s->paths = paths;
-}
-
 static struct sfc_db *open_db(void)
 {
     if (!cl.db) return NULL;
@@ -258,14 +201,9 @@ static struct sfc_db *open_db(void)
 
 /* Everything the weights depend on, stored in the checkpoint so that a
  * resume with other options or other images is refused. */
-static char *train_fingerprint(const struct idset *ids)
+static char *train_fingerprint(const struct sfc_trainer_ids *ids)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a over the ids */
-    for (long i = 0; i < ids->n; i++)
-        for (const char *c = ids->ids[i];; c++) {
-            h = (h ^ (unsigned char)*c) * 1099511628211ULL;
-            if (!*c) break;
-        }
+    uint64_t h = sfc_trainer_ids_hash(ids);
     return sfc_xasprintf(
         "ids=%ld:%016llx weights=%s blocks=%s width=%d classes=%d iters=%d "
         "batch=%d crop=%d scales=%s flip=%d msc=%s lr=%.17g head=%.17g "
@@ -355,7 +293,7 @@ static int cmd_train(int argc, char **argv)
     double msc[SFC_DEEPLAB_MAXSCALES];
     struct sfc_seg_aug aug = {cl.crop, cl.flip, 0, {0}};
     int nmsc;
-    if (parse_blocks("--blocks", cl.blocks, blocks) ||
+    if (sfc_trainer_parse_blocks("--blocks", cl.blocks, blocks) ||
         (nmsc = parse_scales("--msc", cl.msc, msc, SFC_DEEPLAB_MAXSCALES)) <
             0 ||
         (aug.nscale = parse_scales("--scales", cl.aug_scales, aug.scales,
@@ -378,9 +316,11 @@ static int cmd_train(int argc, char **argv)
         return sfc_fshut(stdout, "<stdout>");
     }
     struct sfc_db *db = root ? open_db() : NULL;
-    struct idset ids = {0};
-    if (root && get_ids(npos, argv, db, &ids)) FAIL();
-    bcast_ids(&ids);
+    struct sfc_trainer_ids ids = {0};
+    if (root && sfc_trainer_ids_get(&ids, npos, argv, cl.list, db, cl.split,
+                                    cl.images, cl.ext))
+        FAIL();
+    sfc_trainer_ids_bcast(&ids);
     if (ids.n < 1) sfc_die("no images");
 
     /* every image and label checked before anything is written */
@@ -545,7 +485,7 @@ static int cmd_train(int argc, char **argv)
     free(perm);
     for (long i = 0; i < ids.n; i++) free(lab_paths[i]);
     free(lab_paths);
-    idset_free(&ids);
+    sfc_trainer_ids_release(&ids);
     sfc_sgd_release(&opt);
     sfc_deeplab_release(&net);
     sfc_db_close(db);
@@ -595,8 +535,10 @@ static int cmd_predict(int argc, char **argv)
                                 (float)cl.crf_bw};
     if (sfc_crf_params_check(&cp)) sfc_cli_die("%s", sfc_errmsg());
     struct sfc_db *db = open_db();
-    struct idset ids;
-    if (get_ids(npos, argv, db, &ids)) FAIL();
+    struct sfc_trainer_ids ids;
+    if (sfc_trainer_ids_get(&ids, npos, argv, cl.list, db, cl.split,
+                            cl.images, cl.ext))
+        FAIL();
 
     struct sfc_safetensors st;
     if (sfc_safetensors_read(cl.model, &st)) FAIL();
@@ -667,7 +609,7 @@ static int cmd_predict(int argc, char **argv)
     }
     sfc_progress_end(&prog);
     if (db && sfc_db_run_end(db, run, SFC_RUN_OK)) FAIL();
-    idset_free(&ids);
+    sfc_trainer_ids_release(&ids);
     sfc_deeplab_release(&net);
     sfc_db_close(db);
     return sfc_fshut(stdout, "<stdout>");

@@ -5,6 +5,15 @@
 #                     test from config.mk's MPI) check that they refuse to
 #                     run as several ranks, then finish
 #   mpi N CMD...      CMD as N ranks on this machine, one thread each
+#   close A B         safetensors A and B equal within 1e-5 relative per
+#                     tensor (tests/cli/st-close.py); far A B: not close
+#   killed_then_resumed KN RN REF CMD...
+#                     CMD (sfc-irn train or sfc-segtrain train with its
+#                     options, 20 steps) writing $T/k.st with a checkpoint
+#                     every 2 steps on KN ranks, SIGKILL injected (strace)
+#                     into rank 0 at its 5th checkpoint rename (mpirun then
+#                     ends the others); resumed on RN ranks: it must resume
+#                     at step 8 and end within 1e-5 of REF
 # Open MPI is set up for a container without a network or a login: shared
 # memory between the ranks (btl self,vader, no single-copy mechanism, which
 # needs ptrace rights), oversubscribed cores, root allowed.
@@ -44,4 +53,22 @@ mpi() {
     n=$1
     shift
     mpirun --oversubscribe --bind-to none -np "$n" "$@"
+}
+
+close() { /usr/bin/python3 tests/cli/st-close.py "$@"; }
+far() { ! close "$@" >/dev/null; }
+
+killed_then_resumed() {
+    kn=$1 rn=$2 ref=$3
+    shift 3
+    strace -f -o /dev/null -e trace=rename,renameat,renameat2 \
+        -e inject=rename,renameat,renameat2:signal=KILL:when=5 \
+        mpirun --oversubscribe --bind-to none -np "$kn" \
+        "$@" -q --out "$T/k.st" --checkpoint-every 2 >/dev/null 2>&1
+    check "killed before the end" test ! -e "$T/k.st"
+    check "a checkpoint survived" test -s "$T/k.st.ckpt"
+    expect_ok mpi "$rn" "$@" --out "$T/k.st" --checkpoint-every 2
+    stderr_has "resuming at step 8 of 20"
+    check "killed on $kn ranks, resumed on $rn: weights within 1e-5" \
+        close "$ref" "$T/k.st"
 }

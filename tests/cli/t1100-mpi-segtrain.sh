@@ -13,8 +13,6 @@
 . tests/cli/lib.sh
 . tests/cli/mpi.sh
 need_mpi
-close() { /usr/bin/python3 tests/cli/st-close.py "$@"; }
-far() { ! close "$@" >/dev/null; }
 
 expect_ok sfc-toygen --out "$T/toy" --size 40 --train 6 --val 1 -q
 D="$T/toy"
@@ -41,15 +39,6 @@ expect_ok sfc-segtrain train $A -q --out "$T/lr.st" --lr 2e-4
 check "another lr is outside the tolerance" far "$T/plain.st" "$T/lr.st"
 
 # killed on 2 ranks at the 5th checkpoint (step 10), resumed on 3
-strace -f -o /dev/null -e trace=rename,renameat,renameat2 \
-    -e inject=rename,renameat,renameat2:signal=KILL:when=5 \
-    mpirun --oversubscribe --bind-to none -np 2 \
-    sfc-segtrain train $A -q --out "$T/k.st" --checkpoint-every 2 \
-    >/dev/null 2>&1
-check "killed before the end" test ! -e "$T/k.st"
-check "a checkpoint survived" test -s "$T/k.st.ckpt"
-expect_ok mpi 3 sfc-segtrain train $A --out "$T/k.st" --checkpoint-every 2
-stderr_has "resuming at step 8 of 20"
-check "killed + resumed: weights within 1e-5" close "$T/plain.st" "$T/k.st"
+killed_then_resumed 2 3 "$T/plain.st" sfc-segtrain train $A
 check "checkpoint removed" test ! -e "$T/k.st.ckpt"
 finish

@@ -10,8 +10,6 @@
 . tests/cli/lib.sh
 . tests/cli/mpi.sh
 need_mpi
-close() { /usr/bin/python3 tests/cli/st-close.py "$@"; }
-far() { ! close "$@" >/dev/null; }
 F=tests/golden/irnnet/cli
 A="--images $F/images --ext .png --labels $F/labels --list $F/list.txt
    --width 4 --batch 4 --micro 1 --epochs 20 --crop 64 --radius 5"
@@ -29,14 +27,5 @@ same_bytes "$T/plain.st" "$T/r1.st"
 expect_ok sfc-irn train $A -q --out "$T/lr.st" --lr 0.09
 check "another lr is outside the tolerance" far "$T/plain.st" "$T/lr.st"
 
-strace -f -o /dev/null -e trace=rename,renameat,renameat2 \
-    -e inject=rename,renameat,renameat2:signal=KILL:when=5 \
-    mpirun --oversubscribe --bind-to none -np 4 \
-    sfc-irn train $A -q --out "$T/k.st" --checkpoint-every 2 \
-    >/dev/null 2>&1
-check "killed before the end" test ! -e "$T/k.st"
-check "a checkpoint survived" test -s "$T/k.st.ckpt"
-expect_ok mpi 2 sfc-irn train $A --out "$T/k.st" --checkpoint-every 2
-stderr_has "resuming at step 8 of 20"
-check "killed + resumed: weights within 1e-5" close "$T/plain.st" "$T/k.st"
+killed_then_resumed 4 2 "$T/plain.st" sfc-irn train $A
 finish

@@ -15,8 +15,6 @@
 . tests/cli/lib.sh
 . tests/cli/mpi.sh
 need_mpi
-close() { /usr/bin/python3 tests/cli/st-close.py "$@"; }
-far() { ! close "$@" >/dev/null; }
 not_overlapped() { grep -q "per step\$" "$T/.err"; }
 
 expect_ok sfc-toygen --out "$T/toy" --size 32 --train 40 --val 6 \

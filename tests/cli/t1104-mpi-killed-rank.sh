@@ -20,11 +20,11 @@ rank_pid() {
         tr '\0' ' ' <"/proc/$p/cmdline" | grep -q -- "$2" && echo "$p"
     done
 }
-# wait (at most 20 s) until the running run writing to $1 has $2
-# train_log rows
+# wait (at most 120 s: the sanitizer build is slow) until the running run
+# writing to $1 has $2 train_log rows
 wait_rows() {
     i=0
-    while [ $i -lt 400 ]; do
+    while [ $i -lt 2400 ]; do
         r=$(sqlite3 "$T/db" "SELECT count(*) FROM train_log WHERE run = \
             (SELECT max(id) FROM runs WHERE status = 'running' AND \
             json_extract(config, '$.out') = '$1')" 2>/dev/null)
