@@ -12,8 +12,10 @@
  *    which then is a plain subsample;
  *  - small feature maps (OH*OW < MIN_COLS): the columns of several images
  *    side by side in one wider sgemm, the product reordered into NCHW.
- * The optional epilogue (frozen BN, residual, ReLU; conv.h) runs on each
- * band right after its sgemm, while it is in cache.
+ * A band is cut into pieces (output columns of a 1x1, whole output rows
+ * otherwise) that each go through im2col, sgemm and the optional
+ * epilogue (frozen BN, residual, ReLU; conv.h) on one thread, while they
+ * are in its cache.
  * im2col/col2im of a strided convolution work on input rows split into
  * their S phases, so that every copy is contiguous (im2col_phased).
  * Backward: dw += dy col^T (beta 1); dx of a stride-1 convolution is the
@@ -81,7 +83,9 @@
  * epilogue. Never fewer than MIN_COLS columns per band. (ResNet-50
  * forward at 512x512, 2 threads: output bands of 1M floats (L3) beat
  * 256K (L2; twice the sgemm calls and OpenMP regions) by ~5 %, and
- * the epilogue in parallel beats it on one thread.) */
+ * the epilogue in parallel beats it on one thread. With the pieces below,
+ * forward+backward at 2 threads: bands of 256K, 1M and 4M floats and at
+ * most 2, 4 or 8 pieces all within the load's noise, 2026-11-24.) */
 #define TILE_TARGET (1L << 20)
 #define OUT_TARGET (1L << 20)
 

@@ -199,6 +199,7 @@ int sfc_deeplab_plan(struct sfc_deeplab *net, int N, int H, int W,
     }
     net->nscale = 0;
     net->N = 0;
+    size_t nsh = 0; /* the scratch all scales share */
     for (int k = 0; k < nscale; k++) {
         struct sfc_deeplab_scale *sc = &net->sc[k];
         if (!sc->bb.pb.n &&
@@ -220,10 +221,10 @@ int sfc_deeplab_plan(struct sfc_deeplab *net, int N, int H, int W,
         size_t nu = k ? (size_t)N * C * net->LH * net->LW : 0;
         size_t nx = sc->s == 1 ? 0 : (size_t)N * 3 * sc->h * sc->w;
         size_t nf = train ? (size_t)N * F * sc->lh * sc->lw : 0;
-        size_t ns = sfc_aspp_scratch(&net->head, sc->lh, sc->lw);
-        /* floats: x, logit, dlogit, up, dup, dfeat, scratch; then the
-         * labels */
-        size_t nfl = nx + nl + (train ? nl + nu : 0) + nu + nf + ns;
+        nsh = SFC_MAX(nsh, sfc_aspp_scratch(&net->head, sc->lh, sc->lw));
+        nsh = SFC_MAX(nsh, sc->bb.nscratch);
+        /* floats: x, logit, dlogit, up, dup, dfeat; then the labels */
+        size_t nfl = nx + nl + (train ? nl + nu : 0) + nu + nf;
         size_t nlab = train ? (size_t)N * sc->lh * sc->lw : 0;
         float *m = sfc_xmalloc_aligned(nfl * sizeof(float) + nlab + 64);
         sc->mem = m;
@@ -239,8 +240,6 @@ int sfc_deeplab_plan(struct sfc_deeplab *net, int N, int H, int W,
         m += train ? nu : 0;
         sc->dfeat = nf ? m : NULL;
         m += nf;
-        sc->scratch = m;
-        m += ns;
         sc->lab = nlab ? (uint8_t *)m : NULL;
     }
     for (int k = nscale; k < SFC_DEEPLAB_MAXSCALES; k++)
@@ -250,9 +249,17 @@ int sfc_deeplab_plan(struct sfc_deeplab *net, int N, int H, int W,
         }
     free(net->mem);
     size_t nfz = (size_t)N * C * net->LH * net->LW;
-    char *m = sfc_xmalloc_aligned(nfz * (2 * sizeof(float) + sizeof(int)) +
+    nsh = (nsh + 15) / 16 * 16;
+    char *m = sfc_xmalloc_aligned(nsh * sizeof(float) +
+                                  nfz * (2 * sizeof(float) + sizeof(int)) +
                                   64);
     net->mem = m;
+    /* The scales run one after the other, and every backbone and head
+     * call uses its scratch only while it runs: one buffer serves all
+     * (each backbone's own, in its arena, is then never touched). */
+    for (int k = 0; k < nscale; k++)
+        net->sc[k].scratch = net->sc[k].bb.scratch = (float *)m;
+    m += nsh * sizeof(float);
     net->fused = (float *)m;
     net->dfused = net->fused + nfz;
     net->arg = (int *)(net->dfused + nfz);

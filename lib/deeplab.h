@@ -74,7 +74,8 @@ struct sfc_deeplab_scale {
     float *dlogit, *dup;       /* gradients of logit and up (training) */
     float *dfeat;              /* (N, feat_c[4], lh, lw) */
     uint8_t *lab;              /* (N, lh, lw) labels of the last training */
-    float *scratch;            /* the ASPP head's */
+    float *scratch;            /* the ASPP head's and bb's: shared by the
+                                  scales (in sfc_deeplab's mem) */
     void *mem;                 /* one allocation for the above */
 };
 
@@ -95,7 +96,8 @@ struct sfc_deeplab {
     float *fused;              /* (N, C, LH, LW) */
     int *arg;                  /* (N, C, LH, LW) which scale won */
     float *dfused;
-    void *mem;                 /* one allocation for fused, arg, dfused */
+    void *mem;                 /* one allocation for the shared scratch,
+                                  fused, arg, dfused */
 };
 
 /* Build the layout and carve the views. params and grads are caller

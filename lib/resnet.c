@@ -407,6 +407,7 @@ static void plan_into(struct sfc_resnet *net, struct sfc_arena *a, int N,
         net->feat[s] = sfc_arena_floats(
             a, SZ(net->feat_c[s], net->feat_h[s], net->feat_w[s]));
     net->scratch = sfc_arena_floats(a, scratch);
+    net->nscratch = scratch;
     float *T1 = f1 ? sfc_arena_floats(a, f1) : NULL;
     float *T2 = f2 ? sfc_arena_floats(a, f2) : NULL;
     float *TD = fd ? sfc_arena_floats(a, fd) : NULL;

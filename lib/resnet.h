@@ -93,6 +93,9 @@ struct sfc_resnet {
     float *t0, *a0;                    /* stem conv out, relu out */
     int *pool_idx;
     float *scratch, *g[2], *gt3, *gt2, *gt1, *gtd, *gstem;
+    size_t nscratch;           /* floats at scratch (planned); a caller may
+                                  point scratch at its own buffer of as many
+                                  floats after each plan */
     const float *x_in;                 /* the last forward's input */
     struct sfc_arena arena;
     /* Optional per-layer timing (benchmarks): NULL, or nblocks + 1 rows
