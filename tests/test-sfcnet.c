@@ -6,7 +6,9 @@
  * the hierarchical feature, M_W, the prototypes, M_P, the three loss terms
  * and the gradient of every parameter (zero where the reference has none:
  * the frozen stages), relative error <= 1e-3. Goldens always; fresh seeds
- * with the oracle. */
+ * with the oracle (drawn away from kinks and from barely positive CAM/M_P
+ * maxima, where a float32 rounding could move a gradient past the bar:
+ * ref_sfc.py kink_shift). */
 #include "batch.h"
 #include "npy.h"
 #include "optim.h"
