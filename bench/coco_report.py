@@ -7,6 +7,8 @@ import os
 import re
 import sys
 
+import report as bench_report  # bench/report.py: the section writer
+
 BEGIN, END = "<!-- bench-coco begin -->", "<!-- bench-coco end -->"
 
 
@@ -57,15 +59,7 @@ def main():
            "real file ~1 %%). CPU time / 2 is the wall time on 2 free cores."
            % (s[2], "met" if s[2] < 2048 else "NOT met", masks, n_bare),
            END]
-    path = "BENCHMARKS.md"
-    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-    if BEGIN in text:
-        a, b = text.index(BEGIN), text.index(END) + len(END)
-        text = text[:a] + "\n".join(out) + text[b:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + "\n".join(out) + "\n"
-    open(path, "w").write(text)
-    print("\n".join(out))
+    print("\n".join(bench_report.write_section(BEGIN, END, out)))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ import sys
 
 import numpy as np
 
+import report as bench_report  # bench/report.py: the section writer
+
 BEGIN, END = "<!-- bench-crf begin -->", "<!-- bench-crf end -->"
 # pydensecrf on this machine, from issue 5 (not measured by this script)
 ANCHOR = {10: 0.71, 12: 0.75}
@@ -122,19 +124,7 @@ def main():
         out.append("The tool's cam-crf labels %s the library's." %
                    ("equal" if same else "DIFFER FROM"))
     out.append(END)
-
-    path = "BENCHMARKS.md"
-    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-    if BEGIN in text:
-        a, b = text.index(BEGIN), text.index(END) + len(END)
-        text = text[:a] + "\n".join(out) + text[b:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + "\n".join(out) + "\n"
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    print("\n".join(out))
+    print("\n".join(bench_report.write_section(BEGIN, END, out)))
 
 
 if __name__ == "__main__":

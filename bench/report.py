@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: MIT
 """Turn bench/run.sh's rows into the resnet section of BENCHMARKS.md
 (replacing the section between its markers, keeping everything else, and
-keeping the hand-written notes from its notes marker to its end)."""
+keeping the hand-written notes from its notes marker to its end).
+
+write_section() is every bench script's BENCHMARKS.md section writer."""
 import datetime
 import os
 import statistics
@@ -12,19 +14,32 @@ BEGIN, END = "<!-- bench-resnet begin -->", "<!-- bench-resnet end -->"
 NOTES = "<!-- bench-resnet notes -->"
 
 
-def write_section(begin, end, lines, path="BENCHMARKS.md"):
+def write_section(begin, end, lines, path="BENCHMARKS.md", notes=None):
     """Replace the section between the markers begin..end of path by lines
     (which start with begin and end with end), or append it; written to a
-    temporary name, then renamed."""
+    temporary name, then renamed. With notes (the section's notes marker,
+    `<!-- bench-<area> notes -->`), the hand-written block from that
+    marker to the end marker in the old section is kept, placed just
+    before end (the marker alone where the old section has none). Returns
+    the lines written."""
     text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
+    old = None
     if begin in text:
         a, b = text.index(begin), text.index(end) + len(end)
+        old = text[a:b]
+    if notes:
+        block = notes
+        if old is not None and notes in old:
+            block = old[old.index(notes):old.index(end)].rstrip("\n")
+        lines = lines[:-1] + [block, lines[-1]]
+    if old is not None:
         text = text[:a] + "\n".join(lines) + text[b:]
     else:
         text = text.rstrip("\n") + "\n\n" + "\n".join(lines) + "\n"
     with open(path + ".tmp", "w") as f:
         f.write(text)
     os.replace(path + ".tmp", path)
+    return lines
 
 
 def main():
@@ -88,23 +103,8 @@ def main():
             "is nominal too). Training: this engine runs micro-batches of 4 "
             "(SFC_BENCH_MICRO) with gradient accumulation, PyTorch one batch "
             "of 20.", END]
-    path = "BENCHMARKS.md"
-    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-    if BEGIN in text:
-        a, b = text.index(BEGIN), text.index(END) + len(END)
-        # hand-written analysis between NOTES and END survives a rerun
-        old = text[a:b]
-        if NOTES in old:
-            out[-1:] = [old[old.index(NOTES):old.index(END)].rstrip("\n"),
-                        END]
-        text = text[:a] + "\n".join(out) + text[b:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + "\n".join(out) + "\n"
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    print("\n".join(out))
+    # hand-written analysis between NOTES and END survives a rerun
+    print("\n".join(write_section(BEGIN, END, out, notes=NOTES)))
 
 
 if __name__ == "__main__":

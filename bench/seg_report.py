@@ -4,8 +4,9 @@
 (replacing the section between its markers, keeping everything else and
 the hand-written notes from its notes marker to its end)."""
 import datetime
-import os
 import sys
+
+import report as bench_report  # bench/report.py: the section writer
 
 BEGIN, END = "<!-- bench-seg begin -->", "<!-- bench-seg end -->"
 NOTES = "<!-- bench-seg notes -->"
@@ -54,23 +55,9 @@ def main():
             "nominal: 2 x multiply-adds of the forward (x3 for training). "
             "Speed vs PyTorch > 1: sfc is faster; RSS vs PyTorch < 1: sfc "
             "uses less memory (peak RSS of the whole process, one mode per "
-            "process)."]
-    path = "BENCHMARKS.md"
-    text = open(path).read() if os.path.exists(path) else "# Benchmarks\n"
-    notes = [NOTES]  # hand-written notes, kept from run to run
-    if NOTES in text and END in text:
-        notes = [text[text.index(NOTES):text.index(END)].rstrip("\n")]
-    out += [""] + notes + [END]
-    if BEGIN in text:
-        a, b = text.index(BEGIN), text.index(END) + len(END)
-        text = text[:a] + "\n".join(out) + text[b:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + "\n".join(out) + "\n"
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
-    print("\n".join(out))
+            "process).", "", END]
+    # hand-written notes, kept from run to run
+    print("\n".join(bench_report.write_section(BEGIN, END, out, notes=NOTES)))
 
 
 if __name__ == "__main__":

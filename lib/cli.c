@@ -255,3 +255,17 @@ char *sfc_cli_config_json(const struct sfc_cli *cli)
     append(&buf, &len, "}");
     return buf;
 }
+
+char *sfc_cli_config_json_with(const struct sfc_cli *cli, const char *key,
+                               const char *value)
+{
+    char *buf = sfc_cli_config_json(cli);
+    size_t len = strlen(buf) - 1; /* drop the closing brace */
+    buf[len] = '\0';
+    append(&buf, &len, ",");
+    sfc_json_append_string(&buf, &len, key);
+    append(&buf, &len, ":");
+    sfc_json_append_string(&buf, &len, value);
+    append(&buf, &len, "}");
+    return buf;
+}

@@ -80,6 +80,10 @@ _Noreturn void sfc_cli_die(const char *fmt, ...)
 /* Every option's current value as a JSON object (heap string), for the
  * runs table's configuration column. Flags are booleans. */
 char *sfc_cli_config_json(const struct sfc_cli *cli);
+/* The same object with one more member "key": value (a JSON string), e.g.
+ * the input the tool read. */
+char *sfc_cli_config_json_with(const struct sfc_cli *cli, const char *key,
+                               const char *value);
 
 /* Append s to *buf as a JSON string literal (with quotes). *buf is a heap
  * string that is reallocated; *len is its length. */

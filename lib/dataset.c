@@ -105,3 +105,57 @@ int sfc_dataset_split_add(struct sfc_dataset_writer *w, const char *split,
                ? -1
                : 0;
 }
+
+int64_t sfc_dataset_ingest(const char *dbpath, const char *tool,
+                           const char *cfg, char *const *names, int ncls,
+                           const char *source,
+                           const struct sfc_dataset_image *im, long nim,
+                           const struct sfc_dataset_split *sp, int nsplit)
+{
+    struct sfc_db *db = sfc_db_open(dbpath, SFC_DB_CREATE);
+    if (!db) return -1;
+    if (sfc_db_begin(db)) {
+        sfc_db_close(db);
+        return -1;
+    }
+    int r = sfc_dataset_put_classes(db, names, ncls, source);
+    int64_t run = r ? -1 : sfc_db_run_begin(db, tool, SFC_DB_NO_SEED, cfg);
+    if (run < 0) r = -1;
+    struct sfc_dataset_writer w = {0};
+    if (r == 0 && sfc_dataset_writer_open(&w, db)) r = -1;
+    for (long i = 0; r == 0 && i < nim; i++)
+        r = sfc_dataset_put_image(&w, im[i].id, im[i].width, im[i].height,
+                                  im[i].path, im[i].mask, im[i].present,
+                                  ncls);
+    for (int s = 0; r == 0 && s < nsplit; s++) {
+        r = sfc_dataset_split_clear(&w, sp[s].name);
+        for (long i = 0; r == 0 && i < sp[s].n; i++)
+            r = sfc_dataset_split_add(&w, sp[s].name, sp[s].ids[i], i);
+        if (r == 0)
+            r = sfc_db_class_stats_write(db, 0, sp[s].name, sp[s].counts,
+                                         NULL, ncls);
+    }
+    sfc_dataset_writer_release(&w);
+    if (r == 0) r = sfc_db_run_end(db, run, SFC_RUN_OK);
+    if (r == 0) r = sfc_db_commit(db);
+    if (r) {
+        sfc_db_rollback(db);
+        run = -1;
+    }
+    sfc_db_close(db);
+    return run;
+}
+
+void sfc_dataset_print_counts(FILE *fp, char *const *names, int ncls,
+                              const struct sfc_dataset_split *sp, int nsplit)
+{
+    fprintf(fp, "id\tname");
+    for (int s = 0; s < nsplit; s++) fprintf(fp, "\t%s", sp[s].name);
+    fprintf(fp, "\n");
+    for (int c = 1; c < ncls; c++) {
+        fprintf(fp, "%d\t%s", c, names[c]);
+        for (int s = 0; s < nsplit; s++)
+            fprintf(fp, "\t%lld", (long long)sp[s].counts[c]);
+        fprintf(fp, "\n");
+    }
+}

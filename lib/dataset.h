@@ -5,6 +5,7 @@
 #define SFC_DATASET_H
 
 #include <stdint.h>
+#include <stdio.h>
 
 #include "db.h"
 
@@ -37,5 +38,35 @@ int sfc_dataset_put_image(struct sfc_dataset_writer *w, const char *id,
 int sfc_dataset_split_clear(struct sfc_dataset_writer *w, const char *split);
 int sfc_dataset_split_add(struct sfc_dataset_writer *w, const char *split,
                           const char *id, long pos);
+
+/* The whole of an ingest (sfc-ingest, sfc-coco). One image: */
+struct sfc_dataset_image {
+    const char *id, *path, *mask; /* mask NULL: none */
+    int width, height;
+    const uint8_t *present; /* [ncls]: present[k] for the classes 1.. */
+};
+/* One split: its ids in list order and its class counts [ncls]. */
+struct sfc_dataset_split {
+    const char *name;
+    char *const *ids;
+    long n;
+    const int64_t *counts;
+};
+/* In one transaction of the db at dbpath (created if missing): the
+ * classes names[0..ncls) (sfc_dataset_put_classes, source naming them in
+ * an error), a run of `tool` with configuration cfg (JSON), every image
+ * with its labels, each split's list (replacing the split) and class
+ * counts, the run's end. Returns the run id, or -1 after sfc_error with
+ * the db as it was. */
+int64_t sfc_dataset_ingest(const char *dbpath, const char *tool,
+                           const char *cfg, char *const *names, int ncls,
+                           const char *source,
+                           const struct sfc_dataset_image *im, long nim,
+                           const struct sfc_dataset_split *sp, int nsplit);
+/* The class table the ingest tools print: "id<TAB>name<TAB><split>..."
+ * then a row per class 1..ncls-1 with its count in each split. */
+void sfc_dataset_print_counts(FILE *fp, char *const *names, int ncls,
+                              const struct sfc_dataset_split *sp,
+                              int nsplit);
 
 #endif

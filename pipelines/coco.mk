@@ -114,8 +114,6 @@ $(COCO_R)/%: export SFC_PROGRESS ?= lines
 COCO_WEIGHTS = $(filter-out none,$(WEIGHTS))
 COCO_WFLAG   = $(if $(COCO_WEIGHTS),--weights $(COCO_WEIGHTS))
 COCO_ANN     = $(COCO)/annotations/instances_$(1).json
-# SUBMIT (stages.mk): the launcher words of shard $* of $(COCO_R)/$(1)
-COCO_SUBMIT = $(call sfc_shard_run,$(COCO_DB),$(COCO_R)/$(1),$*-of-$(SHARDS))
 
 ifneq ($(filter-out coco-clean,$(filter coco-%,$(MAKECMDGOALS))),)
 ifeq ($(COCO),)
@@ -151,11 +149,7 @@ coco-files: $(COCO_FILES)
 coco-gt: $(COCO_R)/ingest.done
 
 $(COCO_R)/summary.txt: $(COCO_FILES)
-	{ echo "class statistics and DC weights:"; \
-	$(call sfc_show_classes,$(COCO_DB)); echo; \
-	echo "mIoU on $(COCO_EVAL) (%, 81 classes):"; \
-	$(call sfc_show_miou,$(COCO_DB)); } > $@.tmp && mv $@.tmp $@
-	@cat $@
+	$(call sfc_summary,$(COCO_DB),mIoU on $(COCO_EVAL) (%, 81 classes):)
 
 # the dataset from COCO's own files: classes 1..80 in category-id order,
 # images, labels, class counts, and the class masks of both splits
@@ -175,10 +169,7 @@ $(COCO_R)/ingest.done: $(call COCO_ANN,$(COCO_TRAIN)) \
 
 # class statistics, DC weights from the data (80 classes), the schedule
 $(COCO_R)/sample.done: $(COCO_R)/ingest.done $(SAMPLE)
-	$(SAMPLE) --db $(COCO_DB) --split $(COCO_TRAIN) --epochs $(COCO_EPOCHS) \
-	    --batch $(COCO_BATCH) --draws $(COCO_DRAWS) --crop $(COCO_CROP) \
-	    --aug sfc --n-ibr -1 --seed $(SEED) $(COCO_QUIET) \
-	    > $(COCO_R)/sample.txt
+	$(call sfc_sample_cmd,COCO) $(COCO_QUIET) > $(COCO_R)/sample.txt
 	@touch $@
 
 $(COCO_R)/train.start: $(COCO_R)/sample.done $(COCO_WEIGHTS) $(TRAINSTEP)
@@ -194,85 +185,43 @@ $(COCO_R)/train/final.safetensors: $(COCO_R)/train.start
 	    --seed $(SEED) $(COCO_QUIET) > /dev/null
 
 # CAMs of the training split (keys = background + the image's classes)
-$(COCO_R)/cam.start: $(COCO_R)/train/final.safetensors $(CAM)
-	$(call sfc_start,$(COCO_R)/cam)
-
-$(COCO_R)/cam/.done-%-of-$(SHARDS): $(COCO_R)/cam.start
-	$(call COCO_SUBMIT,cam) $(CAM) --db $(COCO_DB) \
-	    --ckpt $(COCO_R)/train/final.safetensors \
-	    --out $(COCO_R)/cam --split $(COCO_TRAIN) --scales $(COCO_SCALES) \
-	    --compress 1 --cam-c 0 --cam-dtype $(CAM_DTYPE) --shard $*/$(SHARDS) \
-	    $(COCO_QUIET) > /dev/null
-	@touch $@
-
-$(COCO_R)/cam.done: $(call sfc_shard_stamps,$(COCO_R)/cam,$(SHARDS))
-	@$(call sfc_shard_merge,$(COCO_DB),$(COCO_R)/cam)
-	@touch $@
+COCO_CAM_CMD = $(CAM) --db $(COCO_DB) \
+    --ckpt $(COCO_R)/train/final.safetensors --out $(COCO_R)/cam \
+    --split $(COCO_TRAIN) --scales $(COCO_SCALES) --compress 1 --cam-c 0 \
+    --cam-dtype $(CAM_DTYPE)
+$(eval $(call sfc_shard_stage,$(COCO_DB),$(COCO_R)/cam.start,\
+    $(COCO_R)/cam.done,$(COCO_R)/cam,\
+    $(COCO_R)/train/final.safetensors $(CAM),\
+    $$(COCO_CAM_CMD),$$(COCO_QUIET) > /dev/null))
 
 $(COCO_R)/cam-miou.txt: $(COCO_R)/cam.done $(MIOU)
 	$(COCO_MIOU) --cams $(COCO_R)/cam --map all --stage cam > $@.tmp
 	mv $@.tmp $@
 
-$(COCO_R)/pseudo.start: $(COCO_R)/cam.done \
-    $(if $(filter irn,$(COCO_PSEUDO)),$(COCO_R)/irn.safetensors) $(CRF) $(IRN)
-	$(call sfc_start,$(COCO_R)/pseudo)
-
+# pseudo labels: SFC's COCO protocol, keys[CRF(argmax S)] with S = M_W +
+# w M_P; or the IRN option: IR labels, the edge branch, SFC's two
+# random-walk passes (the CRF protocol does not depend on sfc-irn: a
+# rebuild of it, which `make -n` lists, neither reruns nor shows there)
 ifeq ($(COCO_PSEUDO),crf)
-# SFC's COCO protocol: pseudo label = keys[CRF(argmax S)], S = M_W + w M_P
-$(COCO_R)/pseudo/.done-%-of-$(SHARDS): $(COCO_R)/pseudo.start
-	$(call COCO_SUBMIT,pseudo) $(CRF) --db $(COCO_DB) --cams $(COCO_R)/cam --out $(COCO_R)/pseudo \
-	    --split $(COCO_TRAIN) --rule cam-crf --w-map cam_w --w-weight 1 \
-	    --p-weight $(COCO_P_WEIGHT) --bg-scale 0.5 --iters $(COCO_CRF_ITERS) \
-	    --gt-prob 0.7 --gauss-sxy 3 --gauss-compat 3 --bilat-sxy 50 \
-	    --bilat-srgb 5 --bilat-compat 10 --filter lattice --threads 0 \
-	    --shard $*/$(SHARDS) $(COCO_QUIET)
-	@touch $@
+COCO_PSEUDO_DEPS = $(CRF)
+COCO_PSEUDO_CMD = $(call sfc_crf_cmd,COCO,pseudo,cam-crf,$(COCO_P_WEIGHT))
 else
-# the IRN option: IR labels, the edge branch, SFC's two random-walk passes
-$(COCO_R)/irlabel.start: $(COCO_R)/cam.done $(CRF)
-	$(call sfc_start,$(COCO_R)/ir_label)
-
-$(COCO_R)/ir_label/.done-%-of-$(SHARDS): $(COCO_R)/irlabel.start
-	$(call COCO_SUBMIT,ir_label) $(CRF) --db $(COCO_DB) \
-	    --cams $(COCO_R)/cam --out $(COCO_R)/ir_label \
-	    --split $(COCO_TRAIN) --rule sfc --w-map cam_w --w-weight 1 \
-	    --p-weight 0.7 --bg-scale 0.5 --iters $(COCO_CRF_ITERS) \
-	    --gt-prob 0.7 --gauss-sxy 3 --gauss-compat 3 --bilat-sxy 50 \
-	    --bilat-srgb 5 --bilat-compat 10 --filter lattice --threads 0 \
-	    --shard $*/$(SHARDS) $(COCO_QUIET)
-	@touch $@
-
-$(COCO_R)/irlabel.done: $(call sfc_shard_stamps,$(COCO_R)/ir_label,$(SHARDS))
-	@$(call sfc_shard_merge,$(COCO_DB),$(COCO_R)/ir_label)
-	@touch $@
+COCO_PSEUDO_DEPS = $(COCO_R)/irn.safetensors $(IRN)
+COCO_PSEUDO_CMD = $(call sfc_rw_cmd,COCO,$(COCO_TRAIN))
+$(eval $(call sfc_shard_stage,$(COCO_DB),$(COCO_R)/irlabel.start,\
+    $(COCO_R)/irlabel.done,$(COCO_R)/ir_label,$(COCO_R)/cam.done $(CRF),\
+    $$(call sfc_crf_cmd,COCO,ir_label,sfc,0.7),$$(COCO_QUIET)))
 
 $(COCO_R)/irn.start: $(COCO_R)/irlabel.done $(COCO_WEIGHTS) $(IRN)
 	$(call sfc_start,$(COCO_R)/irn.safetensors $(COCO_R)/irn.safetensors.ckpt)
 
 $(COCO_R)/irn.safetensors: $(COCO_R)/irn.start
-	$(IRN) train --db $(COCO_DB) --split $(COCO_TRAIN) \
-	    --labels $(COCO_R)/ir_label $(COCO_WFLAG) --blocks $(COCO_BLOCKS) \
-	    --width $(COCO_WIDTH) --batch $(COCO_IRN_BATCH) \
-	    --micro $(COCO_IRN_MICRO) --epochs $(COCO_IRN_EPOCHS) \
-	    --crop $(COCO_CROP) --scale-lo 0.5 --scale-hi 1 --flip 1 \
-	    --classes 81 --radius $(COCO_IRN_RADIUS) --lr 0.1 \
-	    --weight-decay 0.0001 --momentum 0.0001 --power 0.9 \
-	    --checkpoint-every $(COCO_IRN_CKPT_EVERY) --seed $(SEED) --out $@ \
-	    $(COCO_QUIET)
-
-$(COCO_R)/pseudo/.done-%-of-$(SHARDS): $(COCO_R)/pseudo.start
-	$(call COCO_SUBMIT,pseudo) $(IRN) infer --db $(COCO_DB) --split $(COCO_TRAIN) \
-	    --irn $(COCO_R)/irn.safetensors --cams $(COCO_R)/cam \
-	    --out $(COCO_R)/pseudo --rule sfc --canvas $(COCO_CANVAS) \
-	    --w-map cam_w --w-p 0.3 --power 1.3 --bg 0.25 --beta 10 \
-	    --exp-times 8 --radius $(COCO_RW_RADIUS) --shard $*/$(SHARDS) \
-	    $(COCO_QUIET)
-	@touch $@
+	$(call sfc_irn_cmd,COCO) $(COCO_QUIET)
 endif
-
-$(COCO_R)/pseudo.done: $(call sfc_shard_stamps,$(COCO_R)/pseudo,$(SHARDS))
-	@$(call sfc_shard_merge,$(COCO_DB),$(COCO_R)/pseudo)
-	@touch $@
+$(eval $(call sfc_shard_stage,$(COCO_DB),$(COCO_R)/pseudo.start,\
+    $(COCO_R)/pseudo.done,$(COCO_R)/pseudo,\
+    $(COCO_R)/cam.done $(COCO_PSEUDO_DEPS),\
+    $$(COCO_PSEUDO_CMD),$$(COCO_QUIET)))
 
 $(COCO_R)/pseudo-miou.txt: $(COCO_R)/pseudo.done $(MIOU)
 	$(COCO_MIOU) --pred $(COCO_R)/pseudo --stage pseudo > $@.tmp

@@ -107,6 +107,68 @@ sfc-force:
 # $(call sfc_shard_stamps,DIR,N): the N shard stamps of a stage writing DIR
 sfc_shard_stamps = $(foreach i,$(shell seq 0 $$(($(2) - 1))),$(1)/.done-$(i)-of-$(2))
 
+# $(eval $(call sfc_shard_stage,DB,START,DONE,DIR,DEPS,CMD,TAIL)): the
+# rules of a per-image stage writing DIR in SHARDS processes: the stamp
+# START (after DEPS: what DIR holds is removed), DIR/.done-I-of-N (shard I
+# runs `CMD --shard I/N TAIL`, through SUBMIT's launcher when set) and the
+# stamp DONE (every shard; their rows files merged into DB). CMD and TAIL
+# are expanded when the recipe runs (write their variables with $$).
+# (The names are stripped: a call may break its lines anywhere.)
+sfc_shard_stage = $(call sfc_shard_stage_,$(strip $(1)),$(strip $(2)),$(strip \
+    $(3)),$(strip $(4)),$(5),$(6),$(7))
+define sfc_shard_stage_
+$(2): $(5)
+	$$(call sfc_start,$(4))
+
+$(4)/.done-%-of-$$(SHARDS): $(2)
+	$$(call sfc_shard_run,$(1),$(4),$$*-of-$$(SHARDS)) $(6) --shard $$*/$$(SHARDS) $(7)
+	@touch $$@
+
+$(3): $$(call sfc_shard_stamps,$(4),$$(SHARDS))
+	@$$(call sfc_shard_merge,$(1),$(4))
+	@touch $$@
+endef
+
+# The commands voc.mk and coco.mk share, from pipeline P's variables
+# (P_DB, P_R, P_TRAIN, ...; see each file's options):
+# $(call sfc_sample_cmd,P): sfc-sample's schedule of P_TRAIN
+sfc_sample_cmd = $(SAMPLE) --db $($(1)_DB) --split $($(1)_TRAIN) \
+    --epochs $($(1)_EPOCHS) --batch $($(1)_BATCH) --draws $($(1)_DRAWS) \
+    --crop $($(1)_CROP) --aug sfc --n-ibr -1 --seed $(SEED)
+# $(call sfc_crf_cmd,P,OUT,RULE,PWEIGHT): sfc-crf of P's CAMs into
+# P_R/OUT by RULE, S = M_W + PWEIGHT M_P
+sfc_crf_cmd = $(CRF) --db $($(1)_DB) --cams $($(1)_R)/cam \
+    --out $($(1)_R)/$(2) --split $($(1)_TRAIN) --rule $(3) --w-map cam_w \
+    --w-weight 1 --p-weight $(4) --bg-scale 0.5 --iters $($(1)_CRF_ITERS) \
+    --gt-prob 0.7 --gauss-sxy 3 --gauss-compat 3 --bilat-sxy 50 \
+    --bilat-srgb 5 --bilat-compat 10 --filter lattice --threads 0
+# $(call sfc_irn_cmd,P): IRN's edge branch on P_R/ir_label
+sfc_irn_cmd = $(IRN) train --db $($(1)_DB) --split $($(1)_TRAIN) \
+    --labels $($(1)_R)/ir_label $($(1)_WFLAG) --blocks $($(1)_BLOCKS) \
+    --width $($(1)_WIDTH) --batch $($(1)_IRN_BATCH) \
+    --micro $($(1)_IRN_MICRO) --epochs $($(1)_IRN_EPOCHS) \
+    --crop $($(1)_CROP) --scale-lo 0.5 --scale-hi 1 --flip 1 \
+    --classes $($(1)_NCLASS1) --radius $($(1)_IRN_RADIUS) --lr 0.1 \
+    --weight-decay 0.0001 --momentum 0.0001 --power 0.9 \
+    --checkpoint-every $($(1)_IRN_CKPT_EVERY) --seed $(SEED) \
+    --out $($(1)_R)/irn.safetensors
+# $(call sfc_rw_cmd,P,SPLIT): SFC's two random-walk passes, SPLIT's pseudo
+# labels into P_R/pseudo
+sfc_rw_cmd = $(IRN) infer --db $($(1)_DB) --split $(2) \
+    --irn $($(1)_R)/irn.safetensors --cams $($(1)_R)/cam \
+    --out $($(1)_R)/pseudo --rule sfc --canvas $($(1)_CANVAS) \
+    --w-map cam_w --w-p 0.3 --power 1.3 --bg 0.25 --beta 10 \
+    --exp-times 8 --radius $($(1)_RW_RADIUS)
+# $(call sfc_summary,DB,TITLE): the recipe of a pipeline's summary.txt:
+# the class table, then the mIoU table under TITLE
+define sfc_summary
+{ echo "class statistics and DC weights:"; \
+$(call sfc_show_classes,$(1)); echo; \
+echo "$(2)"; \
+$(call sfc_show_miou,$(1)); } > $@.tmp && mv $@.tmp $@
+@cat $@
+endef
+
 # $(eval $(call sfc_seg_rules,P)): the segmentation stage of pipeline P
 # (VOC, COCO): DeepLab-v2 (sfc-segtrain train) on P's pseudo labels, its
 # predictions in SHARDS processes, their mIoU. Rules for $(P_R)/seg.start,
@@ -122,7 +184,6 @@ sfc_shard_stamps = $(foreach i,$(shell seq 0 $$(($(2) - 1))),$(1)/.done-$(i)-of-
 #   P_SEG_IDS    predict's image flags (--list/--split, --images, --ext)
 #   P_SEG_VALDEP what those ids need (a list file, the ingest stamp)
 #   P_SEG_GT     folder of the true masks   P_SEG_MIOU_IDS  sfc-miou's ids
-#   P_SUBMIT     $(call P_SUBMIT,seg): the shard launcher words (SUBMIT)
 define sfc_seg_rules
 $$($(1)_R)/seg.start: $$($(1)_R)/pseudo.done $$($(1)_SEG_WEIGHTS) $$(SEGTRAIN)
 	$$(call sfc_start,$$($(1)_R)/seg.safetensors $$($(1)_R)/seg.safetensors.ckpt)
@@ -140,23 +201,10 @@ $$($(1)_R)/seg.safetensors: $$($(1)_R)/seg.start
 	    --clip 0 --checkpoint-every $$($(1)_SEG_CKPT_EVERY) --seed $$(SEED) \
 	    --out $$@ $$($(1)_QUIET)
 
-$$($(1)_R)/segpred.start: $$($(1)_R)/seg.safetensors $$($(1)_SEG_VALDEP) \
-    $$(SEGTRAIN)
-	$$(call sfc_start,$$($(1)_R)/seg)
-
-$$($(1)_R)/seg/.done-%-of-$$(SHARDS): $$($(1)_R)/segpred.start
-	$$(call $(1)_SUBMIT,seg) $$(SEGTRAIN) predict --db $$($(1)_DB) \
-	    $$($(1)_SEG_IDS) \
-	    --model $$($(1)_R)/seg.safetensors --out $$($(1)_R)/seg \
-	    --msc $$($(1)_SEG_MSC) --flip $$($(1)_SEG_FLIP) --crf $$($(1)_SEG_CRF) \
-	    --crf-iters 10 --crf-gauss-sxy 1 --crf-gauss-w 3 \
-	    --crf-bilat-sxy 67 --crf-bilat-srgb 3 --crf-bilat-w 4 \
-	    --shard $$*/$$(SHARDS) $$($(1)_QUIET)
-	@touch $$@
-
-$$($(1)_R)/seg.done: $$(call sfc_shard_stamps,$$($(1)_R)/seg,$$(SHARDS))
-	@$$(call sfc_shard_merge,$$($(1)_DB),$$($(1)_R)/seg)
-	@touch $$@
+$(call sfc_shard_stage,$$($(1)_DB),$$($(1)_R)/segpred.start,\
+    $$($(1)_R)/seg.done,$$($(1)_R)/seg,$$($(1)_R)/seg.safetensors \
+    $$($(1)_SEG_VALDEP) $$(SEGTRAIN),$$(call sfc_seg_predict_cmd,$(1)),\
+    $$($(1)_QUIET))
 
 $$($(1)_R)/seg-miou.txt: $$($(1)_R)/seg.done $$(MIOU)
 	$$(MIOU) --db $$($(1)_DB) --gt $$($(1)_SEG_GT) \
@@ -164,6 +212,13 @@ $$($(1)_R)/seg-miou.txt: $$($(1)_R)/seg.done $$(MIOU)
 	    --count-split $$($(1)_TRAIN) --stage seg -q > $$@.tmp
 	mv $$@.tmp $$@
 endef
+
+# $(call sfc_seg_predict_cmd,P): sfc_seg_rules' prediction command
+sfc_seg_predict_cmd = $(SEGTRAIN) predict --db $($(1)_DB) $($(1)_SEG_IDS) \
+    --model $($(1)_R)/seg.safetensors --out $($(1)_R)/seg \
+    --msc $($(1)_SEG_MSC) --flip $($(1)_SEG_FLIP) --crf $($(1)_SEG_CRF) \
+    --crf-iters 10 --crf-gauss-sxy 1 --crf-gauss-w 3 \
+    --crf-bilat-sxy 67 --crf-bilat-srgb 3 --crf-bilat-w 4
 
 # $(call sfc_show_classes,DB): the command that prints N_c, DC_c and the group of every class
 # of the latest finished sfc-sample run

@@ -132,11 +132,7 @@ voc-pseudolabels: $(VOC_R)/summary.txt
 voc-files: $(VOC_FILES)
 
 $(VOC_R)/summary.txt: $(VOC_FILES)
-	{ echo "class statistics and DC weights:"; \
-	$(call sfc_show_classes,$(VOC_DB)); echo; \
-	echo "mIoU on $(VOC_EVAL) (%):"; \
-	$(call sfc_show_miou,$(VOC_DB)); } > $@.tmp && mv $@.tmp $@
-	@cat $@
+	$(call sfc_summary,$(VOC_DB),mIoU on $(VOC_EVAL) (%):)
 
 # Each stage's program and flags (VOC_QUIET, --shard and output
 # redirections aside); the recipes run them, and <stage>.sig records them
@@ -144,9 +140,7 @@ $(VOC_R)/summary.txt: $(VOC_FILES)
 VOC_INGEST_CMD = $(INGEST) --db $(VOC_DB) --images JPEGImages \
     --masks $(VOC_MASKS) --lists ImageSets/Segmentation --labels masks \
     --splits $(call sfc_join,$(sort $(VOC_TRAIN) $(VOC_EVAL))) $(VOC)
-VOC_SAMPLE_CMD = $(SAMPLE) --db $(VOC_DB) --split $(VOC_TRAIN) \
-    --epochs $(VOC_EPOCHS) --batch $(VOC_BATCH) --draws $(VOC_DRAWS) \
-    --crop $(VOC_CROP) --aug sfc --n-ibr -1 --seed $(SEED)
+VOC_SAMPLE_CMD = $(call sfc_sample_cmd,VOC)
 VOC_TRAIN_CMD = $(TRAINSTEP) --db $(VOC_DB) --out $(VOC_R)/train \
     $(VOC_WFLAG) --blocks $(VOC_BLOCKS) --width $(VOC_WIDTH) \
     --side $(VOC_SIDE) --frozen $(VOC_FROZEN) --lr $(VOC_LR) \
@@ -155,26 +149,9 @@ VOC_TRAIN_CMD = $(TRAINSTEP) --db $(VOC_DB) --out $(VOC_R)/train \
 VOC_CAM_CMD = $(CAM) --db $(VOC_DB) --ckpt $(VOC_R)/train/final.safetensors \
     --out $(VOC_R)/cam --split $(VOC_TRAIN) --scales $(VOC_SCALES) \
     --compress 1 --cam-dtype $(CAM_DTYPE)
-VOC_CRF_CMD = $(CRF) --db $(VOC_DB) --cams $(VOC_R)/cam \
-    --out $(VOC_R)/ir_label --split $(VOC_TRAIN) --rule sfc --w-map cam_w \
-    --w-weight 1 --p-weight 0.7 --bg-scale 0.5 --iters $(VOC_CRF_ITERS) \
-    --gt-prob 0.7 --gauss-sxy 3 --gauss-compat 3 --bilat-sxy 50 \
-    --bilat-srgb 5 --bilat-compat 10 --filter lattice --threads 0
-VOC_IRN_CMD = $(IRN) train --db $(VOC_DB) --split $(VOC_TRAIN) \
-    --labels $(VOC_R)/ir_label $(VOC_WFLAG) --blocks $(VOC_BLOCKS) \
-    --width $(VOC_WIDTH) --batch $(VOC_IRN_BATCH) --micro $(VOC_IRN_MICRO) \
-    --epochs $(VOC_IRN_EPOCHS) --crop $(VOC_CROP) --scale-lo 0.5 \
-    --scale-hi 1 --flip 1 --classes $(VOC_NCLASS1) \
-    --radius $(VOC_IRN_RADIUS) --lr 0.1 --weight-decay 0.0001 \
-    --momentum 0.0001 --power 0.9 --checkpoint-every $(VOC_IRN_CKPT_EVERY) \
-    --seed $(SEED) --out $(VOC_R)/irn.safetensors
-VOC_RW_CMD = $(IRN) infer --db $(VOC_DB) --split $(VOC_PSEUDO) \
-    --irn $(VOC_R)/irn.safetensors --cams $(VOC_R)/cam \
-    --out $(VOC_R)/pseudo --rule sfc --canvas $(VOC_CANVAS) --w-map cam_w \
-    --w-p 0.3 --power 1.3 --bg 0.25 --beta 10 --exp-times 8 \
-    --radius $(VOC_RW_RADIUS)
-# the launcher words of shard $* of the stage writing $(VOC_R)/$(1)
-VOC_SUBMIT = $(call sfc_shard_run,$(VOC_DB),$(VOC_R)/$(1),$*-of-$(SHARDS))
+VOC_CRF_CMD = $(call sfc_crf_cmd,VOC,ir_label,sfc,0.7)
+VOC_IRN_CMD = $(call sfc_irn_cmd,VOC)
+VOC_RW_CMD = $(call sfc_rw_cmd,VOC,$(VOC_PSEUDO))
 VOC_NCLASS1 = $(shell echo $$(($(VOC_NCLASS) + 1)))
 
 # (make -f pipelines/voc.mk alone: the pipeline is the default goal)
@@ -229,17 +206,10 @@ $(VOC_R)/train/final.safetensors: $(VOC_R)/train.start
 	    $(VOC_QUIET) > /dev/null
 
 # CAMs (M_W, M_P, CAM) of the training list, SHARDS processes
-$(VOC_R)/cam.start: $(VOC_R)/cam.sig $(VOC_R)/train/final.safetensors $(CAM)
-	$(call sfc_start,$(VOC_R)/cam)
-
-$(VOC_R)/cam/.done-%-of-$(SHARDS): $(VOC_R)/cam.start
-	$(call VOC_SUBMIT,cam) $(VOC_CAM_CMD) --shard $*/$(SHARDS) $(VOC_QUIET) \
-	    > /dev/null
-	@touch $@
-
-$(VOC_R)/cam.done: $(call sfc_shard_stamps,$(VOC_R)/cam,$(SHARDS))
-	@$(call sfc_shard_merge,$(VOC_DB),$(VOC_R)/cam)
-	@touch $@
+$(eval $(call sfc_shard_stage,$(VOC_DB),$(VOC_R)/cam.start,\
+    $(VOC_R)/cam.done,$(VOC_R)/cam,\
+    $(VOC_R)/cam.sig $(VOC_R)/train/final.safetensors $(CAM),\
+    $$(VOC_CAM_CMD),$$(VOC_QUIET) > /dev/null))
 
 $(VOC_R)/cam-miou.txt: $(VOC_R)/miou.sig $(VOC_R)/cam.done $(MIOU)
 	$(VOC_MIOU_CMD) --cams $(VOC_R)/cam --map all --stage cam > $@.tmp
@@ -247,16 +217,9 @@ $(VOC_R)/cam-miou.txt: $(VOC_R)/miou.sig $(VOC_R)/cam.done $(MIOU)
 	mv $@.tmp $@
 
 # IR labels: S = M_W + 0.7 M_P, SFC's two CRF maps (sfc-reference 5)
-$(VOC_R)/irlabel.start: $(VOC_R)/crf.sig $(VOC_R)/cam.done $(CRF)
-	$(call sfc_start,$(VOC_R)/ir_label)
-
-$(VOC_R)/ir_label/.done-%-of-$(SHARDS): $(VOC_R)/irlabel.start
-	$(call VOC_SUBMIT,ir_label) $(VOC_CRF_CMD) --shard $*/$(SHARDS) $(VOC_QUIET)
-	@touch $@
-
-$(VOC_R)/irlabel.done: $(call sfc_shard_stamps,$(VOC_R)/ir_label,$(SHARDS))
-	@$(call sfc_shard_merge,$(VOC_DB),$(VOC_R)/ir_label)
-	@touch $@
+$(eval $(call sfc_shard_stage,$(VOC_DB),$(VOC_R)/irlabel.start,\
+    $(VOC_R)/irlabel.done,$(VOC_R)/ir_label,\
+    $(VOC_R)/crf.sig $(VOC_R)/cam.done $(CRF),$$(VOC_CRF_CMD),$$(VOC_QUIET)))
 
 $(VOC_R)/crf-miou.txt: $(VOC_R)/miou.sig $(VOC_R)/irlabel.done $(MIOU)
 	$(VOC_MIOU_CMD) --pred $(VOC_R)/ir_label --stage crf > $@.tmp
@@ -272,17 +235,10 @@ $(VOC_R)/irn.safetensors: $(VOC_R)/irn.start
 	$(VOC_IRN_CMD) $(VOC_QUIET)
 
 # pseudo labels: SFC's two random-walk passes over S = M_W + 0.3 M_P
-$(VOC_R)/pseudo.start: $(VOC_R)/rw.sig $(VOC_R)/irn.safetensors \
-    $(VOC_R)/cam.done $(IRN)
-	$(call sfc_start,$(VOC_R)/pseudo)
-
-$(VOC_R)/pseudo/.done-%-of-$(SHARDS): $(VOC_R)/pseudo.start
-	$(call VOC_SUBMIT,pseudo) $(VOC_RW_CMD) --shard $*/$(SHARDS) $(VOC_QUIET)
-	@touch $@
-
-$(VOC_R)/pseudo.done: $(call sfc_shard_stamps,$(VOC_R)/pseudo,$(SHARDS))
-	@$(call sfc_shard_merge,$(VOC_DB),$(VOC_R)/pseudo)
-	@touch $@
+$(eval $(call sfc_shard_stage,$(VOC_DB),$(VOC_R)/pseudo.start,\
+    $(VOC_R)/pseudo.done,$(VOC_R)/pseudo,\
+    $(VOC_R)/rw.sig $(VOC_R)/irn.safetensors $(VOC_R)/cam.done $(IRN),\
+    $$(VOC_RW_CMD),$$(VOC_QUIET)))
 
 $(VOC_R)/pseudo-miou.txt: $(VOC_R)/miou.sig $(VOC_R)/pseudo.done $(MIOU)
 	$(VOC_MIOU_CMD) --pred $(VOC_R)/pseudo --stage pseudo > $@.tmp

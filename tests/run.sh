@@ -6,7 +6,9 @@
 # set to Debian's python3 when it has torch and numpy, so tests that have
 # an oracle script under tests/ref/ also check against fresh random cases.
 # Pass a pattern as $1 to run only the tests whose name contains it.
-# Logs of failed tests are printed; all logs stay in $SFC_TESTLOG.
+# Logs of failed tests are printed; all logs stay in $SFC_TESTLOG. A test
+# program that drew fresh random cases names their seed at the end of a
+# failed run; SFC_TEST_SEED=S replays it (tests/test.h test_fresh_seed).
 
 : "${SFC_BIN:=bin}"
 : "${SFC_TESTBIN:=build/tests}"

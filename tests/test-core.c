@@ -1,10 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* test-core.c: error slot, strict parsing, tensors and shape checks, atomic
- * writes (including the failure path leaving nothing behind), the PRNG, the
- * option table, and the float checker's ability to fail. */
+ * writes (including the failure path leaving nothing behind, a writer
+ * killed by SIGTERM/SIGINT leaving no temporary, and the temporaries of
+ * dead writers removed by the next writer into the directory), the PRNG,
+ * the option table, and the float checker's ability to fail. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "sfc.h"
@@ -119,6 +124,117 @@ static void test_atomic(void)
     free(dir);
 }
 
+/* A child opens an atomic write of dir/out.bin, writes part of it and
+ * waits; it is killed with sig while the temporary is open. */
+static void atomic_killed(const char *dir, int sig)
+{
+    char *path = sfc_path_join(dir, "out.bin");
+    int up[2], hold[2];
+    T_CHECK(pipe(up) == 0 && pipe(hold) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct sfc_atomic a;
+        FILE *fp = sfc_atomic_open(&a, path);
+        if (!fp) _exit(3);
+        fputs("partial", fp);
+        fflush(fp);
+        char c = 1;
+        if (write(up[1], &c, 1) != 1) _exit(4);
+        (void)read(hold[0], &c, 1); /* until killed */
+        _exit(5);
+    }
+    char c;
+    T_CHECK(read(up[0], &c, 1) == 1);
+    T_CHECK_MSG(count_entries(dir) == 1, "signal %d: no temporary seen", sig);
+    kill(pid, sig);
+    int st = 0;
+    T_CHECK(waitpid(pid, &st, 0) == pid);
+    T_CHECK_MSG(WIFSIGNALED(st) && WTERMSIG(st) == sig,
+                "the writer did not die of signal %d (status %#x)", sig, st);
+    T_CHECK_MSG(count_entries(dir) == 0,
+                "signal %d: %d entries left (a temporary)", sig,
+                count_entries(dir));
+    close(up[0]), close(up[1]), close(hold[0]), close(hold[1]);
+    free(path);
+}
+
+/* A process that has exited: its pid (not reused this soon). */
+static pid_t dead_pid(void)
+{
+    pid_t pid = fork();
+    if (pid == 0) _exit(0);
+    waitpid(pid, NULL, 0);
+    return pid;
+}
+
+static void touch(const char *dir, const char *name)
+{
+    char *p = sfc_path_join(dir, name);
+    FILE *f = fopen(p, "w");
+    T_CHECK(f && fputs("left", f) >= 0 && fclose(f) == 0);
+    free(p);
+}
+
+static int exists(const char *dir, const char *name)
+{
+    char *p = sfc_path_join(dir, name);
+    int r = access(p, F_OK) == 0;
+    free(p);
+    return r;
+}
+
+static void test_atomic_killed(void)
+{
+    char *dir = test_tmpdir("atomic-kill");
+    atomic_killed(dir, SIGTERM);
+    atomic_killed(dir, SIGINT);
+
+    /* what a SIGKILL leaves: the next writer into the directory removes
+     * the temporaries of dead writers, and only those */
+    char dead[64], live[64], held[64];
+    snprintf(dead, sizeof dead, ".a.npz.tmp.%ld.Ab12Cd", (long)dead_pid());
+    snprintf(live, sizeof live, ".b.npz.tmp.%ld.Ab12Cd", (long)getpid());
+    snprintf(held, sizeof held, ".c.npz.tmp.%ld.Ab12Cd", (long)dead_pid());
+    const char *keep[] = {live, held, ".d.npz.tmp.Ab12Cd", "e.npz.tmp.1.Ab12Cd",
+                          ".f.npz.tmp.x1.Ab12Cd", ".g.tmp.1.Ab12C"};
+    touch(dir, dead);
+    for (size_t i = 0; i < sizeof keep / sizeof *keep; i++) touch(dir, keep[i]);
+    /* held: a dead pid in the name, but its lock is held (a writer on
+     * another host of a shared file system) */
+    int up[2], hold[2];
+    T_CHECK(pipe(up) == 0 && pipe(hold) == 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char *p = sfc_path_join(dir, held);
+        int fd = open(p, O_RDWR);
+        struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+        if (fd < 0 || fcntl(fd, F_SETLK, &fl) != 0) _exit(3);
+        char c = 1;
+        if (write(up[1], &c, 1) != 1) _exit(4);
+        (void)read(hold[0], &c, 1);
+        _exit(0);
+    }
+    char c;
+    T_CHECK(read(up[0], &c, 1) == 1);
+    char *out = sfc_path_join(dir, "new.bin");
+    T_CHECK(sfc_atomic_write(out, "x", 1) == 0);
+    T_CHECK_MSG(!exists(dir, dead), "dead writer's %s not removed", dead);
+    for (size_t i = 0; i < sizeof keep / sizeof *keep; i++)
+        T_CHECK_MSG(exists(dir, keep[i]), "%s removed", keep[i]);
+    T_CHECK(write(hold[1], &c, 1) == 1);
+    waitpid(pid, NULL, 0);
+    close(up[0]), close(up[1]), close(hold[0]), close(hold[1]);
+    /* the sweep is once per directory and process */
+    touch(dir, dead);
+    T_CHECK(sfc_atomic_write(out, "y", 1) == 0);
+    T_CHECK(exists(dir, dead));
+    char *cmd = sfc_xasprintf("rm -rf '%s'", dir);
+    T_CHECK(system(cmd) == 0);
+    free(cmd);
+    free(out);
+    free(dir);
+}
+
 static void test_rng(void)
 {
     struct sfc_rng a, b;
@@ -215,6 +331,7 @@ int main(int argc, char **argv)
     test_parse();
     test_tensor();
     test_atomic();
+    test_atomic_killed();
     test_rng();
     test_cli();
     test_checker_fails();

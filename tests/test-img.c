@@ -420,7 +420,7 @@ int main(void)
     const char *py = test_oracle();
     if (py) {
         char *fresh = test_tmpdir("img-oracle");
-        unsigned seed = (unsigned)getpid();
+        unsigned seed = test_fresh_seed("ref_img.py");
         char cmd[2048];
         snprintf(cmd, sizeof cmd, "%s %s --out %s --seed %u", py, REF, fresh,
                  seed);

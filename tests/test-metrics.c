@@ -387,7 +387,7 @@ int main(void)
     const char *py = test_oracle();
     if (py) {
         char *dir = test_tmpdir("miou");
-        unsigned seed = (unsigned)getpid() ^ (unsigned)(sfc_now() * 1e3);
+        unsigned seed = test_fresh_seed("ref_miou.py");
         char *cmd = sfc_xasprintf("%s tests/ref/ref_miou.py --out %s --seed %u",
                                   py, dir, seed);
         fprintf(stderr, "oracle: %s\n", cmd);

@@ -308,12 +308,11 @@ static void check_fresh(void)
         return;
     }
     char *dir = test_tmpdir("nn");
-    unsigned seed = (unsigned)time(NULL) ^ ((unsigned)getpid() << 8);
+    unsigned seed = test_fresh_seed(REF_SCRIPT);
     char cmd[2048];
     snprintf(cmd, sizeof cmd,
              "OMP_NUM_THREADS=1 '%s' %s --out '%s' --seed %u", py, REF_SCRIPT,
              dir, seed);
-    fprintf(stderr, "fresh oracle cases, seed %u\n", seed);
     int ok = system(cmd) == 0;
     T_CHECK_MSG(ok, "%s failed", cmd);
     if (ok) check_dir(dir);

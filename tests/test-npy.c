@@ -424,10 +424,7 @@ int main(void)
 
     if (test_oracle()) {
         dir = test_tmpdir("npy-oracle");
-        struct sfc_rng r;
-        sfc_rng_seed(&r, (uint64_t)getpid() ^ (uint64_t)time(NULL));
-        unsigned seed = (unsigned)sfc_rng_below(&r, 1000000);
-        fprintf(stderr, "oracle seed %u\n", seed);
+        unsigned seed = test_fresh_seed("ref_formats.py");
         char *args = sfc_xasprintf("--out '%s' --seed %u", dir, seed);
         T_CHECK(run_oracle(args) == 0);
         free(args);

@@ -852,11 +852,9 @@ int main(void)
     const char *py = test_oracle();
     if (py) {
         char *dir = test_tmpdir("ops");
-        unsigned seed = (unsigned)time(NULL) ^ (unsigned)getpid() << 8;
+        unsigned seed = test_fresh_seed("ref_ops.py");
         char *cmd = sfc_xasprintf("%s tests/ref/ref_ops.py --out %s "
                                   "--seed %u", py, dir, seed);
-        printf("oracle: seed %u\n", seed);
-        fflush(stdout);
         int rc = system(cmd);
         T_CHECK_MSG(rc == 0, "oracle failed: %s", cmd);
         if (rc == 0) T_CHECK(run_dir(dir) >= 30);

@@ -248,12 +248,10 @@ int main(void)
     const char *py = test_oracle();
     if (py) {
         char *dir = test_tmpdir("optim-oracle");
-        const char *se = getenv("SFC_TEST_SEED");
-        unsigned seed = se ? (unsigned)atoi(se) : (unsigned)time(NULL) % 100000;
+        unsigned seed = test_fresh_seed("ref_optim.py");
         char cmd[2048];
         snprintf(cmd, sizeof cmd, "%s tests/ref/ref_optim.py --out %s --seed %u",
                  py, dir, seed);
-        fprintf(stderr, "oracle: seed %u\n", seed);
         if (T_CHECK(system(cmd) == 0)) run_case(dir);
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
         T_CHECK(system(cmd) == 0);

@@ -452,10 +452,7 @@ int main(void)
     free(dir);
 
     if (test_oracle()) {
-        struct sfc_rng r;
-        sfc_rng_seed(&r, (uint64_t)getpid() ^ (uint64_t)time(NULL));
-        unsigned seed = (unsigned)sfc_rng_below(&r, 1000000);
-        fprintf(stderr, "oracle seed %u\n", seed);
+        unsigned seed = test_fresh_seed("ref_formats.py");
         dir = test_tmpdir("st-oracle");
         char *args =
             sfc_xasprintf("--out '%s' --torch '%s' --seed %u", dir, dir, seed);

@@ -115,9 +115,39 @@ static inline char *test_tmpdir(const char *tag)
     return r;
 }
 
+/* The fresh seeds this program drew (test_fresh_seed), named again by
+ * test_summary() when a check failed, so that a failure can be replayed. */
+#define TEST_MAX_SEEDS 16
+static struct {
+    char what[32];
+    unsigned seed;
+} test_seeds_[TEST_MAX_SEEDS];
+static int test_nseeds_;
+
+/* A fresh seed in [0, 1000000) for `what` (an oracle's cases, a fuzz
+ * run): time and pid, or $SFC_TEST_SEED when set, which replays a failed
+ * run. It is printed now and, if any check fails, again at the end. */
+static inline unsigned test_fresh_seed(const char *what)
+{
+    const char *se = getenv("SFC_TEST_SEED");
+    unsigned seed =
+        se && *se ? (unsigned)strtoul(se, NULL, 10)
+                  : (unsigned)(((unsigned long)time(NULL) ^
+                                ((unsigned long)getpid() << 8)) % 1000000);
+    if (test_nseeds_ < TEST_MAX_SEEDS) {
+        snprintf(test_seeds_[test_nseeds_].what,
+                 sizeof test_seeds_[0].what, "%s", what);
+        test_seeds_[test_nseeds_++].seed = seed;
+    }
+    fprintf(stderr, "fresh seed %u (%s)%s\n", seed, what,
+            se && *se ? ", from SFC_TEST_SEED" : "");
+    return seed;
+}
+
 /* Run check(dir) on tests/golden/<tag>, then, when the oracle is
  * installed, on a fresh case written by `tests/ref/<script> --out DIR
- * --seed S` with a new seed; the directory is removed afterwards. */
+ * --seed S` with a fresh seed (test_fresh_seed); the directory is removed
+ * afterwards. */
 static inline void test_with_oracle(const char *script, const char *tag,
                                     void (*check)(const char *dir))
 {
@@ -126,9 +156,9 @@ static inline void test_with_oracle(const char *script, const char *tag,
     check(golden);
     if (!test_oracle()) return;
     char *tmp = test_tmpdir(tag);
-    unsigned long seed = (unsigned long)time(NULL) ^ (unsigned long)getpid();
-    snprintf(cmd, sizeof cmd, "%s tests/ref/%s --out %s --seed %lu",
-             test_oracle(), script, tmp, seed % 1000000);
+    unsigned seed = test_fresh_seed(script);
+    snprintf(cmd, sizeof cmd, "%s tests/ref/%s --out %s --seed %u",
+             test_oracle(), script, tmp, seed);
     fprintf(stderr, "oracle: %s\n", cmd);
     if (test_check_(system(cmd) == 0, __FILE__, __LINE__, cmd)) check(tmp);
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
@@ -138,6 +168,9 @@ static inline void test_with_oracle(const char *script, const char *tag,
 
 static inline int test_summary(void)
 {
+    for (int i = 0; test_failed_ && i < test_nseeds_; i++)
+        fprintf(stderr, "fresh seed %u (%s): replay with SFC_TEST_SEED=%u\n",
+                test_seeds_[i].seed, test_seeds_[i].what, test_seeds_[i].seed);
     fprintf(stderr, "%d checks, %d failed\n", test_checks_, test_failed_);
     return test_failed_ ? 1 : 0;
 }

@@ -237,49 +237,23 @@ int main(int argc, char **argv)
         for (int k = 1; k < ncls; k++) counts[k] += items[i].present[k];
 
     /* the run's configuration, with the file read */
-    char *cfg = sfc_cli_config_json(&cli);
-    size_t cfglen = strlen(cfg);
-    cfg[--cfglen] = '\0';
-    cfg = sfc_xrealloc(cfg, cfglen + 16);
-    strcat(cfg, ",\"file\":");
-    cfglen = strlen(cfg);
     char jpath[PATH_MAX];
-    sfc_json_append_string(&cfg, &cfglen,
-                           realpath(argv[0], jpath) ? jpath : argv[0]);
-    cfg = sfc_xrealloc(cfg, cfglen + 2);
-    strcat(cfg, "}");
+    char *cfg = sfc_cli_config_json_with(
+        &cli, "file", realpath(argv[0], jpath) ? jpath : argv[0]);
 
     /* one transaction */
-    struct sfc_db *db = sfc_db_open(cl.db, SFC_DB_CREATE);
-    if (!db || sfc_db_begin(db)) sfc_die_errmsg();
-    int r = sfc_dataset_put_classes(db, names, ncls, argv[0]);
-    int64_t run = r ? -1 : sfc_db_run_begin(db, "sfc-coco", SFC_DB_NO_SEED,
-                                            cfg);
-    if (run < 0) r = -1;
-    struct sfc_dataset_writer w = {0};
-    if (r == 0 && sfc_dataset_writer_open(&w, db)) r = -1;
-    for (long i = 0; r == 0 && i < n; i++) {
-        const struct item *it = &items[i];
-        const struct sfc_coco_image *im = &c.images[it->img];
-        r = sfc_dataset_put_image(&w, it->id, im->width, im->height,
-                                  it->path, it->mask, it->present, ncls);
+    struct sfc_dataset_image *dim = sfc_xmalloc(((size_t)n + 1) * sizeof *dim);
+    for (long i = 0; i < n; i++) {
+        const struct sfc_coco_image *im = &c.images[items[i].img];
+        dim[i] = (struct sfc_dataset_image){items[i].id, items[i].path,
+                                            items[i].mask, im->width,
+                                            im->height, items[i].present};
     }
-    if (r == 0) r = sfc_dataset_split_clear(&w, split);
-    for (long i = 0; r == 0 && i < n; i++)
-        r = sfc_dataset_split_add(&w, split, items[i].id, i);
-    if (r == 0) r = sfc_db_class_stats_write(db, 0, split, counts, NULL, ncls);
-    sfc_dataset_writer_release(&w);
-    if (r == 0) r = sfc_db_run_end(db, run, SFC_RUN_OK);
-    if (r == 0) r = sfc_db_commit(db);
-    if (r) {
-        sfc_db_rollback(db);
-        sfc_die_errmsg();
-    }
-    sfc_db_close(db);
-
-    printf("id\tname\t%s\n", split);
-    for (int k = 1; k < ncls; k++)
-        printf("%d\t%s\t%lld\n", k, names[k], (long long)counts[k]);
+    struct sfc_dataset_split sp = {split, (char *const *)lines, n, counts};
+    int64_t run = sfc_dataset_ingest(cl.db, "sfc-coco", cfg, names, ncls,
+                                     argv[0], dim, n, &sp, 1);
+    if (run < 0) sfc_die_errmsg();
+    sfc_dataset_print_counts(stdout, names, ncls, &sp, 1);
     if (!cl.quiet) {
         if (nbare)
             fprintf(stderr, "%s: %ld images without annotations left out of "
@@ -297,6 +271,7 @@ int main(int argc, char **argv)
     }
     for (long i = 0; i < nbare; i++) free(bare[i]);
     free(items);
+    free(dim);
     free(bare);
     free(lines);
     free(names);

@@ -319,60 +319,24 @@ int main(int argc, char **argv)
      * (--classes stays null for the built-in VOC names) */
     if (!cl.classes) cl.classes = cls_file;
     if (!cl.masks) cl.masks = maskdir;
-    char *cfg = sfc_cli_config_json(&cli);
-    size_t cfglen = strlen(cfg);
-    cfg[--cfglen] = '\0'; /* drop the closing brace */
-    cfg = sfc_xrealloc(cfg, cfglen + 8);
-    strcat(cfg, ",\"dir\":");
-    cfglen = strlen(cfg);
-    sfc_json_append_string(&cfg, &cfglen, root);
-    cfg = sfc_xrealloc(cfg, cfglen + 2);
-    strcat(cfg, "}");
+    char *cfg = sfc_cli_config_json_with(&cli, "dir", root);
 
     /* one transaction */
-    struct sfc_db *db = sfc_db_open(cl.db, SFC_DB_CREATE);
-    if (!db || sfc_db_begin(db)) sfc_die_errmsg();
-    int r = sfc_dataset_put_classes(db, cls.names, cls.n,
-                                    cls_file ? cls_file : "the VOC classes");
-    int64_t run = r ? -1 : sfc_db_run_begin(db, "sfc-ingest", SFC_DB_NO_SEED,
-                                            cfg);
-    if (run < 0) r = -1;
-    struct sfc_dataset_writer w = {0};
-    if (r == 0 && sfc_dataset_writer_open(&w, db)) r = -1;
-    for (long i = 0; r == 0 && i < nu; i++) {
-        const struct item *it = &items[i];
-        r = sfc_dataset_put_image(&w, it->id, it->width, it->height, it->path,
-                                  it->mask, it->present, cls.n);
-    }
-    for (int s = 0; r == 0 && s < nsplit; s++) {
-        r = sfc_dataset_split_clear(&w, splits[s]);
-        for (long i = 0; r == 0 && i < slen[s]; i++)
-            r = sfc_dataset_split_add(&w, splits[s], sids[s][i], i);
-        if (r == 0)
-            r = sfc_db_class_stats_write(db, 0, splits[s],
-                                         counts + (size_t)s * (size_t)cls.n,
-                                         NULL, cls.n);
-    }
-    sfc_dataset_writer_release(&w);
-    if (r == 0) r = sfc_db_run_end(db, run, SFC_RUN_OK);
-    if (r == 0) r = sfc_db_commit(db);
-    if (r) {
-        sfc_db_rollback(db);
-        sfc_die_errmsg();
-    }
-    sfc_db_close(db);
-
-    /* the class table */
-    printf("id\tname");
-    for (int s = 0; s < nsplit; s++) printf("\t%s", splits[s]);
-    printf("\n");
-    for (int c = 1; c < cls.n; c++) {
-        printf("%d\t%s", c, cls.names[c]);
-        for (int s = 0; s < nsplit; s++)
-            printf("\t%lld",
-                   (long long)counts[(size_t)s * (size_t)cls.n + (size_t)c]);
-        printf("\n");
-    }
+    struct sfc_dataset_image *dim = sfc_xmalloc((size_t)nu * sizeof *dim);
+    for (long i = 0; i < nu; i++)
+        dim[i] = (struct sfc_dataset_image){items[i].id, items[i].path,
+                                            items[i].mask, items[i].width,
+                                            items[i].height, items[i].present};
+    struct sfc_dataset_split *sp = sfc_xmalloc((size_t)nsplit * sizeof *sp);
+    for (int s = 0; s < nsplit; s++)
+        sp[s] = (struct sfc_dataset_split){
+            splits[s], sids[s], slen[s], counts + (size_t)s * (size_t)cls.n};
+    int64_t run = sfc_dataset_ingest(cl.db, "sfc-ingest", cfg, cls.names,
+                                     cls.n, cls_file ? cls_file
+                                                     : "the VOC classes",
+                                     dim, nu, sp, nsplit);
+    if (run < 0) sfc_die_errmsg();
+    sfc_dataset_print_counts(stdout, cls.names, cls.n, sp, nsplit);
     if (!cl.quiet)
         fprintf(stderr, "%s: %ld images in %d splits, %d classes, run %lld "
                 "in '%s'\n", sfc_progname(), nu, nsplit, cls.n - 1,
@@ -389,6 +353,8 @@ int main(int argc, char **argv)
         free(splits[s]);
     }
     free(items);
+    free(dim);
+    free(sp);
     free(all);
     free(sids);
     free(sidx);

@@ -10,7 +10,6 @@ Cases: odd map sizes, rates larger than the map (taps wholly in the
 padding), a repeated rate (taps with the same offset), a 1x1 map.
 --golden          the cases into tests/golden/aspp/
 --out DIR --seed S  fresh cases."""
-import argparse
 import os
 import sys
 
@@ -19,6 +18,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ref_resnet import save_safetensors  # noqa: E402
+from refcommon import main_cases  # noqa: E402
 
 CASES = [  # tag, N, F, C, h, w, rates
     ("odd", 2, 7, 3, 5, 9, [1, 2, 6, 12]),
@@ -58,22 +58,8 @@ def cases(outdir, seed):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--golden", action="store_true")
-    ap.add_argument("--out")
-    ap.add_argument("--seed", type=int, default=0)
-    a = ap.parse_args()
-    torch.set_num_threads(1)
-    if a.golden:
-        d = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
-                         "golden", "aspp")
-        os.makedirs(d, exist_ok=True)
-        cases(d, 1234)
-    elif a.out:
-        os.makedirs(a.out, exist_ok=True)
-        cases(a.out, a.seed)
-    else:
-        ap.error("give --golden or --out DIR")
+    main_cases(cases, "aspp", before=lambda: torch.set_num_threads(1),
+               golden_seed=1234, seed=0, mkdir=True)
 
 
 if __name__ == "__main__":

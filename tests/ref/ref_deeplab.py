@@ -23,7 +23,6 @@ if PyTorch's own float32 computation agrees with it within 1e-4 relative
 kink or a near-tie of the max fusion sits within float32 rounding and any
 float32 implementation may take either branch; the script then redraws
 (seed + 1000 k) and records the seed used."""
-import argparse
 import copy
 import os
 import sys
@@ -37,6 +36,7 @@ from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from ref_resnet import Tiny, randomise, save_safetensors  # noqa: E402
+from refcommon import main_cases  # noqa: E402
 
 
 class DeepLabV2(Tiny):
@@ -225,22 +225,8 @@ def cases(outdir, seed):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--golden", action="store_true")
-    ap.add_argument("--out")
-    ap.add_argument("--seed", type=int, default=0)
-    a = ap.parse_args()
-    torch.set_num_threads(1)
-    if a.golden:
-        d = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..",
-                         "golden", "deeplab")
-        os.makedirs(d, exist_ok=True)
-        cases(d, 1234)
-    elif a.out:
-        os.makedirs(a.out, exist_ok=True)
-        cases(a.out, a.seed)
-    else:
-        ap.error("give --golden or --out DIR")
+    main_cases(cases, "deeplab", before=lambda: torch.set_num_threads(1),
+               golden_seed=1234, seed=0, mkdir=True)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,6 @@ Writes optim.weights.safetensors (initial state_dict) and
 optim.case.safetensors (x, target, loss per step, final.<name> weights;
 metadata: the hyperparameters).
 --golden  into tests/golden/optim/;  --out DIR --seed S  fresh."""
-import argparse
 import os
 import sys
 
@@ -21,6 +20,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import ref_resnet as R  # noqa: E402
+from refcommon import main_cases  # noqa: E402
 
 STEPS, POWER, MOMENTUM = 50, 0.9, 0.9
 LR_REL = (0.01, 0.02)
@@ -163,22 +163,8 @@ def run(outdir, seed):
 
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--golden", action="store_true")
-    ap.add_argument("--out")
-    ap.add_argument("--seed", type=int, default=0)
-    a = ap.parse_args()
-    torch.set_num_threads(1)
-    if a.golden:
-        d = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                         "..", "golden", "optim")
-        os.makedirs(d, exist_ok=True)
-        run_some(d, 4321)
-    elif a.out:
-        os.makedirs(a.out, exist_ok=True)
-        run_some(a.out, a.seed)
-    else:
-        ap.error("give --golden or --out DIR")
+    main_cases(run_some, "optim", before=lambda: torch.set_num_threads(1),
+               golden_seed=4321, seed=0, mkdir=True)
 
 
 if __name__ == "__main__":
