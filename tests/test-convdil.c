@@ -27,98 +27,28 @@
 #include "rng.h"
 #include "util.h"
 #include "test.h"
+#include "nncheck.h"
 
-#define MAX_REL 1e-4
 
 static const char *const CASES[] = {"dil2_odd", "dil2_even", "dil3",
                                     "dil4",     "dil4_small", "dil5"};
-
-static float *falloc(long n)
-{
-    float *p = calloc(n > 0 ? n : 1, sizeof(float));
-    if (!p) abort();
-    return p;
-}
-
-static float *frand(struct sfc_rng *r, long n, double scale)
-{
-    float *p = falloc(n);
-    for (long i = 0; i < n; i++) p[i] = (float)(sfc_rng_normal(r) * scale);
-    return p;
-}
-
-/* test_close plus the bar: max |got - ref| / max(|ref|, 1e-2 max|ref|). */
-static void compare(const char *cs, const char *tn, const float *got,
-                    const float *ref, long n, double atol, double rtol)
-{
-    char name[160];
-    snprintf(name, sizeof name, "%s.%s", cs, tn);
-    double mx = 0;
-    for (long i = 0; i < n; i++)
-        if (fabs(ref[i]) > mx) mx = fabs(ref[i]);
-    test_close(name, got, ref, n, atol * (mx > 1 ? mx : 1), rtol);
-    double rel = test_max_rel(got, ref, n, mx > 0 ? 1e-2 * mx : 1e-30);
-    T_CHECK_MSG(rel <= MAX_REL, "%s: max relative error %.3g > %g", name, rel,
-                MAX_REL);
-}
-
-static const float *getf(const struct sfc_npz *z, const char *cs,
-                         const char *name, long n)
-{
-    const struct sfc_tensor *a = sfc_npz_get(z, name);
-    int ok = a && a->dtype == SFC_F32 && sfc_tensor_numel(a) == n;
-    T_CHECK_MSG(ok, "%s: array '%s' missing or not float32[%ld]", cs, name,
-                n);
-    return ok ? a->data : NULL;
-}
 
 /* ------------------------------------------------------------------ */
 /* PyTorch cases                                                      */
 
 static void check_case(const char *dir, const char *cs, int algo)
 {
-    char path[1024], tag[160];
-    snprintf(path, sizeof path, "%s/%s.npz", dir, cs);
+    char tag[160];
     snprintf(tag, sizeof tag, "%s[%s]", cs,
              algo == SFC_CONV2D_IM2COL ? "im2col" : "phases");
     struct sfc_npz z;
-    int ok = sfc_npz_read(path, &z) == 0;
-    T_CHECK_MSG(ok, "%s", sfc_errmsg());
-    if (!ok) return;
-    const struct sfc_tensor *mt = sfc_npz_get(&z, "meta");
-    ok = mt && mt->dtype == SFC_I64 && sfc_tensor_numel(mt) == 10;
-    T_CHECK_MSG(ok, "%s: bad meta", path);
-    if (!ok) {
-        sfc_npz_release(&z);
-        return;
-    }
-    const int64_t *m = mt->data;
-    int N = m[0], H = m[3], W = m[4], bias = m[9];
-    struct sfc_conv2d c = {.C = m[1], .OC = m[2], .K = m[5], .S = m[6],
-                           .P = m[7], .D = m[8]};
+    const int64_t *m;
+    if (nn_load(dir, cs, &z, &m, 10)) return;
+    struct sfc_conv2d c = nn_conv_of(m);
     T_CHECK(sfc_conv2d_dilated_applies(&c));
-    long nx = (long)N * c.C * H * W, ny = (long)N * c.OC * H * W;
-    long nw = (long)c.OC * c.C * 9;
-    const float *x = getf(&z, cs, "x", nx), *w = getf(&z, cs, "w", nw);
-    const float *y = getf(&z, cs, "y", ny), *dout = getf(&z, cs, "dout", ny);
-    const float *dx = getf(&z, cs, "dx", nx), *dw = getf(&z, cs, "dw", nw);
-    const float *b = bias ? getf(&z, cs, "b", c.OC) : NULL;
-    const float *db = bias ? getf(&z, cs, "db", c.OC) : NULL;
-    if (x && w && y && dout && dx && dw && (!bias || (b && db))) {
-        sfc_conv2d_set_algo(algo);
-        float *scratch = falloc(sfc_conv2d_scratch(&c, H, W));
-        float *gy = falloc(ny), *gdx = falloc(nx), *gdw = falloc(nw);
-        float *gdb = falloc(c.OC);
-        sfc_conv2d_forward(&c, gy, x, w, b, N, H, W, scratch);
-        compare(tag, "y", gy, y, ny, 1e-5, 1e-4);
-        sfc_conv2d_backward(&c, gdx, gdw, bias ? gdb : NULL, dout, x, w, N,
-                            H, W, scratch);
-        compare(tag, "dx", gdx, dx, nx, 1e-5, 1e-4);
-        compare(tag, "dw", gdw, dw, nw, 1e-5, 1e-4);
-        if (bias) compare(tag, "db", gdb, db, c.OC, 1e-5, 1e-4);
-        sfc_conv2d_set_algo(SFC_CONV2D_AUTO);
-        free(scratch), free(gy), free(gdx), free(gdw), free(gdb);
-    }
+    sfc_conv2d_set_algo(algo);
+    nn_check_conv(&z, m, tag);
+    sfc_conv2d_set_algo(SFC_CONV2D_AUTO);
     sfc_npz_release(&z);
 }
 
@@ -180,13 +110,13 @@ static void check_shape(struct sfc_rng *r, struct sfc_conv2d c, int N, int H,
              H, W);
     long nx = (long)N * c.C * H * W, ny = (long)N * c.OC * H * W;
     long nw = (long)c.OC * c.C * 9;
-    float *x = frand(r, nx, 1), *w = frand(r, nw, 1.0 / sqrt(9.0 * c.C));
-    float *b = bias ? frand(r, c.OC, 1) : NULL, *dy = frand(r, ny, 1);
-    float *scratch = falloc(sfc_conv2d_scratch(&c, H, W));
-    float *y = falloc(ny), *yi = falloc(ny), *yn = falloc(ny);
-    float *gdx = falloc(nx), *gdw = falloc(nw), *gdb = falloc(c.OC);
-    float *idx = falloc(nx), *idw = falloc(nw), *idb = falloc(c.OC);
-    float *rdx = falloc(nx), *rdw = falloc(nw), *rdb = falloc(c.OC);
+    float *x = nn_frand(r, nx, 1), *w = nn_frand(r, nw, 1.0 / sqrt(9.0 * c.C));
+    float *b = bias ? nn_frand(r, c.OC, 1) : NULL, *dy = nn_frand(r, ny, 1);
+    float *scratch = nn_falloc(sfc_conv2d_scratch(&c, H, W));
+    float *y = nn_falloc(ny), *yi = nn_falloc(ny), *yn = nn_falloc(ny);
+    float *gdx = nn_falloc(nx), *gdw = nn_falloc(nw), *gdb = nn_falloc(c.OC);
+    float *idx = nn_falloc(nx), *idw = nn_falloc(nw), *idb = nn_falloc(c.OC);
+    float *rdx = nn_falloc(nx), *rdw = nn_falloc(nw), *rdb = nn_falloc(c.OC);
     double *ddx = calloc(nx, sizeof(double)), *ddw = calloc(nw, sizeof(double));
     double *ddb = calloc(c.OC, sizeof(double));
     if (!ddx || !ddw || !ddb) abort();
@@ -214,7 +144,7 @@ static void check_shape(struct sfc_rng *r, struct sfc_conv2d c, int N, int H,
 #define CMP(tn, got, ref, n)                                                 \
     do {                                                                     \
         snprintf(t, sizeof t, "%s %s", name, tn);                            \
-        compare(t, "", got, ref, n, 1e-5, 1e-4);                             \
+        nn_compare(t, "", got, ref, n, 1e-5, 1e-4);                             \
     } while (0)
     CMP("y vs direct", y, yn, ny);
     CMP("y vs im2col", y, yi, ny);
@@ -225,7 +155,7 @@ static void check_shape(struct sfc_rng *r, struct sfc_conv2d c, int N, int H,
     CMP("db vs direct", gdb, rdb, c.OC);
 
     /* dx set equals dx accumulated into zeros; each gradient alone */
-    float *sx = falloc(nx), *ax = falloc(nx), *aw = falloc(nw);
+    float *sx = nn_falloc(nx), *ax = nn_falloc(nx), *aw = nn_falloc(nw);
     for (long i = 0; i < nx; i++) sx[i] = 7.0f;
     sfc_conv2d_backward_ex(&c, sx, NULL, NULL, dy, NULL, w, N, H, W, scratch,
                            SFC_CONV2D_DX_SET);
@@ -236,9 +166,9 @@ static void check_shape(struct sfc_rng *r, struct sfc_conv2d c, int N, int H,
     CMP("dw alone", aw, rdw, nw);
 
     /* the fused epilogue: BN, residual with its own BN, ReLU, pre kept */
-    float *sc = frand(r, c.OC, 1), *sh = frand(r, c.OC, 1);
-    float *rs = frand(r, c.OC, 1), *rt = frand(r, c.OC, 1);
-    float *res = frand(r, ny, 1), *ye = falloc(ny), *pre = falloc(ny);
+    float *sc = nn_frand(r, c.OC, 1), *sh = nn_frand(r, c.OC, 1);
+    float *rs = nn_frand(r, c.OC, 1), *rt = nn_frand(r, c.OC, 1);
+    float *res = nn_frand(r, ny, 1), *ye = nn_falloc(ny), *pre = nn_falloc(ny);
     for (int variant = 0; variant < 3; variant++) {
         struct sfc_conv2d_epilogue ep = {sc, sh, res, rs, rt, 1, pre};
         if (variant == 1) ep.rscale = ep.rshift = NULL, ep.pre = NULL;
@@ -298,21 +228,21 @@ static void check_auto_wide(void)
     int N = 1, H = 33, W = 35;
     long nx = (long)N * c.C * H * W, ny = (long)N * c.OC * H * W;
     long nw = (long)c.OC * c.C * 9;
-    float *x = frand(&r, nx, 1), *w = frand(&r, nw, 1.0 / sqrt(9.0 * c.C));
-    float *dy = frand(&r, ny, 1);
-    float *scratch = falloc(sfc_conv2d_scratch(&c, H, W));
+    float *x = nn_frand(&r, nx, 1), *w = nn_frand(&r, nw, 1.0 / sqrt(9.0 * c.C));
+    float *dy = nn_frand(&r, ny, 1);
+    float *scratch = nn_falloc(sfc_conv2d_scratch(&c, H, W));
     float *y[2], *dx[2], *dw[2];
     for (int k = 0; k < 2; k++) {
         sfc_conv2d_set_algo(k ? SFC_CONV2D_IM2COL : SFC_CONV2D_AUTO);
-        y[k] = falloc(ny), dx[k] = falloc(nx), dw[k] = falloc(nw);
+        y[k] = nn_falloc(ny), dx[k] = nn_falloc(nx), dw[k] = nn_falloc(nw);
         sfc_conv2d_forward(&c, y[k], x, w, NULL, N, H, W, scratch);
         sfc_conv2d_backward(&c, dx[k], dw[k], NULL, dy, x, w, N, H, W,
                             scratch);
     }
     sfc_conv2d_set_algo(SFC_CONV2D_AUTO);
-    compare("auto 128ch d2", "y", y[0], y[1], ny, 1e-5, 1e-4);
-    compare("auto 128ch d2", "dx", dx[0], dx[1], nx, 1e-5, 1e-4);
-    compare("auto 128ch d2", "dw", dw[0], dw[1], nw, 1e-5, 1e-4);
+    nn_compare("auto 128ch d2", "y", y[0], y[1], ny, 1e-5, 1e-4);
+    nn_compare("auto 128ch d2", "dx", dx[0], dx[1], nx, 1e-5, 1e-4);
+    nn_compare("auto 128ch d2", "dw", dw[0], dw[1], nw, 1e-5, 1e-4);
     T_CHECK(sfc_conv2d_dilated_pays(&c, H, W));
     T_CHECK(memcmp(y[0], y[1], sizeof(float) * ny) != 0);
     T_CHECK(memcmp(dx[0], dx[1], sizeof(float) * nx) != 0);
@@ -341,9 +271,9 @@ static void check_dispatch(void)
     struct sfc_conv2d c = {6, 5, 3, 1, 3, 3};
     int N = 2, H = 14, W = 9;
     long nx = (long)N * c.C * H * W, ny = (long)N * c.OC * H * W;
-    float *x = frand(&r, nx, 1), *w = frand(&r, (long)c.OC * c.C * 9, 0.2);
-    float *scratch = falloc(sfc_conv2d_scratch(&c, H, W));
-    float *y0 = falloc(ny), *y1 = falloc(ny), *y2 = falloc(ny);
+    float *x = nn_frand(&r, nx, 1), *w = nn_frand(&r, (long)c.OC * c.C * 9, 0.2);
+    float *scratch = nn_falloc(sfc_conv2d_scratch(&c, H, W));
+    float *y0 = nn_falloc(ny), *y1 = nn_falloc(ny), *y2 = nn_falloc(ny);
     sfc_conv2d_set_algo(SFC_CONV2D_WINOGRAD);
     sfc_conv2d_dilated_forward(&c, y0, x, w, NULL, N, H, W, scratch, NULL, 0);
     sfc_conv2d_forward(&c, y1, x, w, NULL, N, H, W, scratch);
@@ -373,12 +303,12 @@ static void run_threads(int threads, float **out, long *n)
     int N = 2, H = 29, W = 23;
     long nx = (long)N * c.C * H * W, ny = (long)N * c.OC * H * W;
     long nw = (long)c.OC * c.C * 9;
-    float *x = frand(&r, nx, 1), *w = frand(&r, nw, 0.1);
-    float *b = frand(&r, c.OC, 1), *dy = frand(&r, ny, 1);
-    float *sc = frand(&r, c.OC, 1), *res = frand(&r, ny, 1);
-    float *scratch = falloc(sfc_conv2d_scratch(&c, H, W));
+    float *x = nn_frand(&r, nx, 1), *w = nn_frand(&r, nw, 0.1);
+    float *b = nn_frand(&r, c.OC, 1), *dy = nn_frand(&r, ny, 1);
+    float *sc = nn_frand(&r, c.OC, 1), *res = nn_frand(&r, ny, 1);
+    float *scratch = nn_falloc(sfc_conv2d_scratch(&c, H, W));
     *n = ny + nx + nw;
-    float *o = *out = falloc(*n);
+    float *o = *out = nn_falloc(*n);
     struct sfc_conv2d_epilogue ep = {sc, b, res, NULL, NULL, 1, NULL};
     sfc_conv2d_set_algo(SFC_CONV2D_WINOGRAD);
     sfc_conv2d_forward_ex(&c, o, x, w, b, N, H, W, scratch, &ep);

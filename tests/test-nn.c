@@ -29,6 +29,7 @@
 #include "rng.h"
 #include "util.h"
 #include "test.h"
+#include "nncheck.h"
 
 #define GOLDEN_DIR "tests/golden/nn"
 #define REF_SCRIPT "tests/ref/ref_nn.py"
@@ -38,7 +39,6 @@
  * zero up to cancellation from dividing by ~0. (With a floor of 1e-3,
  * PyTorch's own float32 conv scores up to 1e-4 against its float64 one on
  * these cases; with 1e-2 it scores <= 2.5e-5.) */
-#define MAX_REL 1e-4
 
 static const char *const CONV_CASES[] = {
     "conv_k7s2p3", "conv_k7s2p3_even", "conv_k3s1p1", "conv_k3s2p1",
@@ -51,69 +51,6 @@ static const char *const POOL_CASES[] = {
     "maxpool_k3s2p1", "maxpool_k3s2p1_even", "maxpool_k2s2p0",
     "maxpool_k3s1p1", "maxpool_ties",
 };
-
-static double worst_rel_seen;
-
-static float *falloc(long n)
-{
-    float *p = calloc(n > 0 ? n : 1, sizeof(float));
-    if (!p) abort();
-    return p;
-}
-
-static float *frand(struct sfc_rng *r, long n, double scale)
-{
-    float *p = falloc(n);
-    for (long i = 0; i < n; i++) p[i] = (float)(sfc_rng_normal(r) * scale);
-    return p;
-}
-
-/* test_close + the max-relative-error bar, labelled "<case>.<tensor>". */
-static void compare(const char *cs, const char *tn, const float *got,
-                    const float *ref, long n, double atol, double rtol)
-{
-    char name[128];
-    snprintf(name, sizeof name, "%s.%s", cs, tn);
-    double mx = 0;
-    for (long i = 0; i < n; i++)
-        if (fabs(ref[i]) > mx) mx = fabs(ref[i]);
-    test_close(name, got, ref, n, atol * (mx > 1 ? mx : 1), rtol);
-    double rel = test_max_rel(got, ref, n, mx > 0 ? 1e-2 * mx : 1e-30);
-    if (rel > worst_rel_seen) worst_rel_seen = rel;
-    T_CHECK_MSG(rel <= MAX_REL, "%s: max relative error %.3g > %g", name, rel,
-                MAX_REL);
-}
-
-/* The float32 array called name with exactly n elements, or NULL after a
- * failed check. */
-static const float *getf(const struct sfc_npz *z, const char *cs,
-                         const char *name, long n)
-{
-    const struct sfc_tensor *a = sfc_npz_get(z, name);
-    int ok = a && a->dtype == SFC_F32 && sfc_tensor_numel(a) == n;
-    T_CHECK_MSG(ok, "%s: array '%s' missing or not float32[%ld]", cs, name,
-                n);
-    return ok ? a->data : NULL;
-}
-
-static int load(const char *dir, const char *cs, struct sfc_npz *z,
-                const int64_t **meta, int nmeta)
-{
-    char path[1024];
-    snprintf(path, sizeof path, "%s/%s.npz", dir, cs);
-    int ok = sfc_npz_read(path, z) == 0;
-    T_CHECK_MSG(ok, "%s", sfc_errmsg());
-    if (!ok) return -1;
-    const struct sfc_tensor *m = sfc_npz_get(z, "meta");
-    ok = m && m->dtype == SFC_I64 && sfc_tensor_numel(m) == nmeta;
-    T_CHECK_MSG(ok, "%s: bad meta", path);
-    if (!ok) {
-        sfc_npz_release(z);
-        return -1;
-    }
-    *meta = m->data;
-    return 0;
-}
 
 /* ------------------------------------------------------------------ */
 /* PyTorch cases                                                      */
@@ -132,36 +69,10 @@ static void check_conv_case(const char *dir, const char *cs)
 {
     struct sfc_npz z;
     const int64_t *m;
-    if (load(dir, cs, &z, &m, 10)) return;
-    int N = m[0], H = m[3], W = m[4], bias = m[9];
-    struct sfc_conv2d c = {.C = m[1], .OC = m[2], .K = m[5], .S = m[6],
-                           .P = m[7], .D = m[8]};
-    if (wino_forced && (c.K != 3 || c.S != 1 || c.D != 1)) {
-        sfc_npz_release(&z);
-        return;
-    }
-    int OH = sfc_conv2d_outsize(H, c.K, c.S, c.P, c.D);
-    int OW = sfc_conv2d_outsize(W, c.K, c.S, c.P, c.D);
-    long nx = (long)N * c.C * H * W, ny = (long)N * c.OC * OH * OW;
-    long nw = (long)c.OC * c.C * c.K * c.K;
-    const float *x = getf(&z, cs, "x", nx), *w = getf(&z, cs, "w", nw);
-    const float *y = getf(&z, cs, "y", ny), *dout = getf(&z, cs, "dout", ny);
-    const float *dx = getf(&z, cs, "dx", nx), *dw = getf(&z, cs, "dw", nw);
-    const float *b = bias ? getf(&z, cs, "b", c.OC) : NULL;
-    const float *db = bias ? getf(&z, cs, "db", c.OC) : NULL;
-    if (x && w && y && dout && dx && dw && (!bias || (b && db))) {
-        float *scratch = falloc(sfc_conv2d_scratch(&c, H, W));
-        float *gy = falloc(ny), *gdx = falloc(nx), *gdw = falloc(nw);
-        float *gdb = falloc(c.OC);
-        sfc_conv2d_forward(&c, gy, x, w, b, N, H, W, scratch);
-        compare(cs, "y", gy, y, ny, 1e-5, 1e-4);
-        sfc_conv2d_backward(&c, gdx, gdw, bias ? gdb : NULL, dout, x, w, N,
-                            H, W, scratch);
-        compare(cs, "dx", gdx, dx, nx, 1e-5, 1e-4);
-        compare(cs, "dw", gdw, dw, nw, 1e-5, 1e-4);
-        if (bias) compare(cs, "db", gdb, db, c.OC, 1e-5, 1e-4);
-        free(scratch), free(gy), free(gdx), free(gdw), free(gdb);
-    }
+    if (nn_load(dir, cs, &z, &m, 10)) return;
+    struct sfc_conv2d c = nn_conv_of(m);
+    if (!wino_forced || (c.K == 3 && c.S == 1 && c.D == 1))
+        nn_check_conv(&z, m, cs);
     sfc_npz_release(&z);
 }
 
@@ -169,37 +80,37 @@ static void check_bn_case(const char *dir, const char *cs)
 {
     struct sfc_npz z;
     const int64_t *m;
-    if (load(dir, cs, &z, &m, 4)) return;
+    if (nn_load(dir, cs, &z, &m, 4)) return;
     int N = m[0], C = m[1], HW = m[2] * m[3];
     long n = (long)N * C * HW;
-    const float *x = getf(&z, cs, "x", n), *y = getf(&z, cs, "y", n);
-    const float *dout = getf(&z, cs, "dout", n), *dx = getf(&z, cs, "dx", n);
-    const float *eps = getf(&z, cs, "eps", 1);
-    const float *mean = getf(&z, cs, "mean", C), *var = getf(&z, cs, "var", C);
-    const float *gamma = getf(&z, cs, "gamma", C);
-    const float *beta = getf(&z, cs, "beta", C);
-    const float *dg = getf(&z, cs, "dgamma", C);
-    const float *dbt = getf(&z, cs, "dbeta", C);
+    const float *x = nn_getf(&z, cs, "x", n), *y = nn_getf(&z, cs, "y", n);
+    const float *dout = nn_getf(&z, cs, "dout", n), *dx = nn_getf(&z, cs, "dx", n);
+    const float *eps = nn_getf(&z, cs, "eps", 1);
+    const float *mean = nn_getf(&z, cs, "mean", C), *var = nn_getf(&z, cs, "var", C);
+    const float *gamma = nn_getf(&z, cs, "gamma", C);
+    const float *beta = nn_getf(&z, cs, "beta", C);
+    const float *dg = nn_getf(&z, cs, "dgamma", C);
+    const float *dbt = nn_getf(&z, cs, "dbeta", C);
     if (x && y && dout && dx && eps && mean && var && gamma && beta && dg &&
         dbt) {
-        float *gy = falloc(n), *gdx = falloc(n), *gdg = falloc(C);
-        float *gdb = falloc(C);
+        float *gy = nn_falloc(n), *gdx = nn_falloc(n), *gdg = nn_falloc(C);
+        float *gdb = nn_falloc(C);
         sfc_bn_frozen_forward(gy, x, gamma, beta, mean, var, *eps, N, C, HW);
-        compare(cs, "y", gy, y, n, 1e-5, 1e-4);
+        nn_compare(cs, "y", gy, y, n, 1e-5, 1e-4);
         sfc_bn_frozen_backward(gdx, gdg, gdb, dout, x, gamma, mean, var, *eps,
                                N, C, HW);
-        compare(cs, "dx", gdx, dx, n, 1e-5, 1e-4);
-        compare(cs, "dgamma", gdg, dg, C, 1e-5, 1e-4);
-        compare(cs, "dbeta", gdb, dbt, C, 1e-5, 1e-4);
+        nn_compare(cs, "dx", gdx, dx, n, 1e-5, 1e-4);
+        nn_compare(cs, "dgamma", gdg, dg, C, 1e-5, 1e-4);
+        nn_compare(cs, "dbeta", gdb, dbt, C, 1e-5, 1e-4);
         /* dbeta alone needs no x */
         memset(gdb, 0, sizeof(float) * C);
         sfc_bn_frozen_backward(NULL, NULL, gdb, dout, NULL, gamma, mean, var,
                                *eps, N, C, HW);
-        compare(cs, "dbeta_alone", gdb, dbt, C, 1e-5, 1e-4);
+        nn_compare(cs, "dbeta_alone", gdb, dbt, C, 1e-5, 1e-4);
         /* in place (y == x) gives the same result */
         memcpy(gy, x, sizeof(float) * n);
         sfc_bn_frozen_forward(gy, gy, gamma, beta, mean, var, *eps, N, C, HW);
-        compare(cs, "y_inplace", gy, y, n, 1e-5, 1e-4);
+        nn_compare(cs, "y_inplace", gy, y, n, 1e-5, 1e-4);
         free(gy), free(gdx), free(gdg), free(gdb);
     }
     sfc_npz_release(&z);
@@ -209,12 +120,12 @@ static void check_relu_case(const char *dir, const char *cs)
 {
     struct sfc_npz z;
     const int64_t *m;
-    if (load(dir, cs, &z, &m, 4)) return;
+    if (nn_load(dir, cs, &z, &m, 4)) return;
     long n = m[0] * m[1] * m[2] * m[3];
-    const float *x = getf(&z, cs, "x", n), *y = getf(&z, cs, "y", n);
-    const float *dout = getf(&z, cs, "dout", n), *dx = getf(&z, cs, "dx", n);
+    const float *x = nn_getf(&z, cs, "x", n), *y = nn_getf(&z, cs, "y", n);
+    const float *dout = nn_getf(&z, cs, "dout", n), *dx = nn_getf(&z, cs, "dx", n);
     if (x && y && dout && dx) {
-        float *gy = falloc(n), *gdx = falloc(n);
+        float *gy = nn_falloc(n), *gdx = nn_falloc(n);
         sfc_relu_forward(gy, x, n);
         T_CHECK_MSG(!memcmp(gy, y, sizeof(float) * n), "%s: y differs", cs);
         sfc_relu_backward(gdx, dout, gy, n);
@@ -229,19 +140,19 @@ static void check_pool_case(const char *dir, const char *cs)
 {
     struct sfc_npz z;
     const int64_t *m;
-    if (load(dir, cs, &z, &m, 7)) return;
+    if (nn_load(dir, cs, &z, &m, 7)) return;
     int N = m[0], C = m[1], H = m[2], W = m[3], K = m[4], S = m[5], P = m[6];
     int OH = sfc_maxpool2d_outsize(H, K, S, P);
     int OW = sfc_maxpool2d_outsize(W, K, S, P);
     long nx = (long)N * C * H * W, ny = (long)N * C * OH * OW;
-    const float *x = getf(&z, cs, "x", nx), *y = getf(&z, cs, "y", ny);
-    const float *dout = getf(&z, cs, "dout", ny), *dx = getf(&z, cs, "dx", nx);
+    const float *x = nn_getf(&z, cs, "x", nx), *y = nn_getf(&z, cs, "y", ny);
+    const float *dout = nn_getf(&z, cs, "dout", ny), *dx = nn_getf(&z, cs, "dx", nx);
     const struct sfc_tensor *ia = sfc_npz_get(&z, "idx");
     int iok = ia && ia->dtype == SFC_I32 && sfc_tensor_numel(ia) == ny;
     T_CHECK_MSG(iok,
                 "%s: bad idx", cs);
     if (x && y && dout && dx && iok) {
-        float *gy = falloc(ny), *gdx = falloc(nx);
+        float *gy = nn_falloc(ny), *gdx = nn_falloc(nx);
         int *gi = calloc(ny, sizeof(int));
         sfc_maxpool2d_forward(gy, gi, x, N, C, H, W, K, S, P);
         T_CHECK_MSG(!memcmp(gy, y, sizeof(float) * ny), "%s: y differs", cs);
@@ -250,7 +161,7 @@ static void check_pool_case(const char *dir, const char *cs)
         T_CHECK_MSG(bad == 0, "%s: %ld argmax indices differ from PyTorch",
                     cs, bad);
         sfc_maxpool2d_backward(gdx, dout, gi, N, C, H, W, OH, OW);
-        compare(cs, "dx", gdx, dx, nx, 1e-6, 1e-6);
+        nn_compare(cs, "dx", gdx, dx, nx, 1e-6, 1e-6);
         /* idx == NULL (inference) gives the same y */
         memset(gy, 0, sizeof(float) * ny);
         sfc_maxpool2d_forward(gy, NULL, x, N, C, H, W, K, S, P);
@@ -265,18 +176,18 @@ static void check_gap_case(const char *dir, const char *cs)
 {
     struct sfc_npz z;
     const int64_t *m;
-    if (load(dir, cs, &z, &m, 4)) return;
+    if (nn_load(dir, cs, &z, &m, 4)) return;
     int N = m[0], C = m[1], HW = m[2] * m[3];
     long nx = (long)N * C * HW;
-    const float *x = getf(&z, cs, "x", nx), *y = getf(&z, cs, "y", N * C);
-    const float *dout = getf(&z, cs, "dout", N * C);
-    const float *dx = getf(&z, cs, "dx", nx);
+    const float *x = nn_getf(&z, cs, "x", nx), *y = nn_getf(&z, cs, "y", N * C);
+    const float *dout = nn_getf(&z, cs, "dout", N * C);
+    const float *dx = nn_getf(&z, cs, "dx", nx);
     if (x && y && dout && dx) {
-        float *gy = falloc(N * C), *gdx = falloc(nx);
+        float *gy = nn_falloc(N * C), *gdx = nn_falloc(nx);
         sfc_gap_forward(gy, x, N, C, HW);
-        compare(cs, "y", gy, y, N * C, 1e-6, 1e-5);
+        nn_compare(cs, "y", gy, y, N * C, 1e-6, 1e-5);
         sfc_gap_backward(gdx, dout, N, C, HW);
-        compare(cs, "dx", gdx, dx, nx, 1e-6, 1e-5);
+        nn_compare(cs, "dx", gdx, dx, nx, 1e-6, 1e-5);
         free(gy), free(gdx);
     }
     sfc_npz_release(&z);
@@ -371,10 +282,10 @@ static void check_epilogue(struct sfc_rng *r, const struct sfc_conv2d *c,
     int OH = sfc_conv2d_outsize(H, c->K, c->S, c->P, c->D);
     int OW = sfc_conv2d_outsize(W, c->K, c->S, c->P, c->D);
     long hw = (long)OH * OW, ny = (long)N * c->OC * hw;
-    float *sc = frand(r, c->OC, 1), *sh = frand(r, c->OC, 1);
-    float *rs = frand(r, c->OC, 1), *rt = frand(r, c->OC, 1);
-    float *res = frand(r, ny, 1);
-    float *y = falloc(ny), *pre = falloc(ny), *ref = falloc(ny);
+    float *sc = nn_frand(r, c->OC, 1), *sh = nn_frand(r, c->OC, 1);
+    float *rs = nn_frand(r, c->OC, 1), *rt = nn_frand(r, c->OC, 1);
+    float *res = nn_frand(r, ny, 1);
+    float *y = nn_falloc(ny), *pre = nn_falloc(ny), *ref = nn_falloc(ny);
     int bits = (int)sfc_rng_below(r, 32);
     struct sfc_conv2d_epilogue ep = {
         .scale = bits & 1 ? sc : NULL, .shift = bits & 1 ? sh : NULL,
@@ -407,17 +318,17 @@ static void check_shape(struct sfc_rng *r, struct sfc_conv2d c, int N, int H,
     int OW = sfc_conv2d_outsize(W, c.K, c.S, c.P, c.D);
     long nx = (long)N * c.C * H * W, ny = (long)N * c.OC * OH * OW;
     long nw = (long)c.OC * c.C * c.K * c.K;
-    float *x = frand(r, nx, 1), *w = frand(r, nw, 0.3);
-    float *b = frand(r, c.OC, 1), *dy = frand(r, ny, 1);
-    float *y = falloc(ny), *yn = falloc(ny);
-    float *scratch = falloc(sfc_conv2d_scratch(&c, H, W));
+    float *x = nn_frand(r, nx, 1), *w = nn_frand(r, nw, 0.3);
+    float *b = nn_frand(r, c.OC, 1), *dy = nn_frand(r, ny, 1);
+    float *y = nn_falloc(ny), *yn = nn_falloc(ny);
+    float *scratch = nn_falloc(sfc_conv2d_scratch(&c, H, W));
     char name[128];
     snprintf(name, sizeof name,
              "random N%d C%d OC%d %dx%d K%d S%d P%d D%d b%d", N, c.C,
              c.OC, H, W, c.K, c.S, c.P, c.D, bias);
     sfc_conv2d_forward(&c, y, x, w, bias ? b : NULL, N, H, W, scratch);
     sfc_conv2d_forward_naive(&c, yn, x, w, bias ? b : NULL, N, H, W);
-    compare(name, "y", y, yn, ny, 1e-5, 1e-4);
+    nn_compare(name, "y", y, yn, ny, 1e-5, 1e-4);
     /* backward: starts from 1 to check accumulation */
     double *ddx = calloc(nx, sizeof(double)),
            *ddw = calloc(nw, sizeof(double)),
@@ -426,18 +337,18 @@ static void check_shape(struct sfc_rng *r, struct sfc_conv2d c, int N, int H,
     for (long i = 0; i < nx; i++) ddx[i] += 1;
     for (long i = 0; i < nw; i++) ddw[i] += 1;
     for (long i = 0; i < c.OC; i++) ddb[i] += 1;
-    float *rdx = falloc(nx), *rdw = falloc(nw), *rdb = falloc(c.OC);
+    float *rdx = nn_falloc(nx), *rdw = nn_falloc(nw), *rdb = nn_falloc(c.OC);
     tofloat(rdx, ddx, nx), tofloat(rdw, ddw, nw), tofloat(rdb, ddb, c.OC);
-    float *gdx = falloc(nx), *gdw = falloc(nw), *gdb = falloc(c.OC);
+    float *gdx = nn_falloc(nx), *gdw = nn_falloc(nw), *gdb = nn_falloc(c.OC);
     for (long i = 0; i < nx; i++) gdx[i] = 1;
     for (long i = 0; i < nw; i++) gdw[i] = 1;
     for (long i = 0; i < c.OC; i++) gdb[i] = 1;
     sfc_conv2d_backward(&c, gdx, gdw, gdb, dy, x, w, N, H, W, scratch);
-    compare(name, "dx", gdx, rdx, nx, 1e-5, 1e-4);
-    compare(name, "dw", gdw, rdw, nw, 1e-5, 1e-4);
-    compare(name, "db", gdb, rdb, c.OC, 1e-5, 1e-4);
+    nn_compare(name, "dx", gdx, rdx, nx, 1e-5, 1e-4);
+    nn_compare(name, "dw", gdw, rdw, nw, 1e-5, 1e-4);
+    nn_compare(name, "db", gdb, rdb, c.OC, 1e-5, 1e-4);
     /* NULL gradients: each alone gives the same as all together */
-    float *ox = falloc(nx), *ow = falloc(nw), *ob = falloc(c.OC);
+    float *ox = nn_falloc(nx), *ow = nn_falloc(nw), *ob = nn_falloc(c.OC);
     for (long i = 0; i < nx; i++) ox[i] = 1;
     /* x is not needed (and may be NULL) without dw */
     sfc_conv2d_backward(&c, ox, NULL, NULL, dy, NULL, w, N, H, W, scratch);
@@ -576,7 +487,7 @@ static void check_maxpool_random(void)
         int OH = sfc_maxpool2d_outsize(H, K, S, P);
         int OW = sfc_maxpool2d_outsize(W, K, S, P);
         long nx = (long)N * C * H * W, ny = (long)N * C * OH * OW;
-        float *x = falloc(nx), *y = falloc(ny), *yr = falloc(ny);
+        float *x = nn_falloc(nx), *y = nn_falloc(ny), *yr = nn_falloc(ny);
         int *ix = calloc(ny, sizeof(int)), *ir = calloc(ny, sizeof(int));
         for (long i = 0; i < nx; i++) {
             int u = (int)sfc_rng_below(&r, 20);
@@ -628,33 +539,33 @@ static void run_all(struct run_out *o, int threads)
     int N = 2, H = 23, W = 29;
     long nx = (long)N * c.C * H * W, ny = (long)N * c.OC * H * W;
     long nw = (long)c.OC * c.C * 9;
-    float *x = frand(&r, nx, 1), *w = frand(&r, nw, 0.1);
-    float *b = frand(&r, c.OC, 1), *dy = frand(&r, ny, 1);
-    float *scratch = falloc(sfc_conv2d_scratch(&c, H, W));
-    o->y = falloc(ny), o->dx = falloc(nx), o->dw = falloc(nw);
-    o->db = falloc(c.OC);
+    float *x = nn_frand(&r, nx, 1), *w = nn_frand(&r, nw, 0.1);
+    float *b = nn_frand(&r, c.OC, 1), *dy = nn_frand(&r, ny, 1);
+    float *scratch = nn_falloc(sfc_conv2d_scratch(&c, H, W));
+    o->y = nn_falloc(ny), o->dx = nn_falloc(nx), o->dw = nn_falloc(nw);
+    o->db = nn_falloc(c.OC);
     sfc_conv2d_forward(&c, o->y, x, w, b, N, H, W, scratch);
     sfc_conv2d_backward(&c, o->dx, o->dw, o->db, dy, x, w, N, H, W, scratch);
-    float *g = frand(&r, c.C, 1), *m = frand(&r, c.C, 1);
-    float *v = falloc(c.C);
+    float *g = nn_frand(&r, c.C, 1), *m = nn_frand(&r, c.C, 1);
+    float *v = nn_falloc(c.C);
     for (int i = 0; i < c.C; i++) v[i] = 0.5f + i * 0.01f;
-    o->bn = falloc(nx + 2 * c.C);
+    o->bn = nn_falloc(nx + 2 * c.C);
     sfc_bn_frozen_backward(o->bn, o->bn + nx, o->bn + nx + c.C, x, dy, g, m,
                            v, 1e-5f, N, c.C, H * W);
     int OH = sfc_maxpool2d_outsize(H, 3, 2, 1);
     int OW = sfc_maxpool2d_outsize(W, 3, 2, 1);
     int *idx = calloc((long)N * c.C * OH * OW, sizeof(int));
-    o->pool = falloc(nx);
+    o->pool = nn_falloc(nx);
     sfc_maxpool2d_forward(o->y + 0, idx, x, N, c.C, H, W, 3, 2, 1);
     sfc_maxpool2d_backward(o->pool, dy, idx, N, c.C, H, W, OH, OW);
-    o->gap = falloc((long)N * c.C);
+    o->gap = nn_falloc((long)N * c.C);
     sfc_gap_forward(o->gap, x, N, c.C, H * W);
     /* the Winograd path (dilation 1) */
     struct sfc_conv2d cw = {.C = 32, .OC = 40, .K = 3, .S = 1, .P = 1,
                             .D = 1};
-    float *sw = falloc(sfc_conv2d_scratch(&cw, H, W));
+    float *sw = nn_falloc(sfc_conv2d_scratch(&cw, H, W));
     set_algo(SFC_CONV2D_WINOGRAD);
-    o->wy = falloc(ny), o->wdx = falloc(nx), o->wdw = falloc(nw);
+    o->wy = nn_falloc(ny), o->wdx = nn_falloc(nx), o->wdw = nn_falloc(nw);
     sfc_conv2d_forward(&cw, o->wy, x, w, b, N, H, W, sw);
     sfc_conv2d_backward(&cw, o->wdx, o->wdw, NULL, dy, x, w, N, H, W, sw);
     set_algo(SFC_CONV2D_AUTO);
@@ -696,11 +607,11 @@ static void check_long_reductions(void)
     sfc_rng_seed(&r, 11);
     int N = 2, C = 3, HW = 2 * 1024 + 37;
     long n = (long)N * C * HW;
-    float *x = frand(&r, n, 2), *dy = frand(&r, n, 1);
+    float *x = nn_frand(&r, n, 2), *dy = nn_frand(&r, n, 1);
     float g[3] = {0.7f, 1.2f, -0.4f}, m[3] = {0.5f, -1.0f, 3.0f};
     float v[3] = {0.8f, 2.0f, 0.3f};
     float dg[3] = {0}, db[3] = {0}, rg[3], rb[3];
-    float *gy = falloc(N * C), *ry = falloc(N * C);
+    float *gy = nn_falloc(N * C), *ry = nn_falloc(N * C);
     sfc_bn_frozen_backward(NULL, dg, db, dy, x, g, m, v, 1e-5f, N, C, HW);
     sfc_gap_forward(gy, x, N, C, HW);
     for (int ch = 0; ch < C; ch++) {
@@ -719,9 +630,9 @@ static void check_long_reductions(void)
         for (int i = 0; i < HW; i++) s += x[pl * HW + i];
         ry[pl] = (float)(s / HW);
     }
-    compare("long", "bn dgamma", dg, rg, C, 1e-5, 1e-4);
-    compare("long", "bn dbeta", db, rb, C, 1e-5, 1e-4);
-    compare("long", "gap y", gy, ry, N * C, 1e-6, 1e-4);
+    nn_compare("long", "bn dgamma", dg, rg, C, 1e-5, 1e-4);
+    nn_compare("long", "bn dbeta", db, rb, C, 1e-5, 1e-4);
+    nn_compare("long", "gap y", gy, ry, N * C, 1e-6, 1e-4);
     free(x), free(dy), free(gy), free(ry);
 }
 
@@ -730,7 +641,7 @@ static void check_checker(void)
 {
     float a[4] = {1, 2, 3, 4}, b[4] = {1, 2, 3, 4.01f};
     T_CHECK(!test_close_q("perturbed", b, a, 4, 1e-5, 1e-4, 1));
-    T_CHECK(test_max_rel(b, a, 4, 1e-3) > MAX_REL);
+    T_CHECK(test_max_rel(b, a, 4, 1e-3) > NN_MAX_REL);
 }
 
 int main(void)
@@ -743,6 +654,6 @@ int main(void)
     check_maxpool_random();
     check_threads();
     check_long_reductions();
-    fprintf(stderr, "worst relative error seen: %.3g\n", worst_rel_seen);
+    fprintf(stderr, "worst relative error seen: %.3g\n", nn_worst_rel);
     return test_summary();
 }

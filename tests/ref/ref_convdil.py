@@ -11,14 +11,13 @@ maps smaller than the dilation, dilations 2 to 5.
   ref_convdil.py --golden            write tests/golden/convdil/
   ref_convdil.py --out DIR --seed S  write fresh cases into DIR
 """
-import argparse
-import os
 import sys
 
 import numpy as np
 import torch
 
 from ref_nn import conv_case
+from refcommon import main_cases
 
 # name, N, C, OC, H, W, K, S, P, D, bias
 CASES = [
@@ -31,26 +30,15 @@ CASES = [
 ]
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--golden", action="store_true",
-                    help="write tests/golden/convdil/ with the fixed seed")
-    ap.add_argument("--out", help="output directory")
-    ap.add_argument("--seed", type=int, default=20261124)
-    a = ap.parse_args()
-    if a.golden:
-        out = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                           "..", "golden", "convdil")
-        seed = 20261124
-    elif a.out:
-        out, seed = a.out, a.seed
-    else:
-        ap.error("need --golden or --out DIR")
-    os.makedirs(out, exist_ok=True)
-    torch.set_num_threads(1)
+def cases(out, seed):
     rng = np.random.default_rng(seed)
     for spec in CASES:
         conv_case(rng, out, spec)
+
+
+def main():
+    main_cases(cases, "convdil", before=lambda: torch.set_num_threads(1),
+               golden_seed=20261124, seed=20261124, mkdir=True)
     return 0
 
 

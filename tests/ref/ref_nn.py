@@ -12,13 +12,14 @@ reads them.
   ref_nn.py --golden            write the committed cases to tests/golden/nn/
   ref_nn.py --out DIR --seed S  write fresh cases into DIR
 """
-import argparse
 import os
 import sys
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from refcommon import main_cases
 
 # name, N, C, OC, H, W, K, S, P, D, bias: every conv the models use
 # (7x7 s2 p3, 3x3 s1/s2 p1, dilated 3x3, 1x1 s1/s2) on odd, non-square
@@ -153,23 +154,7 @@ def gap_case(rng, outdir, spec):
                             x=x, y=f32(y), dout=dout, dx=f32(tx.grad)))
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--golden", action="store_true",
-                    help="write tests/golden/nn/ with the fixed seed")
-    ap.add_argument("--out", help="output directory")
-    ap.add_argument("--seed", type=int, default=20240101)
-    a = ap.parse_args()
-    if a.golden:
-        out = os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                           "..", "golden", "nn")
-        seed = 20240101
-    elif a.out:
-        out, seed = a.out, a.seed
-    else:
-        ap.error("need --golden or --out DIR")
-    os.makedirs(out, exist_ok=True)
-    torch.set_num_threads(1)
+def cases(out, seed):
     rng = np.random.default_rng(seed)
     for spec in CONV:
         conv_case(rng, out, spec)
@@ -183,6 +168,11 @@ def main():
         gap_case(rng, out, spec)
     for spec in CONV_EDGE:
         conv_case(rng, out, spec)
+
+
+def main():
+    main_cases(cases, "nn", before=lambda: torch.set_num_threads(1),
+               golden_seed=20240101, seed=20240101, mkdir=True)
     return 0
 
 
