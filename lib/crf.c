@@ -1267,6 +1267,21 @@ static void mf16_run(const struct mf *f, int V, int64_t i0, int64_t i1)
 
 static int64_t nchunks(int64_t n) { return (n + CHUNK - 1) / CHUNK; }
 
+/* The blur's split of each of the n lattices' vertices between the two
+ * threads (cut[k]: MA, the first half of the points' vertices, when that
+ * is near the middle, else M/2); returns the largest lattice dimension. */
+static int blur_split(int n, const struct sfc_lattice *const *lat,
+                      int64_t *cut)
+{
+    int maxd = 0;
+    for (int k = 0; k < n; k++) {
+        int64_t M = lat[k]->M, MA = lat[k]->MA;
+        maxd = SFC_MAX(maxd, lat[k]->d);
+        cut[k] = 5 * MA >= 2 * M && 5 * MA <= 3 * M ? MA : M / 2;
+    }
+    return maxd;
+}
+
 /* Blur the values of up to two lattices at once, each in its ping-pong
  * buffers bufs[k] ((M+1, V) or more rows, row M zero), starting from
  * bufs[k][start[k]]; res[k] = the buffer holding the result. Every
@@ -1281,13 +1296,8 @@ static int64_t nchunks(int64_t n) { return (n + CHUNK - 1) / CHUNK; }
 static void lattice_blur(int n, const struct sfc_lattice *const *lat, int V,
                          float *(*bufs)[2], const int *start, int *res)
 {
-    int maxd = 0;
     int64_t cut[2] = {0, 0};
-    for (int k = 0; k < n; k++) {
-        int64_t M = lat[k]->M, MA = lat[k]->MA;
-        maxd = SFC_MAX(maxd, lat[k]->d);
-        cut[k] = 5 * MA >= 2 * M && 5 * MA <= 3 * M ? MA : M / 2;
-    }
+    int maxd = blur_split(n, lat, cut);
     for (int j = 0; j <= maxd; j++) {
         /* pass j of every lattice with an axis j: one loop, one barrier */
         int p;
@@ -1378,13 +1388,8 @@ static void lattice_blur16(int n, const struct sfc_lattice *const *lat,
                            int V, float *(*bufs)[2], uint16_t *(*hbuf)[2],
                            const float *mul, int *res)
 {
-    int maxd = 0;
     int64_t cut[2] = {0, 0};
-    for (int k = 0; k < n; k++) {
-        int64_t M = lat[k]->M, MA = lat[k]->MA;
-        maxd = SFC_MAX(maxd, lat[k]->d);
-        cut[k] = 5 * MA >= 2 * M && 5 * MA <= 3 * M ? MA : M / 2;
-    }
+    int maxd = blur_split(n, lat, cut);
     for (int j = 0; j <= maxd; j++) {
         int p;
 #pragma omp for schedule(static, 1)
