@@ -6,6 +6,7 @@
  * signal number to a pipe, a thread reads it and does what a handler may
  * not: SQLite). */
 #include <errno.h>
+#include <stdio.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -187,4 +188,16 @@ void sfc_trainer_unguard(void)
     close(g.fd[1]);
     free(g.path);
     memset(&g, 0, sizeof g);
+}
+
+int sfc_trainer_start(const char *tool, const char *out, int *quiet)
+{
+    sfc_dist_init();
+    int root = sfc_dist_rank() == 0;
+    if (!root) *quiet = 1;
+    int done = root && sfc_file_exists(out);
+    sfc_dist_bcast(&done, sizeof done, 0);
+    if (done && !*quiet)
+        fprintf(stderr, "%s: '%s' exists; nothing to do\n", tool, out);
+    return done;
 }

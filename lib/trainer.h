@@ -51,6 +51,12 @@ uint64_t sfc_trainer_ids_hash(const struct sfc_trainer_ids *s);
  * -1 with the error slot set (domain what) if malformed. */
 int sfc_trainer_parse_blocks(const char *what, const char *s, int blocks[4]);
 
+/* Joins the data-parallel job (sfc_dist_init) and says whether the
+ * training output `out` already exists, as rank 0 sees it, on every rank:
+ * returns 1 (after telling so on stderr as `tool`, unless *quiet) when
+ * there is nothing to do, else 0. Ranks other than 0 get *quiet = 1. */
+int sfc_trainer_start(const char *tool, const char *out, int *quiet);
+
 /* Guard run (>= 1) of the db at path (the path the tool opened it by).
  * One guard per process; a second call replaces the first. Returns 0, or
  * -1 with the error slot set (no thread or pipe). */

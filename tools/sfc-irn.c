@@ -338,14 +338,9 @@ static int cmd_train(int argc, char **argv)
                           : sfc_xasprintf("%s.ckpt", cl.out);
 
     /* data-parallel: rank 0 reads and writes the files and the db */
-    sfc_dist_init();
+    int done = sfc_trainer_start("sfc-irn", cl.out, &cl.quiet);
     int rank = sfc_dist_rank(), nrank = sfc_dist_size(), root = rank == 0;
-    if (!root) cl.quiet = 1;
-    int done = root && sfc_file_exists(cl.out);
-    sfc_dist_bcast(&done, sizeof done, 0);
     if (done) {
-        if (!cl.quiet)
-            fprintf(stderr, "sfc-irn: '%s' exists; nothing to do\n", cl.out);
         free(ckpt);
         sfc_dist_finalize();
         return sfc_fshut(stdout, "<stdout>");
